@@ -1,0 +1,42 @@
+"""Settings from the environment, with safe development defaults.
+
+Every setting is an environment variable prefixed ``LIANDONG_``; see README for the list.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("LIANDONG_INSTANCE_DIR", ROOT / "instance"))
+
+
+def _secret_key() -> str:
+    """A stable dev key kept in the instance folder, never in the repo."""
+    if key := os.environ.get("LIANDONG_SECRET_KEY"):
+        return key
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def from_env() -> dict[str, object]:
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    return {
+        "SECRET_KEY": _secret_key(),
+        "DATABASE_URL": os.environ.get("LIANDONG_DATABASE_URL", f"sqlite:///{INSTANCE / 'liandong.db'}"),
+        "UPLOAD_DIR": os.environ.get("LIANDONG_UPLOAD_DIR", str(INSTANCE / "uploads")),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("LIANDONG_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        "BABEL_DEFAULT_LOCALE": os.environ.get("LIANDONG_DEFAULT_LOCALE", "zh"),
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("LIANDONG_TIMEZONE", "Asia/Shanghai"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("LIANDONG_SECURE_COOKIES", "0") == "1",
+        "WTF_CSRF_ENABLED": True,
+        "PROCESSES_DIR": os.environ.get("LIANDONG_PROCESSES_DIR", str(ROOT / "processes")),
+        "FORMS_DIR": os.environ.get("LIANDONG_FORMS_DIR", str(ROOT / "forms")),
+    }

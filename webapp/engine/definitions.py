@@ -1,0 +1,100 @@
+"""Parsing and caching process definitions.
+
+A definition is identified by the SHA-256 of its BPMN files; it is stored once per
+deployed version and cases keep only their instance state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+SERIALIZER = BpmnWorkflowSerializer(registry=BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+
+class DefinitionError(Exception):
+    """A diagram that does not parse or validate."""
+
+
+@dataclass(frozen=True)
+class Definition:
+    process_id: str
+    sha256: str
+    files: dict[str, str]
+    spec_json: str
+    spec: Any
+    subprocess_specs: Any
+
+    @property
+    def bpmn_xml(self) -> str:
+        """The XML of the file holding the main process, as served to the browser."""
+        marker = f'id="{self.process_id}"'
+        return next((xml for xml in self.files.values() if marker in xml), next(iter(self.files.values())))
+
+    def element_properties(self) -> dict[str, dict[str, str]]:
+        """Spiff properties (stage, effect, form, ...) of every element, by BPMN id."""
+        props: dict[str, dict[str, str]] = {}
+        for spec in [self.spec, *self.subprocess_specs.values()]:
+            for task_spec in spec.task_specs.values():
+                bpmn_id = getattr(task_spec, "bpmn_id", None)
+                extensions = getattr(task_spec, "extensions", None) or {}
+                if bpmn_id and extensions.get("properties"):
+                    props[bpmn_id] = dict(extensions["properties"])
+        return props
+
+
+_CACHE: dict[str, Definition] = {}
+
+
+def _hash(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def parse(process_id: str, files: dict[str, str]) -> Definition:
+    """Parse and validate BPMN files (name -> XML); cached by content hash."""
+    sha = _hash(files)
+    if sha in _CACHE:
+        return _CACHE[sha]
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        for name, xml in files.items():
+            parser.add_bpmn_str(xml.encode(), filename=name)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (ValidationException, KeyError, ValueError) as err:
+        raise DefinitionError(f"{process_id}: {err}") from err
+    dct = SERIALIZER.to_dict(BpmnWorkflow(spec, subprocess_specs))
+    spec_json = json.dumps({"spec": dct["spec"], "subprocess_specs": dct["subprocess_specs"]})
+    definition = Definition(process_id, sha, dict(files), spec_json, spec, subprocess_specs)
+    _CACHE[sha] = definition
+    return definition
+
+
+def from_stored(process_id: str, sha256: str, files: dict[str, str], spec_json: str) -> Definition:
+    """A definition as stored in the database (re-parsed once per process, then cached)."""
+    if sha256 in _CACHE:
+        return _CACHE[sha256]
+    definition = parse(process_id, files)
+    if definition.sha256 != sha256:
+        raise DefinitionError(f"stored definition {sha256[:12]} does not match its files")
+    return definition
+
+
+def load_directory(directory: Path, process_id: str) -> Definition:
+    """The definition of ``process_id`` from every .bpmn file of a directory."""
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.bpmn"))}
+    if not files:
+        raise DefinitionError(f"no .bpmn files in {directory}")
+    return parse(process_id, files)

@@ -1,0 +1,225 @@
+"""Running one case's workflow: start, complete a task, deliver a message, fire timers.
+
+A ``CaseRun`` wraps a loaded workflow for the length of one step; the caller (the
+domain's step function) loads it from the saved state, acts, takes a ``Snapshot`` and
+saves it again inside one database transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from webapp.engine.definitions import SERIALIZER, Definition
+from webapp.engine.scripting import make_script_engine
+
+
+class EngineError(Exception):
+    """The engine could not run a step (bad expression, no path, task in error)."""
+
+
+class TaskNotReady(Exception):
+    """The task does not exist in this case or is not waiting for a person."""
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    id: str
+    element_id: str
+    title: str
+    lane: str
+    assignee: str | None  # the lane, or for a dynamic lane the value it resolves to
+    form: str | None
+    properties: dict[str, str]
+    item: dict[str, Any]  # the multi-instance item, if any
+
+
+@dataclass(frozen=True)
+class CompletedElement:
+    element_id: str
+    task_id: str
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    ready: list[ReadyTask]
+    active_elements: list[str]
+    completed_elements: list[str]
+    next_timer_at: dt.datetime | None
+    finished: bool
+    stages: list[str]
+
+
+@dataclass
+class CaseRun:
+    definition: Definition
+    workflow: BpmnWorkflow
+    completed: list[CompletedElement] = field(default_factory=list)
+
+    # ---- lifecycle -------------------------------------------------------------
+    @classmethod
+    def start(cls, definition: Definition, data: Mapping[str, Any]) -> CaseRun:
+        workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=make_script_engine())
+        first = workflow.get_tasks(state=TaskState.READY)[0]
+        first.set_data(**dict(data))
+        run = cls(definition, workflow)
+        run._advance()
+        return run
+
+    @classmethod
+    def load(cls, definition: Definition, state: str) -> CaseRun:
+        dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
+        dct.update(json.loads(definition.spec_json))
+        SERIALIZER.migrate(dct)
+        workflow = SERIALIZER.from_dict(dct)
+        # the script engine is not saved: without this the case would run unrestricted
+        workflow.script_engine = make_script_engine()
+        return cls(definition, workflow)
+
+    def dump(self) -> str:
+        dct = SERIALIZER.to_dict(self.workflow)
+        del dct["spec"], dct["subprocess_specs"]
+        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+        return json.dumps(dct, cls=SERIALIZER.json_encoder_cls, separators=(",", ":"))
+
+    # ---- actions -----------------------------------------------------------------
+    def complete(self, task_id: str, data: Mapping[str, Any]) -> None:
+        task = self._ready_user_task(task_id)
+        task.set_data(**dict(data))
+        try:
+            task.run()
+        except SpiffWorkflowException as err:
+            raise EngineError(_describe(err)) from err
+        self._record(task)
+        self._advance()
+
+    def deliver_message(self, name: str, payload: Mapping[str, Any]) -> bool:
+        """Deliver a message; False when nothing in the case waits for it."""
+        event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
+        try:
+            self.workflow.send_event(event)
+        except WorkflowException:
+            return False
+        self._advance()
+        return True
+
+    def fire_due_timers(self) -> None:
+        self.workflow.refresh_timers()
+        self._advance()
+
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        return dict(self._ready_user_task(task_id).data)
+
+    # ---- projection ------------------------------------------------------------------
+    def snapshot(self, dynamic_lanes: Mapping[str, str]) -> Snapshot:
+        ready: list[ReadyTask] = []
+        active: list[str] = []
+        completed: set[str] = set()
+        stages: list[str] = []
+        timers: list[dt.datetime] = []
+        for task in self.workflow.get_tasks():
+            spec = task.task_spec
+            bpmn_id = getattr(spec, "bpmn_id", None)
+            if bpmn_id is None:
+                continue
+            props = _properties(spec)
+            if task.has_state(TaskState.COMPLETED):
+                completed.add(bpmn_id)
+            elif task.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+                if bpmn_id not in active:
+                    active.append(bpmn_id)
+                if props.get("stage") and (spec.manual or task.has_state(TaskState.WAITING)):
+                    stages.append(props["stage"])
+                if task.has_state(TaskState.WAITING) and isinstance(
+                    getattr(spec, "event_definition", None), TimerEventDefinition
+                ):
+                    due = task.internal_data.get("event_value")
+                    if due:
+                        timers.append(dt.datetime.fromisoformat(due))
+                if task.has_state(TaskState.READY) and spec.manual:
+                    ready.append(_ready_task(task, props, dynamic_lanes))
+        return Snapshot(
+            ready=ready,
+            active_elements=active,
+            completed_elements=sorted(completed),
+            next_timer_at=min(timers) if timers else None,
+            finished=self.workflow.is_completed(),
+            stages=stages,
+        )
+
+    # ---- internals --------------------------------------------------------------------
+    def _ready_user_task(self, task_id: str) -> Any:
+        try:
+            task = self.workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, TypeError, KeyError, WorkflowException) as err:
+            raise TaskNotReady(task_id) from err
+        if task is None or not task.task_spec.manual or not task.has_state(TaskState.READY):
+            raise TaskNotReady(task_id)
+        return task
+
+    def _record(self, task: Any) -> None:
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if bpmn_id:
+            self.completed.append(CompletedElement(bpmn_id, str(task.id), _properties(task.task_spec)))
+
+    def _advance(self) -> None:
+        """Run engine tasks (scripts, gateways, events) until only people or timers are left."""
+        try:
+            for _ in range(1000):
+                self.workflow.do_engine_steps(did_complete_task=self._record)
+                pending = [
+                    t for t in self.workflow.get_tasks(state=TaskState.READY) if not t.task_spec.manual
+                ]
+                if not pending:
+                    break
+            errors = self.workflow.get_tasks(state=TaskState.ERROR)
+        except SpiffWorkflowException as err:
+            raise EngineError(_describe(err)) from err
+        except RecursionError as err:  # very deep task trees (ENGINE_NOTES)
+            raise EngineError("the case history is too deep for the engine") from err
+        if errors:
+            raise EngineError(f"element {errors[0].task_spec.bpmn_id} is in error")
+
+
+def _properties(spec: Any) -> dict[str, str]:
+    extensions = getattr(spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def _ready_task(task: Any, props: dict[str, str], dynamic_lanes: Mapping[str, str]) -> ReadyTask:
+    spec = task.task_spec
+    lane = spec.lane or ""
+    item: dict[str, Any] = {}
+    assignee: str | None = lane
+    if lane in dynamic_lanes:
+        variable = dynamic_lanes[lane]
+        value = task.data.get(variable)
+        assignee = value if isinstance(value, str) else None
+        item = {variable: value}
+    return ReadyTask(
+        id=str(task.id),
+        element_id=spec.bpmn_id,
+        title=spec.bpmn_name or spec.bpmn_id,
+        lane=lane,
+        assignee=assignee,
+        form=props.get("formJsonSchemaFilename"),
+        properties=props,
+        item=item,
+    )
+
+
+def _describe(err: SpiffWorkflowException) -> str:
+    parts = [str(err)]
+    parts.extend(getattr(err, "notes", None) or getattr(err, "__notes__", None) or [])
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,24 @@
+"""Typed SQLAlchemy models, one module per aggregate."""
+
+from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
+from webapp.models.events import CaseEvent
+from webapp.models.processes import ProcessVersion
+from webapp.models.tasks import Task
+from webapp.models.units import Unit
+from webapp.models.users import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Attachment",
+    "Case",
+    "CaseEvent",
+    "CaseParticipant",
+    "Debtor",
+    "Loan",
+    "Notification",
+    "ProcessVersion",
+    "Sanction",
+    "Task",
+    "Unit",
+    "User",
+]

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.clock import now
+from webapp.db import Base
+from webapp.models.units import Unit
+
+DEBTOR_KINDS = ("enterprise", "organisation", "individual", "official")
+OPEN, CLOSED = "open", "closed"
+
+
+class Debtor(Base):
+    """A debtor (惩治对象): an organisation (credit code) or a person (identity number)."""
+
+    __tablename__ = "debtors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    # unified social credit code (GB 32100) or resident identity number (GB 11643), compact form
+    identifier: Mapped[str] = mapped_column(String(18), unique=True)
+    legal_representative: Mapped[str | None] = mapped_column(String(120))
+    actual_controller: Mapped[str | None] = mapped_column(String(120))
+    employer_unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    position: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+
+    employer_unit: Mapped[Unit | None] = relationship()
+
+
+class Case(Base):
+    """One debtor's case (案件) and the projection of its engine state.
+
+    ``state`` is the engine's instance state (without the definition, which lives in
+    process_versions). Every other column is projected from it after each step so that
+    queries never load engine state.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    # equals debtor_id while the case is open and NULL after: one open case per debtor
+    open_debtor_id: Mapped[int | None] = mapped_column(unique=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    creditor_unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    status: Mapped[str] = mapped_column(String(10), default=OPEN, index=True)
+    stage: Mapped[str] = mapped_column(String(30), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    blacklisted: Mapped[bool] = mapped_column(default=False, index=True)
+    blacklisted_at: Mapped[dt.datetime | None]
+    delisted_at: Mapped[dt.datetime | None]
+    state: Mapped[str] = mapped_column(Text)
+    active_elements: Mapped[list[str]] = mapped_column(default=list)
+    completed_elements: Mapped[list[str]] = mapped_column(default=list)
+    next_timer_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    incident: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now(), index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    closed_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads this
+
+    debtor: Mapped[Debtor] = relationship(lazy="joined")
+    creditor_unit: Mapped[Unit] = relationship()
+    loans: Mapped[list[Loan]] = relationship(back_populates="case", order_by="Loan.id")
+
+
+class Loan(Base):
+    """A loan (贷款) of the debtor reported by a creditor bank or guarantor."""
+
+    __tablename__ = "loans"
+    __table_args__ = (UniqueConstraint("bank_unit_code", "contract_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    bank_unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    contract_no: Mapped[str] = mapped_column(String(80))
+    principal: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    interest: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    overdue_since: Mapped[dt.date] = mapped_column(Date)
+    guarantee: Mapped[str | None] = mapped_column(String(200))
+    behaviour: Mapped[str] = mapped_column(String(30))
+    evidence: Mapped[str | None] = mapped_column(Text)
+    reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    settled_at: Mapped[dt.datetime | None]
+    settlement_certificate_no: Mapped[str | None] = mapped_column(String(80))
+    settlement_attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+
+    case: Mapped[Case] = relationship(back_populates="loans")
+    bank_unit: Mapped[Unit] = relationship()
+
+
+class CaseParticipant(Base):
+    """A unit taking part in a case (reported it, owned a task, sanctioned): who may see it."""
+
+    __tablename__ = "case_participants"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True, index=True)
+    since: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+
+
+class Sanction(Base):
+    """A sanction (惩戒措施) applied by one unit, and its lifting on delisting."""
+
+    __tablename__ = "sanctions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    measures: Mapped[list[str]] = mapped_column(default=list)
+    applied_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    lifted_at: Mapped[dt.datetime | None]
+    lift_task_id: Mapped[str | None] = mapped_column(String(36))
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Attachment(Base):
+    """An uploaded file, stored outside the web root under a generated name."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+
+
+class Notification(Base):
+    """An in-app message to a unit (e.g. the reporter told that its report was rejected)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_unit_read", "unit_code", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    read_at: Mapped[dt.datetime | None]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.clock import now
+from webapp.db import Base
+from webapp.models.users import User
+
+OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+
+class Task(Base):
+    """A user task of a case, projected from the engine after every step.
+
+    The id is the engine's task id, so a row is the same task across saves.
+    Inboxes and reports read this table, never the engine state.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_unit_status_created", "unit_code", "status", "created_at"),
+        Index("ix_tasks_case_status", "case_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    element_id: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str] = mapped_column(String(40))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    form: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default=OPEN)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    completed_at: Mapped[dt.datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the data submitted when completing the task
+    submitted: Mapped[dict[str, Any] | None]
+    # the item of a multi-instance task (e.g. which unit sanctions), for display
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.clock import now
+from webapp.db import Base
+from webapp.models.units import Unit
+
+ROLES = ("caseworker", "supervisor", "auditor", "admin")
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    # space-separated subset of ROLES
+    roles: Mapped[str] = mapped_column(String(120), default="caseworker")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles.split())
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+    @property
+    def sees_all_cases(self) -> bool:
+        """The office, supervisors and auditors see every case (DOMAIN.md, last section)."""
+        return self.unit_code == "office" or bool(self.role_set & {"supervisor", "auditor", "admin"})
+
+    @property
+    def is_active(self) -> bool:  # flask-login
+        return self.active
+
+
+class ApiToken(Base):
+    """A bearer token for bank systems; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
