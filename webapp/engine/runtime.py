@@ -118,6 +118,22 @@ class CaseRun:
         self.workflow.refresh_timers()
         self._advance()
 
+    def expire_timers(self) -> int:
+        """Make every waiting timer due now (demo and training data only)."""
+        now = dt.datetime.now(dt.UTC).isoformat()
+        count = 0
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+                task.internal_data["event_value"] = now
+                count += 1
+        self.fire_due_timers()
+        return count
+
+    def merge_data(self, data: Mapping[str, Any]) -> None:
+        """Merge case facts (e.g. a new creditor bank) into every live token's data."""
+        for task in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+            task.data.update(dict(data))
+
     def task_data(self, task_id: str) -> dict[str, Any]:
         return dict(self._ready_user_task(task_id).data)
 

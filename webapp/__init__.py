@@ -1,0 +1,81 @@
+"""Liandong (联动): joint-action case management against evasion of financial debts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from webapp import config, db
+from webapp.errors import DomainError
+from webapp.extensions import babel, csrf, login_manager, select_locale
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config.INSTANCE))
+    app.config.from_mapping(config.from_env())
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    from webapp.models import User
+
+    @login_manager.user_loader
+    def _load_user(user_id: str) -> User | None:
+        return db.get_session().get(User, int(user_id))
+
+    from webapp.api.views import bp as api_bp
+    from webapp.auth.views import bp as auth_bp
+    from webapp.cases.views import bp as cases_bp
+    from webapp.tasks.views import bp as tasks_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(tasks_bp)
+    app.register_blueprint(cases_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # bearer tokens, no cookies
+
+    from webapp import cli, templating
+
+    cli.register(app)
+    templating.register(app)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError) -> ResponseReturnValue:
+        if request.path.startswith("/api/"):
+            body: dict[str, Any] = {"error": err.message}
+            fields = getattr(err, "fields", None)
+            if fields:
+                body["fields"] = fields
+            return jsonify(body), err.status
+        return render_template("error.html", error=err), err.status
+
+    @app.errorhandler(404)
+    def _not_found(_err: Exception) -> ResponseReturnValue:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "not found"}), 404
+        return render_template("error.html", error=None, status=404), 404
+
+    @app.errorhandler(405)
+    def _not_allowed(_err: Exception) -> ResponseReturnValue:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "method not allowed"}), 405
+        return render_template("error.html", error=None, status=405), 405
+
+    @app.errorhandler(500)
+    def _server_error(_err: Exception) -> ResponseReturnValue:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "internal error"}), 500
+        return render_template("error.html", error=None, status=500), 500
+
+    @app.before_request
+    def _user_in_g() -> None:
+        g.user = current_user if current_user.is_authenticated else None
+
+    return app

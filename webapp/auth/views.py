@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from webapp.auth.passwords import check_password
+from webapp.db import get_session
+from webapp.extensions import LOCALES
+from webapp.models import User
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        user = get_session().scalar(select(User).where(User.username == username))
+        if user is not None and user.active and check_password(user.password_hash, request.form.get("password", "")):
+            login_user(user)
+            target = request.args.get("next", "")
+            # only local paths, never another site
+            if not target.startswith("/") or target.startswith("//"):
+                target = url_for("tasks.inbox")
+            return redirect(target)
+        flash(_("Wrong user name or password."), "error")
+        return render_template("auth/login.html"), 401
+    return render_template("auth/login.html")
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str) -> ResponseReturnValue:
+    if code in LOCALES:
+        session["locale"] = code
+    ref = request.referrer or ""
+    host = request.host_url
+    return redirect(ref if ref.startswith(host) else url_for("tasks.inbox"))
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("tasks.inbox"))
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,128 @@
+"""Ledger intake (台账): a bank or guarantor reports a debtor and its loans.
+
+The same debtor (same identifier) on an open case is never opened twice: the new loans
+join that case, even when another bank reports them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp import catalog as catalog_mod
+from webapp.cases import steps
+from webapp.cases.identifiers import normalize
+from webapp.cases.versions import deploy
+from webapp.clock import now
+from webapp.errors import Conflict, Forbidden, Invalid
+from webapp.models import Case, CaseEvent, CaseParticipant, Debtor, Loan, Unit, User
+from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
+
+REPORTING_KINDS = ("bank", "guarantor")
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    case: Case
+    created: bool
+
+
+def report_form(session: Session, forms_dir: str) -> FormSchema:
+    employers = session.scalars(select(Unit).where(Unit.kind.in_(("employer", "department", "township")))
+                                .order_by(Unit.kind, Unit.code))
+    options = {"employer_units": [(u.code, u.name_zh, u.name_en) for u in employers]}
+    return resolve_schema(load_schema(forms_dir, "report.json"), options, {})
+
+
+def report_debtor(session: Session, user: User, payload: dict[str, Any], *, forms_dir: str,
+                  processes_dir: str) -> ReportResult:
+    """Validate a report and open a case, or add its loans to the debtor's open case."""
+    if not user.has_role("caseworker") or user.unit.kind not in REPORTING_KINDS:
+        raise Forbidden(_("Only caseworkers of banks and guarantors report debtors."))
+    data = validate(report_form(session, forms_dir), payload)
+    identifier = normalize(data["debtor_kind"], data["identifier"])
+    _check_duplicate_contracts(session, user.unit_code, data["loans"])
+
+    debtor = session.scalar(select(Debtor).where(Debtor.identifier == identifier))
+    if debtor is not None:
+        open_case = session.scalar(select(Case).where(Case.open_debtor_id == debtor.id))
+        if open_case is not None:
+            case = steps.lock_case(session, open_case.id)
+            _add_loans(session, case, user, data)
+            steps.merge_case_data(session, case, {"creditor_banks": steps.creditor_banks(session, case.id)},
+                                  user)
+            return ReportResult(case, created=False)
+    else:
+        debtor = Debtor(identifier=identifier, kind=data["debtor_kind"], name=data["name"])
+        session.add(debtor)
+    debtor.kind = data["debtor_kind"]
+    debtor.name = data["name"]
+    debtor.legal_representative = data.get("legal_representative")
+    debtor.actual_controller = data.get("actual_controller")
+    debtor.employer_unit_code = data.get("employer_unit") if data["debtor_kind"] == "official" else None
+    debtor.position = data.get("position")
+    session.flush()
+
+    version = deploy(session, processes_dir)
+    case = Case(debtor_id=debtor.id, open_debtor_id=debtor.id, process_version_id=version.id,
+                creditor_unit_code=user.unit_code, stage="review", state="", created_at=now())
+    session.add(case)
+    session.flush()
+    session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
+    loans = _add_loans(session, case, user, data, event=False)
+    cat = catalog_mod.current()
+    start_data = {
+        "case_id": case.id,
+        "debtor_kind": debtor.kind,
+        "creditor_bank": user.unit_code,
+        "creditor_banks": [user.unit_code],
+        "employer_unit": debtor.employer_unit_code,
+        "sanction_units": cat.sanctioning_units(),
+        "monitoring_period": cat.monitoring_period,
+    }
+    steps.start(session, case, version, start_data, user,
+                {"debtor": debtor.name, "behaviour": data["behaviour"], "loans": [ln.contract_no for ln in loans]})
+    return ReportResult(case, created=True)
+
+
+def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str, Any]]) -> None:
+    numbers = [loan["contract_no"] for loan in loans]
+    fields: dict[str, list[str]] = {}
+    for index, number in enumerate(numbers):
+        if numbers.index(number) != index:
+            fields[f"loans.{index}.contract_no"] = [_("This contract number appears twice in the report.")]
+    known = set(session.scalars(select(Loan.contract_no).where(Loan.bank_unit_code == bank,
+                                                                Loan.contract_no.in_(numbers))))
+    for index, number in enumerate(numbers):
+        if number in known:
+            fields[f"loans.{index}.contract_no"] = [_("This loan was already reported by your unit.")]
+    if fields:
+        raise Invalid(_("Please correct the highlighted fields."), fields)
+
+
+def _add_loans(session: Session, case: Case, user: User, data: dict[str, Any], event: bool = True) -> list[Loan]:
+    if case.status != "open":
+        raise Conflict(_("The case is closed."))
+    loans = [
+        Loan(case_id=case.id, bank_unit_code=user.unit_code, contract_no=item["contract_no"],
+             principal=Decimal(str(item["principal"])), interest=Decimal(str(item["interest"])),
+             overdue_since=dt.date.fromisoformat(item["overdue_since"]), guarantee=item.get("guarantee"),
+             behaviour=data["behaviour"], evidence=data.get("evidence"), reported_by_id=user.id,
+             reported_at=now())
+        for item in data["loans"]
+    ]
+    session.add_all(loans)
+    if session.get(CaseParticipant, (case.id, user.unit_code)) is None:
+        session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
+    session.flush()
+    if event:
+        session.add(CaseEvent(case_id=case.id, kind="loan_added", actor_id=user.id, unit_code=user.unit_code,
+                              data={"loans": [ln.contract_no for ln in loans], "behaviour": data["behaviour"]},
+                              active_elements=case.active_elements, completed_elements=case.completed_elements))
+    return loans

@@ -1,0 +1,72 @@
+"""Settlement (贷款结清): the creditor bank reports a loan settled with its certificate.
+
+When every loan of the case is settled, the ``loan_settled`` message goes to the case,
+whatever stage it is at; the diagram then always ends in delisting. The units to ask to
+lift sanctions come from the sanctions table, which outlives the cancelled case body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.cases import steps
+from webapp.clock import now
+from webapp.errors import Conflict, Forbidden, Invalid
+from webapp.models import Attachment, Case, CaseEvent, Loan, Sanction, User
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    settled_loans: list[str]
+    all_settled: bool
+    delivered: bool
+
+
+def report_settlement(session: Session, user: User, case: Case, certificate_no: str,
+                      contract_nos: list[str] | None = None,
+                      attachment: Attachment | None = None) -> SettlementResult:
+    certificate_no = (certificate_no or "").strip()
+    if not certificate_no or len(certificate_no) > 80:
+        message = _("Enter the settlement certificate number.")
+        raise Invalid(message, {"certificate_no": [message]})
+    if not user.has_role("caseworker"):
+        raise Forbidden(_("Only caseworkers report settlements."))
+    case = steps.lock_case(session, case.id)
+    if case.status != "open":
+        raise Conflict(_("The case is closed."))
+    own = [ln for ln in session.scalars(select(Loan).where(Loan.case_id == case.id,
+                                                            Loan.bank_unit_code == user.unit_code))]
+    if not own:
+        raise Forbidden(_("Only a creditor of the case reports its settlement."))
+    unsettled = [ln for ln in own if ln.settled_at is None]
+    if contract_nos:
+        unknown = set(contract_nos) - {ln.contract_no for ln in unsettled}
+        if unknown:
+            message = _("Not an unsettled loan of your unit: %(numbers)s", numbers=", ".join(sorted(unknown)))
+            raise Invalid(message, {"contract_nos": [message]})
+        unsettled = [ln for ln in unsettled if ln.contract_no in contract_nos]
+    if not unsettled:
+        raise Conflict(_("Every loan of your unit on this case is already settled."))
+    for loan in unsettled:
+        loan.settled_at = now()
+        loan.settlement_certificate_no = certificate_no
+        loan.settlement_attachment_id = attachment.id if attachment else None
+    numbers = [ln.contract_no for ln in unsettled]
+    session.add(CaseEvent(case_id=case.id, kind="settlement_reported", actor_id=user.id, unit_code=user.unit_code,
+                          data={"certificate_no": certificate_no, "loans": numbers,
+                                "attachment_id": attachment.id if attachment else None},
+                          active_elements=case.active_elements, completed_elements=case.completed_elements))
+    session.flush()
+    remaining = session.scalar(select(Loan.id).where(Loan.case_id == case.id, Loan.settled_at.is_(None)))
+    if remaining is not None:
+        return SettlementResult(numbers, all_settled=False, delivered=False)
+    lift_units = list(dict.fromkeys(session.scalars(
+        select(Sanction.unit_code).where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
+        .order_by(Sanction.id))))
+    delivered = steps.deliver_settlement(session, case, {"certificate_no": certificate_no,
+                                                         "lift_units": lift_units}, user)
+    return SettlementResult(numbers, all_settled=True, delivered=delivered)

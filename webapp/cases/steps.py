@@ -1,0 +1,240 @@
+"""A step is one transaction: lock the case, load its state, run the engine, save the
+state, refresh the projected rows (tasks, stage, blacklist, sanctions, next timer) and
+append the history events. The caller commits; on any error it rolls back and nothing
+of the step remains.
+
+Element properties in the diagram (``stage``, ``effect``) say what a step means to the
+case, so the rules stay in data: ``effect`` is a space-separated list of
+``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
+``referral_answered``, ``outcome:<name>`` and ``notify:creditor_bank``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp import catalog as catalog_mod
+from webapp import engine
+from webapp.cases.versions import definition_of
+from webapp.clock import now
+from webapp.errors import Conflict, NotFound, StepFailed
+from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, ProcessVersion, Sanction, Task, User
+from webapp.models.cases import CLOSED
+from webapp.models.tasks import CANCELLED, COMPLETED, OPEN
+
+# later stages win when several are active at once
+STAGE_ORDER = ("review", "negotiation", "market_exit", "interview", "official_talk", "rectification", "sanction",
+               "referral_decision", "referral", "monitoring", "delisting")
+
+
+@dataclass
+class StepContext:
+    """What one step did, collected while it runs and written at its end."""
+
+    case: Case
+    actor: User | None
+    events: list[CaseEvent] = field(default_factory=list)
+    completed_task: Task | None = None
+
+    def event(self, kind: str, *, task: Task | None = None, element_id: str | None = None,
+              unit_code: str | None = None, **data: Any) -> None:
+        self.events.append(CaseEvent(
+            case_id=self.case.id, kind=kind, actor_id=self.actor.id if self.actor else None,
+            unit_code=unit_code or (self.actor.unit_code if self.actor else None),
+            task_id=task.id if task else None, element_id=element_id or (task.element_id if task else None),
+            data=data,
+        ))
+
+
+def lock_case(session: Session, case_id: int) -> Case:
+    """The case row, locked for the step (``SELECT … FOR UPDATE`` on PostgreSQL; the
+    version column catches concurrent writers on SQLite)."""
+    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    if case is None:
+        raise NotFound("case not found")
+    return case
+
+
+def start(session: Session, case: Case, version: ProcessVersion, data: dict[str, Any], actor: User | None,
+          report: dict[str, Any]) -> None:
+    """Start the case's workflow (the case row is flushed, state not yet set)."""
+    ctx = StepContext(case, actor)
+    ctx.event("reported", **report)
+    try:
+        run = engine.CaseRun.start(definition_of(version), data)
+    except engine.EngineError as err:
+        raise StepFailed(str(err), case.id, actor.id if actor else None) from err
+    _finish(session, ctx, run)
+
+
+def complete_task(session: Session, case: Case, task: Task, data: dict[str, Any], actor: User) -> None:
+    ctx = StepContext(case, actor, completed_task=task)
+    task.status = COMPLETED
+    task.completed_at = now()
+    task.completed_by_id = actor.id
+    task.submitted = data
+    ctx.event("task_completed", task=task, form=task.form, submitted=data)
+    _run(session, ctx, lambda run: run.complete(task.id, data))
+
+
+def deliver_settlement(session: Session, case: Case, payload: dict[str, Any], actor: User) -> bool:
+    """Deliver ``loan_settled``; False when the case is not waiting for it (already delisting)."""
+    ctx = StepContext(case, actor)
+    delivered = False
+
+    def action(run: engine.CaseRun) -> None:
+        nonlocal delivered
+        delivered = run.deliver_message("loan_settled", payload)
+        if delivered:
+            ctx.event("message_received", message="loan_settled", **payload)
+
+    _run(session, ctx, action)
+    return delivered
+
+
+def merge_case_data(session: Session, case: Case, data: dict[str, Any], actor: User | None) -> None:
+    """Tell the running workflow about changed case facts (e.g. a second creditor bank)."""
+    _run(session, StepContext(case, actor), lambda run: run.merge_data(data))
+
+
+def fire_timers(session: Session, case: Case, *, expire: bool = False, reason: str = "") -> None:
+    """Fire the case's due timers; ``expire`` makes waiting timers due first (demo data)."""
+    ctx = StepContext(case, None)
+    due = case.next_timer_at
+    ctx.event("timer_fired", due_at=due.isoformat() if due else None, **({"expired_early": reason} if expire else {}))
+    _run(session, ctx, lambda run: run.expire_timers() if expire else run.fire_due_timers())
+
+
+def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], None]) -> None:
+    case = ctx.case
+    if case.status == CLOSED:
+        raise Conflict("the case is closed")
+    version = session.get(ProcessVersion, case.process_version_id)
+    assert version is not None  # noqa: S101 - foreign key
+    try:
+        run = engine.CaseRun.load(definition_of(version), case.state)
+        action(run)
+    except engine.TaskNotReady as err:
+        raise Conflict("the task is no longer open") from err
+    except engine.EngineError as err:
+        raise StepFailed(str(err), case.id, ctx.actor.id if ctx.actor else None) from err
+    _finish(session, ctx, run)
+
+
+def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
+    case = ctx.case
+    cat = catalog_mod.current()
+    snapshot = run.snapshot(cat.dynamic_lanes)
+    case.state = run.dump()
+    _apply_effects(session, ctx, run.completed)
+    _project_tasks(session, ctx, snapshot, cat.unit_codes())
+    case.active_elements = snapshot.active_elements
+    case.completed_elements = snapshot.completed_elements
+    case.next_timer_at = snapshot.next_timer_at
+    case.updated_at = now()
+    if snapshot.finished:
+        case.status = CLOSED
+        case.stage = "closed"
+        case.closed_at = now()
+        case.open_debtor_id = None
+        ctx.event("case_closed", outcome=case.outcome)
+    else:
+        ranked = [s for s in STAGE_ORDER if s in snapshot.stages]
+        if ranked:
+            case.stage = ranked[-1]
+    for event in ctx.events:
+        event.active_elements = snapshot.active_elements
+        event.completed_elements = snapshot.completed_elements
+        session.add(event)
+    session.flush()
+
+
+def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot, units: set[str]) -> None:
+    case = ctx.case
+    open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id,
+                                                                      Task.status == OPEN))}
+    ready_ids = {r.id for r in snapshot.ready}
+    for task_id, row in open_rows.items():
+        if task_id not in ready_ids and row is not ctx.completed_task:
+            row.status = CANCELLED
+            ctx.event("task_cancelled", task=row, unit_code=row.unit_code)
+    for ready in snapshot.ready:
+        if ready.id in open_rows:
+            continue
+        if ready.assignee not in units:
+            raise StepFailed(f"lane {ready.lane} of {ready.element_id} resolves to unknown unit "
+                             f"{ready.assignee!r}", case.id, ctx.actor.id if ctx.actor else None)
+        assert ready.assignee is not None  # noqa: S101 - checked above
+        row = Task(id=ready.id, case_id=case.id, element_id=ready.element_id, title=ready.title,
+                   lane=ready.lane, unit_code=ready.assignee, form=ready.form, status=OPEN,
+                   created_at=now(), context=ready.item)
+        session.add(row)
+        _participate(session, case.id, ready.assignee)
+        ctx.event("task_opened", task=row, unit_code=ready.assignee)
+
+
+def _participate(session: Session, case_id: int, unit_code: str) -> None:
+    if session.get(CaseParticipant, (case_id, unit_code)) is None:
+        session.add(CaseParticipant(case_id=case_id, unit_code=unit_code))
+
+
+def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.CompletedElement]) -> None:
+    case = ctx.case
+    task = ctx.completed_task
+    for element in completed:
+        own_task = task is not None and element.task_id == task.id
+        for effect in element.properties.get("effect", "").split():
+            name, _, arg = effect.partition(":")
+            if name == "blacklist_enter" and not case.blacklisted:
+                case.blacklisted = True
+                case.blacklisted_at = now()
+                ctx.event("blacklist_entered", element_id=element.element_id)
+            elif name == "blacklist_leave" and case.blacklisted:
+                case.blacklisted = False
+                case.delisted_at = now()
+                ctx.event("blacklist_left", element_id=element.element_id)
+            elif name == "outcome":
+                case.outcome = arg
+            elif name == "notify" and arg == "creditor_bank":
+                for bank in creditor_banks(session, case.id):
+                    session.add(Notification(unit_code=bank, case_id=case.id, kind=f"case_{case.outcome}",
+                                             params={"reason": (task.submitted or {}).get("reject_reason", "")
+                                                     if task else ""}))
+            elif name == "sanction_applied" and own_task and task is not None:
+                measures = list((task.submitted or {}).get("measures", []))
+                session.add(Sanction(case_id=case.id, unit_code=task.unit_code, task_id=task.id,
+                                     measures=measures, applied_at=now()))
+                ctx.event("sanction_applied", task=task, unit_code=task.unit_code, measures=measures)
+            elif name == "sanction_lifted" and own_task and task is not None:
+                for sanction in session.scalars(select(Sanction).where(
+                        Sanction.case_id == case.id, Sanction.unit_code == task.unit_code,
+                        Sanction.lifted_at.is_(None))):
+                    sanction.lifted_at = now()
+                    sanction.lift_task_id = task.id
+                ctx.event("sanction_lifted", task=task, unit_code=task.unit_code)
+            elif name == "referral_answered" and own_task and task is not None:
+                ctx.event("referral_answered", task=task, unit_code=task.unit_code,
+                          answer=(task.submitted or {}).get("referral_answer"))
+
+
+def creditor_banks(session: Session, case_id: int) -> list[str]:
+    """Units that reported a loan of the case, first reporter first."""
+    codes = session.scalars(select(Loan.bank_unit_code).where(Loan.case_id == case_id).order_by(Loan.id))
+    return list(dict.fromkeys(codes))
+
+
+def record_incident(session: Session, failure: StepFailed) -> None:
+    """Record a step the engine could not run (after the step was rolled back)."""
+    case = session.get(Case, failure.case_id)
+    if case is None:
+        return
+    case.incident = failure.message
+    session.add(CaseEvent(case_id=case.id, kind="incident", actor_id=failure.actor_id,
+                          data={"message": failure.message}, active_elements=case.active_elements,
+                          completed_elements=case.completed_elements))
+    session.flush()

@@ -1,0 +1,50 @@
+"""Firing due BPMN timers (rectification deadlines, monitoring periods).
+
+Due cases are found by the indexed ``cases.next_timer_at`` column; each case fires in its
+own transaction so one broken case does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.cases import steps
+from webapp.clock import now
+from webapp.errors import Conflict, StepFailed
+from webapp.models import Case
+from webapp.transactions import atomic
+
+
+@dataclass
+class FireReport:
+    fired: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def due_case_ids(session: Session, at: dt.datetime, limit: int = 500) -> list[int]:
+    return list(session.scalars(select(Case.id).where(Case.status == "open", Case.next_timer_at <= at)
+                                .order_by(Case.next_timer_at).limit(limit)))
+
+
+def fire_due(session: Session, at: dt.datetime | None = None) -> FireReport:
+    at = at or now()
+    report = FireReport()
+    for case_id in due_case_ids(session, at):
+        def work(case_id: int = case_id) -> bool:
+            case = steps.lock_case(session, case_id)
+            # another worker may have fired it between the query and the lock
+            if case.status != "open" or case.next_timer_at is None or case.next_timer_at > at:
+                return False
+            steps.fire_timers(session, case)
+            return True
+
+        try:
+            if atomic(session, work):
+                report.fired.append(case_id)
+        except (StepFailed, Conflict) as err:
+            report.failed.append((case_id, err.message))
+    return report

@@ -1,0 +1,35 @@
+"""Deployed process versions: the diagram files stored once per content hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp import engine
+from webapp.models import ProcessVersion
+
+MAIN_PROCESS = "debt_case"
+
+
+def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS) -> ProcessVersion:
+    """The version row for the diagrams now in ``processes_dir`` (created if new)."""
+    definition = engine.load_directory(Path(processes_dir), process_id)
+    version = session.scalar(select(ProcessVersion).where(ProcessVersion.content_sha256 == definition.sha256))
+    if version is None:
+        version = ProcessVersion(
+            process_id=process_id,
+            content_sha256=definition.sha256,
+            bpmn_xml=json.dumps(definition.files, ensure_ascii=False),
+            spec_json=definition.spec_json,
+        )
+        session.add(version)
+        session.flush()
+    return version
+
+
+def definition_of(version: ProcessVersion) -> engine.Definition:
+    return engine.from_stored(version.process_id, version.content_sha256, json.loads(version.bpmn_xml),
+                              version.spec_json)

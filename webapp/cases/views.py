@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request, send_file,
+                   url_for)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.cases import attachments, intake, queries, settlement
+from webapp.cases.report_form import parse_report
+from webapp.cases.versions import definition_of
+from webapp.db import get_session
+from webapp.errors import Invalid, NotFound
+from webapp.models import Attachment, ProcessVersion
+from webapp.transactions import atomic
+
+bp = Blueprint("cases", __name__)
+
+
+@bp.get("/cases")
+@login_required
+def index() -> ResponseReturnValue:
+    status = request.args.get("status") or None
+    query = request.args.get("q") or None
+    cases = queries.list_cases(get_session(), current_user, status=status, query=query)
+    return render_template("cases/index.html", cases=cases, status=status, q=query or "")
+
+
+@bp.route("/report", methods=["GET", "POST"])
+@login_required
+def report() -> ResponseReturnValue:
+    session = get_session()
+    form = intake.report_form(session, current_app.config["FORMS_DIR"])
+    rows = min(max(request.args.get("rows", 3, type=int), 1), 50)
+    if request.method == "GET":
+        return render_template("cases/report.html", form=form, values={}, errors={}, rows=rows)
+    payload = parse_report(form, request.form)
+    try:
+        result = atomic(session, lambda: intake.report_debtor(
+            session, current_user, payload, forms_dir=current_app.config["FORMS_DIR"],
+            processes_dir=current_app.config["PROCESSES_DIR"]))
+    except Invalid as err:
+        rows = max(rows, len(payload.get("loans", [])), 1)
+        return render_template("cases/report.html", form=form, values=request.form, errors=err.fields,
+                               error=err, rows=rows), 422
+    if result.created:
+        flash(_("Case %(id)s opened.", id=result.case.id), "success")
+    else:
+        flash(_("The debtor already has an open case: the loans were added to case %(id)s.",
+                id=result.case.id), "success")
+    return redirect(url_for("cases.show", case_id=result.case.id))
+
+
+@bp.get("/cases/<int:case_id>")
+@login_required
+def show(case_id: int) -> ResponseReturnValue:
+    view = queries.case_view(get_session(), current_user, case_id)
+    own_unsettled = [ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at]
+    return render_template("cases/show.html", view=view, case=view.case, own_unsettled=own_unsettled)
+
+
+@bp.get("/cases/<int:case_id>/diagram.bpmn")
+@login_required
+def diagram(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    version = session.get(ProcessVersion, case.process_version_id)
+    if version is None:
+        raise NotFound(_("Case not found."))
+    return Response(definition_of(version).bpmn_xml, mimetype="application/xml")
+
+
+@bp.post("/cases/<int:case_id>/settlement")
+@login_required
+def report_settlement(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    upload = request.files.get("certificate_file")
+
+    def work() -> settlement.SettlementResult:
+        attachment = None
+        if upload is not None and upload.filename:
+            attachment = attachments.store(session, current_app.config["UPLOAD_DIR"], upload.stream,
+                                           upload.filename, current_user, case.id, field="certificate_file")
+        return settlement.report_settlement(session, current_user, case, request.form.get("certificate_no", ""),
+                                            request.form.getlist("contract_nos") or None, attachment)
+
+    try:
+        result = atomic(session, work)
+    except Invalid as err:
+        view = queries.case_view(session, current_user, case_id)
+        own_unsettled = [ln for ln in view.loans
+                         if ln.bank_unit_code == current_user.unit_code and not ln.settled_at]
+        return render_template("cases/show.html", view=view, case=view.case, own_unsettled=own_unsettled,
+                               settlement_errors=err.fields, error=err), 422
+    if result.all_settled:
+        flash(_("Settlement reported: the case goes to delisting."), "success")
+    else:
+        flash(_("Settlement recorded; other loans of the case are still outstanding."), "success")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id: int) -> ResponseReturnValue:
+    session = get_session()
+    row = session.get(Attachment, attachment_id)
+    if row is None or row.case_id is None:
+        raise NotFound(_("File not found."))
+    queries.get_case(session, current_user, row.case_id)
+    path = f"{current_app.config['UPLOAD_DIR']}/{row.stored_name}"
+    return send_file(path, mimetype=row.content_type, as_attachment=True, download_name=row.original_name)

@@ -1,0 +1,123 @@
+"""Flask CLI commands: ``flask --app webapp <command>``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from webapp import catalog as catalog_mod
+from webapp.auth import tokens
+from webapp.cases import timers
+from webapp.cases.versions import deploy
+from webapp.db import get_session
+from webapp.errors import DomainError
+from webapp.models import Case, User
+from webapp.reference import create_user, load_units
+
+DEFAULT_DEMO_PASSWORD = "liandong-demo"  # noqa: S105 - printed demo password, development only
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo)
+    app.cli.add_command(units_cmd)
+    app.cli.add_command(users)
+    app.cli.add_command(tokens_cmd)
+    app.cli.add_command(timers_cmd)
+    app.cli.add_command(deploy_cmd)
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def demo(if_empty: bool) -> None:
+    """Load units, one demo user per unit and role, and demo cases."""
+    from webapp import demo as demo_data
+
+    session = get_session()
+    if if_empty and session.scalar(select(func.count(User.id))):
+        click.echo("Database already has users; demo data not loaded.")
+        return
+    password = os.environ.get("LIANDONG_DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD)
+    users = demo_data.load_users(session, catalog_mod.current(), password)
+    session.commit()
+    paths = demo_data.DemoPaths(current_app.config["FORMS_DIR"], current_app.config["PROCESSES_DIR"])
+    if not session.scalar(select(func.count(Case.id))):
+        ids = demo_data.load_cases(session, paths)
+        click.echo(f"Demo cases: {', '.join(map(str, ids))}")
+    click.echo(f"Demo users ({len(users)} new): one per unit code (e.g. bank_icbc, office, court), plus "
+               f"supervisor, auditor and admin. Password for all: {password}")
+
+
+@click.command("units")
+def units_cmd() -> None:
+    """Load or update units from webapp/data/units.toml."""
+    session = get_session()
+    added = load_units(session, catalog_mod.current())
+    session.commit()
+    click.echo(f"{added} new units")
+
+
+@click.group("users")
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--unit", required=True)
+@click.option("--roles", default="caseworker", help="Comma-separated: caseworker,supervisor,auditor,admin")
+@click.password_option()
+def create_user_cmd(username: str, unit: str, roles: str, password: str) -> None:
+    session = get_session()
+    try:
+        create_user(session, username, unit, [r.strip() for r in roles.split(",") if r.strip()], password)
+    except DomainError as err:
+        raise click.ClickException(err.message) from err
+    session.commit()
+    click.echo(f"user {username} created")
+
+
+@click.group("tokens")
+def tokens_cmd() -> None:
+    """API bearer tokens."""
+
+
+@tokens_cmd.command("issue")
+@click.argument("username")
+@click.option("--label", default="")
+def issue_token(username: str, label: str) -> None:
+    """Issue a token for USERNAME and print it (shown once, stored hashed)."""
+    session = get_session()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    token = tokens.issue(session, user, label)
+    session.commit()
+    click.echo(token)
+
+
+@click.group("timers")
+def timers_cmd() -> None:
+    """BPMN timers (rectification deadlines, monitoring periods)."""
+
+
+@timers_cmd.command("fire")
+def fire() -> None:
+    """Fire every timer that is due now."""
+    report = timers.fire_due(get_session())
+    click.echo(f"fired {len(report.fired)} case(s): {', '.join(map(str, report.fired)) or '-'}")
+    for case_id, message in report.failed:
+        click.echo(f"case {case_id}: incident recorded: {message}", err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+@click.command("deploy")
+def deploy_cmd() -> None:
+    """Store the diagrams of processes/ as a process version (new cases use it)."""
+    session = get_session()
+    version = deploy(session, current_app.config["PROCESSES_DIR"])
+    session.commit()
+    click.echo(f"process version {version.id} ({version.content_sha256[:12]})")

@@ -1,0 +1,81 @@
+"""Loading form schemas and resolving their server-filled parts.
+
+Conventions (all optional) on top of JSON Schema, for rendering only:
+``title`` (Chinese) and ``x-title-en``; ``x-enum-titles`` / ``x-enum-titles-en``;
+``x-widget`` (radio, select, textarea, checkboxes); ``x-options`` (enum filled by the
+server, e.g. the sanction measures of the task's unit); ``x-default`` (default from
+settings, e.g. the rectification period).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from webapp.errors import NotFound
+
+
+@dataclass(frozen=True)
+class FormSchema:
+    name: str
+    schema: dict[str, Any]
+
+    @property
+    def properties(self) -> dict[str, dict[str, Any]]:
+        props: dict[str, dict[str, Any]] = self.schema.get("properties", {})
+        return props
+
+    def title(self, locale: str) -> str:
+        return localized(self.schema, "title", locale)
+
+
+def localized(node: dict[str, Any], key: str, locale: str) -> str:
+    if locale.startswith("en") and f"x-{key}-en" in node:
+        return str(node[f"x-{key}-en"])
+    return str(node.get(key, ""))
+
+
+def enum_title(node: dict[str, Any], value: str, locale: str) -> str:
+    key = "x-enum-titles-en" if locale.startswith("en") else "x-enum-titles"
+    return str(node.get(key, {}).get(value, value))
+
+
+@cache
+def _load(forms_dir: str, name: str) -> dict[str, Any]:
+    path = Path(forms_dir) / name
+    if Path(name).name != name or not path.is_file():
+        raise NotFound(f"form {name} not found")
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        raise ValueError(f"{name} is not a valid JSON Schema: {err.message}") from err
+    return schema
+
+
+def load_schema(forms_dir: str, name: str) -> FormSchema:
+    return FormSchema(name, copy.deepcopy(_load(forms_dir, name)))
+
+
+def resolve_schema(form: FormSchema, options: dict[str, list[tuple[str, str, str]]],
+                   defaults: dict[str, Any]) -> FormSchema:
+    """Fill ``x-options`` enums (value, zh, en) and ``x-default`` defaults."""
+    schema = copy.deepcopy(form.schema)
+    for prop in schema.get("properties", {}).values():
+        source = prop.get("x-options")
+        if source:
+            choices = options.get(source, [])
+            target = prop["items"] if prop.get("type") == "array" else prop
+            target["enum"] = [value for value, _, _ in choices]
+            prop["x-enum-titles"] = {value: zh for value, zh, _ in choices}
+            prop["x-enum-titles-en"] = {value: en for value, _, en in choices}
+        if prop.get("x-default") in defaults:
+            prop["default"] = defaults[prop["x-default"]]
+    return FormSchema(form.name, schema)

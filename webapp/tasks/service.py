@@ -1,0 +1,108 @@
+"""A unit's task inbox: claim, unclaim and complete user tasks.
+
+Only caseworkers of the unit that owns a task may claim or complete it (403); a task
+that is no longer open cannot be completed again (409).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp import catalog as catalog_mod
+from webapp.cases import steps
+from webapp.cases.queries import visible_cases
+from webapp.errors import Conflict, Forbidden, NotFound
+from webapp.models import Case, CaseEvent, Task, Unit, User
+from webapp.models.tasks import OPEN
+from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
+
+ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
+
+
+def inbox(session: Session, user: User, order: str = "oldest", limit: int = 50,
+          offset: int = 0) -> list[tuple[Task, Case]]:
+    stmt = (select(Task, Case).join(Case, Task.case_id == Case.id)
+            .where(Task.unit_code == user.unit_code, Task.status == OPEN)
+            .order_by(ORDERS.get(order, ORDERS["oldest"]), Task.id).limit(limit).offset(offset))
+    return [(t, c) for t, c in session.execute(stmt)]
+
+
+def get_task(session: Session, user: User, task_id: str) -> Task:
+    """A task of a case the user may see (404 otherwise, so nothing leaks)."""
+    task = session.get(Task, task_id)
+    if task is None or session.scalar(visible_cases(user).where(Case.id == task.case_id)) is None:
+        raise NotFound(_("Task not found."))
+    return task
+
+
+def _check_owner(user: User, task: Task) -> None:
+    if user.unit_code != task.unit_code or not user.has_role("caseworker"):
+        raise Forbidden(_("Only caseworkers of the unit that owns this task can work on it."))
+
+
+def _check_open(task: Task) -> None:
+    if task.status != OPEN:
+        raise Conflict(_("This task is already %(status)s.", status=task.status))
+
+
+def task_form(session: Session, task: Task, forms_dir: str) -> FormSchema | None:
+    if not task.form:
+        return None
+    cat = catalog_mod.current()
+    unit = session.get(Unit, task.unit_code)
+    kind = unit.kind if unit else ""
+    options = {"sanction_measures": [(m.code, m.zh, m.en) for m in cat.measures_for(task.unit_code, kind)]}
+    defaults = {"rectification_days": cat.rectification_default_days}
+    return resolve_schema(load_schema(forms_dir, task.form), options, defaults)
+
+
+def claim(session: Session, user: User, task_id: str) -> Task:
+    task = get_task(session, user, task_id)
+    _check_owner(user, task)
+    _check_open(task)
+    if task.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is claimed by another user."))
+    if task.claimed_by_id is None:
+        task.claimed_by_id = user.id
+        _event(session, task, user, "task_claimed")
+    session.flush()
+    return task
+
+
+def unclaim(session: Session, user: User, task_id: str) -> Task:
+    task = get_task(session, user, task_id)
+    _check_owner(user, task)
+    _check_open(task)
+    if task.claimed_by_id != user.id:
+        raise Conflict(_("Only the user who claimed this task can return it to the unit."))
+    task.claimed_by_id = None
+    _event(session, task, user, "task_unclaimed")
+    session.flush()
+    return task
+
+
+def complete(session: Session, user: User, task_id: str, data: dict[str, Any], forms_dir: str) -> Task:
+    task = get_task(session, user, task_id)
+    _check_owner(user, task)
+    case = steps.lock_case(session, task.case_id)
+    session.refresh(task)
+    _check_open(task)
+    if task.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is claimed by another user."))
+    form = task_form(session, task, forms_dir)
+    clean = validate(form, data) if form else {}
+    task.claimed_by_id = user.id
+    steps.complete_task(session, case, task, clean, user)
+    return task
+
+
+def _event(session: Session, task: Task, user: User, kind: str) -> None:
+    case = session.get(Case, task.case_id)
+    session.add(CaseEvent(case_id=task.case_id, kind=kind, actor_id=user.id, unit_code=user.unit_code,
+                          task_id=task.id, element_id=task.element_id,
+                          active_elements=case.active_elements if case else [],
+                          completed_elements=case.completed_elements if case else []))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.cases.queries import notifications
+from webapp.db import get_session
+from webapp.errors import Invalid
+from webapp.tasks import service
+from webapp.taskforms import coerce_form
+from webapp.transactions import atomic
+
+bp = Blueprint("tasks", __name__)
+
+
+@bp.get("/inbox")
+@login_required
+def inbox() -> ResponseReturnValue:
+    order = request.args.get("order", "oldest")
+    rows = service.inbox(get_session(), current_user, order=order)
+    return render_template("tasks/inbox.html", rows=rows, order=order)
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def show(task_id: str) -> ResponseReturnValue:
+    session = get_session()
+    task = service.get_task(session, current_user, task_id)
+    form = service.task_form(session, task, current_app.config["FORMS_DIR"])
+    return render_template("tasks/task.html", task=task, form=form, values={}, errors={})
+
+
+@bp.post("/tasks/<task_id>")
+@login_required
+def complete(task_id: str) -> ResponseReturnValue:
+    session = get_session()
+    task = service.get_task(session, current_user, task_id)
+    form = service.task_form(session, task, current_app.config["FORMS_DIR"])
+    data = coerce_form(form, request.form) if form else {}
+    try:
+        atomic(session, lambda: service.complete(session, current_user, task_id, data,
+                                                 current_app.config["FORMS_DIR"]))
+    except Invalid as err:
+        task = service.get_task(session, current_user, task_id)
+        return render_template("tasks/task.html", task=task, form=form, values=request.form,
+                               errors=err.fields, error=err), 422
+    flash(_("Task completed."), "success")
+    return redirect(url_for("cases.show", case_id=task.case_id))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@login_required
+def claim(task_id: str) -> ResponseReturnValue:
+    session = get_session()
+    atomic(session, lambda: service.claim(session, current_user, task_id))
+    flash(_("Task claimed."), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@login_required
+def unclaim(task_id: str) -> ResponseReturnValue:
+    session = get_session()
+    atomic(session, lambda: service.unclaim(session, current_user, task_id))
+    flash(_("Task returned to the unit queue."), "success")
+    return redirect(url_for("tasks.inbox"))
+
+
+@bp.get("/notifications")
+@login_required
+def notices() -> ResponseReturnValue:
+    return render_template("tasks/notifications.html", items=notifications(get_session(), current_user))

@@ -1,0 +1,115 @@
+"""Template helpers: labels for codes, dates in local time, masked identifiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from webapp.cases.identifiers import mask
+from webapp.db import get_session
+from webapp.models import Notification, Task, Unit
+from webapp.taskforms.schemas import enum_title, localized
+
+STAGES = {
+    "review": _l("Review"),
+    "negotiation": _l("Negotiation"),
+    "market_exit": _l("Market exit"),
+    "interview": _l("Interview"),
+    "official_talk": _l("Organisation talk"),
+    "rectification": _l("Rectification deadline running"),
+    "sanction": _l("Joint sanction"),
+    "referral_decision": _l("Referral decision"),
+    "referral": _l("Referral"),
+    "monitoring": _l("Monitoring"),
+    "delisting": _l("Delisting"),
+    "closed": _l("Closed"),
+}
+OUTCOMES = {
+    "rejected": _l("Rejected"),
+    "negotiated": _l("Repayment agreed"),
+    "market_exit": _l("Exited the market"),
+    "delisted": _l("Settled and delisted"),
+}
+EVENTS = {
+    "reported": _l("Debtor reported"),
+    "loan_added": _l("Loan added"),
+    "task_opened": _l("Task opened"),
+    "task_claimed": _l("Task claimed"),
+    "task_unclaimed": _l("Task returned to the unit"),
+    "task_completed": _l("Task completed"),
+    "task_cancelled": _l("Task cancelled"),
+    "timer_fired": _l("Deadline passed"),
+    "settlement_reported": _l("Settlement reported"),
+    "message_received": _l("Settlement received by the case"),
+    "blacklist_entered": _l("Entered the blacklist"),
+    "blacklist_left": _l("Left the blacklist"),
+    "sanction_applied": _l("Sanction applied"),
+    "sanction_lifted": _l("Sanction lifted"),
+    "referral_answered": _l("Referral answered"),
+    "case_closed": _l("Case closed"),
+    "incident": _l("Incident"),
+}
+DEBTOR_KINDS = {
+    "enterprise": _l("Enterprise"),
+    "organisation": _l("Other organisation"),
+    "individual": _l("Individual"),
+    "official": _l("Public official"),
+}
+
+
+def locale() -> str:
+    return str(get_locale() or "zh")
+
+
+def unit_name(code: str | None) -> str:
+    if not code:
+        return ""
+    if "unit_names" not in g:
+        g.unit_names = {u.code: (u.name_zh, u.name_en) for u in get_session().scalars(select(Unit))}
+    names = g.unit_names.get(code)
+    if names is None:
+        return code
+    return names[1] if locale().startswith("en") else names[0]
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    zone = ZoneInfo(str(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
+    return value.astimezone(zone).strftime(fmt)
+
+
+def money(value: Decimal | float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def inbox_count(unit_code: str) -> int:
+    return get_session().scalar(select(func.count(Task.id)).where(Task.unit_code == unit_code,
+                                                                  Task.status == "open")) or 0
+
+
+def unread_count(unit_code: str) -> int:
+    return get_session().scalar(select(func.count(Notification.id)).where(
+        Notification.unit_code == unit_code, Notification.read_at.is_(None))) or 0
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(local_time=local_time, money=money, mask=mask)
+    app.jinja_env.globals.update(
+        unit_name=unit_name, locale=locale, inbox_count=inbox_count, unread_count=unread_count,
+        stage_label=lambda s: STAGES.get(s, s), outcome_label=lambda s: OUTCOMES.get(s, s or ""),
+        event_label=lambda s: EVENTS.get(s, s), debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
+        schema_text=lambda node, key: localized(node, key, locale()),
+        enum_title=lambda node, value: enum_title(node, value, locale()),
+    )
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        return {"current_locale": locale()}

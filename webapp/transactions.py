@@ -1,0 +1,42 @@
+"""The transaction boundary used by views, the API and CLI commands.
+
+Domain functions flush; this commits. When the engine could not run a step, the step is
+rolled back and the incident is recorded on the case in its own transaction, so a broken
+diagram never leaves a half-written case nor a silent one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from webapp.cases.steps import record_incident
+from webapp.errors import Conflict, StepFailed
+
+T = TypeVar("T")
+
+
+def atomic(session: Session, work: Callable[[], T]) -> T:
+    try:
+        result = work()
+        session.commit()
+        return result
+    except StepFailed as failure:
+        session.rollback()
+        record_incident(session, failure)
+        session.commit()
+        raise
+    except StaleDataError as err:
+        session.rollback()
+        raise Conflict(_("The case was changed by someone else at the same time; please try again.")) from err
+    except IntegrityError as err:
+        session.rollback()
+        raise Conflict(_("This conflicts with data saved at the same time; please try again.")) from err
+    except BaseException:
+        session.rollback()
+        raise
