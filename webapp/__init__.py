@@ -54,25 +54,25 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             if fields:
                 body["fields"] = fields
             return jsonify(body), err.status
-        return render_template("error.html", error=err), err.status
+        return render_template("error.html", failure=err), err.status
 
     @app.errorhandler(404)
     def _not_found(_err: Exception) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return jsonify({"error": "not found"}), 404
-        return render_template("error.html", error=None, status=404), 404
+        return render_template("error.html", failure=None, status=404), 404
 
     @app.errorhandler(405)
     def _not_allowed(_err: Exception) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return jsonify({"error": "method not allowed"}), 405
-        return render_template("error.html", error=None, status=405), 405
+        return render_template("error.html", failure=None, status=405), 405
 
     @app.errorhandler(500)
     def _server_error(_err: Exception) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return jsonify({"error": "internal error"}), 500
-        return render_template("error.html", error=None, status=500), 500
+        return render_template("error.html", failure=None, status=500), 500
 
     @app.before_request
     def _user_in_g() -> None:

@@ -6,6 +6,7 @@ import os
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from webapp import catalog as catalog_mod
@@ -30,6 +31,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def demo(if_empty: bool) -> None:
     """Load units, one demo user per unit and role, and demo cases."""
@@ -51,6 +53,7 @@ def demo(if_empty: bool) -> None:
 
 
 @click.command("units")
+@with_appcontext
 def units_cmd() -> None:
     """Load or update units from webapp/data/units.toml."""
     session = get_session()
@@ -59,7 +62,7 @@ def units_cmd() -> None:
     click.echo(f"{added} new units")
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users() -> None:
     """Manage users."""
 
@@ -79,7 +82,7 @@ def create_user_cmd(username: str, unit: str, roles: str, password: str) -> None
     click.echo(f"user {username} created")
 
 
-@click.group("tokens")
+@click.group("tokens", cls=AppGroup)
 def tokens_cmd() -> None:
     """API bearer tokens."""
 
@@ -98,7 +101,7 @@ def issue_token(username: str, label: str) -> None:
     click.echo(token)
 
 
-@click.group("timers")
+@click.group("timers", cls=AppGroup)
 def timers_cmd() -> None:
     """BPMN timers (rectification deadlines, monitoring periods)."""
 
@@ -115,6 +118,7 @@ def fire() -> None:
 
 
 @click.command("deploy")
+@with_appcontext
 def deploy_cmd() -> None:
     """Store the diagrams of processes/ as a process version (new cases use it)."""
     session = get_session()

@@ -54,7 +54,7 @@ class StepContext:
 def lock_case(session: Session, case_id: int) -> Case:
     """The case row, locked for the step (``SELECT … FOR UPDATE`` on PostgreSQL; the
     version column catches concurrent writers on SQLite)."""
-    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update(of=Case))
     if case is None:
         raise NotFound("case not found")
     return case

@@ -1,0 +1,166 @@
+"""Helpers for tests: users, a logged-in browser per unit, and short ways to act on cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from stdnum.cn import ric, uscc
+from werkzeug.test import TestResponse
+
+from webapp import catalog
+from webapp.auth.passwords import hash_password
+from webapp.models import Case, Task, Unit, User
+from webapp.reference import load_units
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+_HASH = hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per test session
+
+
+def seed_users(app: Flask) -> dict[str, int]:
+    maker = app.extensions["db_sessionmaker"]
+    with maker() as session:
+        load_units(session, catalog.load(app.config["PROCESSES_DIR"]))
+        people = [(u.code, u.code, "caseworker") for u in session.scalars(select(Unit))]
+        people += [("supervisor", "office", "supervisor"), ("auditor", "office", "auditor"),
+                   ("admin", "office", "admin")]
+        for username, unit, roles in people:
+            session.add(User(username=username, display_name=username, unit_code=unit, roles=roles,
+                             password_hash=_HASH))
+        session.commit()
+        return {u.username: u.id for u in session.scalars(select(User))}
+
+
+def credit_code(n: int) -> str:
+    body = f"91340321MA{n:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def identity_number(n: int) -> str:
+    body = f"34032119{80 + n % 20:02d}0{1 + n % 9}1{n % 10}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # the function ignores the last character
+
+
+def report_payload(n: int = 1, kind: str = "enterprise", **extra: Any) -> dict[str, Any]:
+    """A valid report; ``n`` varies the debtor and contract number."""
+    payload: dict[str, Any] = {
+        "debtor_kind": kind,
+        "name": f"测试债务人{n}",
+        "identifier": identity_number(n) if kind in ("individual", "official") else credit_code(n),
+        "behaviour": "official_arrears" if kind == "official" else "malicious_arrears",
+        "evidence": "逾期一年",
+        "loans": [{"contract_no": f"C-{n}-1", "principal": 1000000, "interest": 6000,
+                   "overdue_since": "2025-01-15", "guarantee": "保证"}],
+    }
+    if kind in ("enterprise", "organisation"):
+        payload["legal_representative"] = "张三"
+    if kind == "official":
+        payload["employer_unit"] = "employer_education"
+    payload.update(extra)
+    return payload
+
+
+def flatten_report(payload: dict[str, Any]) -> dict[str, Any]:
+    """The report as the HTML form posts it."""
+    form = {k: v for k, v in payload.items() if k != "loans"}
+    for i, loan in enumerate(payload.get("loans", [])):
+        for key, value in loan.items():
+            form[f"loans-{i}-{key}"] = str(value)
+    return form
+
+
+class Browser:
+    """A logged-in user working through the HTML pages."""
+
+    def __init__(self, app: Flask, username: str) -> None:
+        self.app = app
+        self.username = username
+        self.client: FlaskClient = app.test_client()
+        self.login()
+
+    def login(self) -> None:
+        response = self.client.post("/login", data={"username": self.username, "password": PASSWORD})
+        assert response.status_code == 302, f"login failed for {self.username}"
+
+    def _again_if_logged_out(self, send: Any) -> TestResponse:
+        """Sessions expire after 31 days; a test that moves the clock logs in again, as a user would."""
+        response: TestResponse = send()
+        if response.status_code == 302 and "/login" in response.headers.get("Location", ""):
+            self.login()
+            response = send()
+        return response
+
+    def get(self, url: str, **kw: Any) -> TestResponse:
+        return self._again_if_logged_out(lambda: self.client.get(url, **kw))
+
+    def post(self, url: str, **kw: Any) -> TestResponse:
+        return self._again_if_logged_out(lambda: self.client.post(url, **kw))
+
+    def report(self, payload: dict[str, Any]) -> int:
+        response = self.post("/report", data=flatten_report(payload))
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+        return int(response.headers["Location"].rstrip("/").split("/")[-1])
+
+    def complete(self, case_id: int, element: str, **form: Any) -> TestResponse:
+        """Complete this user's unit's open task ``element`` on the case, as the form posts it."""
+        task_id = open_task_id(self.app, case_id, element, unit=self.unit)
+        data: dict[str, Any] = {}
+        for key, value in form.items():
+            if isinstance(value, bool):
+                if value:
+                    data[key] = "on"
+            elif isinstance(value, list):
+                data[key] = [str(v) for v in value]
+            else:
+                data[key] = str(value)
+        return self.post(f"/tasks/{task_id}", data=data)
+
+    def settle(self, case_id: int, certificate_no: str = "JQ-001", **extra: Any) -> TestResponse:
+        return self.post(f"/cases/{case_id}/settlement", data={"certificate_no": certificate_no, **extra})
+
+    @property
+    def unit(self) -> str:
+        with self.app.extensions["db_sessionmaker"]() as session:
+            user = session.scalar(select(User).where(User.username == self.username))
+            assert user is not None
+            return user.unit_code
+
+
+def open_task_id(app: Flask, case_id: int, element: str, unit: str | None = None) -> str:
+    with app.extensions["db_sessionmaker"]() as session:
+        stmt = select(Task.id).where(Task.case_id == case_id, Task.element_id == element, Task.status == "open")
+        if unit:
+            stmt = stmt.where(Task.unit_code == unit)
+        ids = list(session.scalars(stmt))
+    assert ids, f"no open {element} task for {unit or 'any unit'} on case {case_id}"
+    return ids[0]
+
+
+def case_row(app: Flask, case_id: int) -> Case:
+    with app.extensions["db_sessionmaker"]() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        session.expunge(case)
+        return case
+
+
+def open_tasks(app: Flask, case_id: int) -> list[tuple[str, str]]:
+    """(element, unit) of the case's open tasks, sorted."""
+    with app.extensions["db_sessionmaker"]() as session:
+        rows = session.execute(select(Task.element_id, Task.unit_code).where(Task.case_id == case_id,
+                                                                           Task.status == "open"))
+        return sorted((e, u) for e, u in rows)
+
+
+def interview_form(days: int = 30) -> dict[str, Any]:
+    return {"interview_date": "2026-03-02", "attendees": "办公室、债权银行", "commitments": "按期还款",
+            "rectification_days": days}
+
+
+def later(start: dt.datetime, days: int, hours: int = 1) -> dt.datetime:
+    return start + dt.timedelta(days=days, hours=hours)
