@@ -62,18 +62,17 @@ def pg_url() -> str:
 @pytest.fixture(scope="session", params=_backends())
 def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     tmp = tmp_path_factory.mktemp(request.param)
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'test.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = f"sqlite:///{tmp / 'test.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     migrate(url)
-    application = create_app({
-        "TESTING": True,
-        "DATABASE_URL": url,
-        "WTF_CSRF_ENABLED": False,
-        "UPLOAD_DIR": str(tmp / "uploads"),
-        "SECRET_KEY": "test-secret",
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "WTF_CSRF_ENABLED": False,
+            "UPLOAD_DIR": str(tmp / "uploads"),
+            "SECRET_KEY": "test-secret",
+        }
+    )
     application.config["BACKEND"] = request.param
     yield application
     application.extensions["db_engine"].dispose()
@@ -103,7 +102,7 @@ def users(app: Flask) -> dict[str, int]:
 
 
 @pytest.fixture
-def browser(app: Flask, users: dict[str, int]):  # noqa: ANN201 - factory
+def browser(app: Flask, users: dict[str, int]):
     def make(username: str) -> Browser:
         return Browser(app, username)
 

@@ -27,11 +27,17 @@ def seed_users(app: Flask) -> dict[str, int]:
     with maker() as session:
         load_units(session, catalog.load(app.config["PROCESSES_DIR"]))
         people = [(u.code, u.code, "caseworker") for u in session.scalars(select(Unit))]
-        people += [("supervisor", "office", "supervisor"), ("auditor", "office", "auditor"),
-                   ("admin", "office", "admin")]
+        people += [
+            ("supervisor", "office", "supervisor"),
+            ("auditor", "office", "auditor"),
+            ("admin", "office", "admin"),
+        ]
         for username, unit, roles in people:
-            session.add(User(username=username, display_name=username, unit_code=unit, roles=roles,
-                             password_hash=_HASH))
+            session.add(
+                User(
+                    username=username, display_name=username, unit_code=unit, roles=roles, password_hash=_HASH
+                )
+            )
         session.commit()
         return {u.username: u.id for u in session.scalars(select(User))}
 
@@ -54,8 +60,15 @@ def report_payload(n: int = 1, kind: str = "enterprise", **extra: Any) -> dict[s
         "identifier": identity_number(n) if kind in ("individual", "official") else credit_code(n),
         "behaviour": "official_arrears" if kind == "official" else "malicious_arrears",
         "evidence": "逾期一年",
-        "loans": [{"contract_no": f"C-{n}-1", "principal": 1000000, "interest": 6000,
-                   "overdue_since": "2025-01-15", "guarantee": "保证"}],
+        "loans": [
+            {
+                "contract_no": f"C-{n}-1",
+                "principal": 1000000,
+                "interest": 6000,
+                "overdue_since": "2025-01-15",
+                "guarantee": "保证",
+            }
+        ],
     }
     if kind in ("enterprise", "organisation"):
         payload["legal_representative"] = "张三"
@@ -133,7 +146,9 @@ class Browser:
 
 def open_task_id(app: Flask, case_id: int, element: str, unit: str | None = None) -> str:
     with app.extensions["db_sessionmaker"]() as session:
-        stmt = select(Task.id).where(Task.case_id == case_id, Task.element_id == element, Task.status == "open")
+        stmt = select(Task.id).where(
+            Task.case_id == case_id, Task.element_id == element, Task.status == "open"
+        )
         if unit:
             stmt = stmt.where(Task.unit_code == unit)
         ids = list(session.scalars(stmt))
@@ -152,14 +167,19 @@ def case_row(app: Flask, case_id: int) -> Case:
 def open_tasks(app: Flask, case_id: int) -> list[tuple[str, str]]:
     """(element, unit) of the case's open tasks, sorted."""
     with app.extensions["db_sessionmaker"]() as session:
-        rows = session.execute(select(Task.element_id, Task.unit_code).where(Task.case_id == case_id,
-                                                                           Task.status == "open"))
+        rows = session.execute(
+            select(Task.element_id, Task.unit_code).where(Task.case_id == case_id, Task.status == "open")
+        )
         return sorted((e, u) for e, u in rows)
 
 
 def interview_form(days: int = 30) -> dict[str, Any]:
-    return {"interview_date": "2026-03-02", "attendees": "办公室、债权银行", "commitments": "按期还款",
-            "rectification_days": days}
+    return {
+        "interview_date": "2026-03-02",
+        "attendees": "办公室、债权银行",
+        "commitments": "按期还款",
+        "rectification_days": days,
+    }
 
 
 def later(start: dt.datetime, days: int, hours: int = 1) -> dt.datetime:

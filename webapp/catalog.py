@@ -69,7 +69,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 @cache
 def load(processes_dir: str) -> Catalog:
-    units = tuple(UnitSpec(u["code"], u["kind"], u["zh"], u["en"]) for u in _read(DATA / "units.toml")["unit"])
+    units = tuple(
+        UnitSpec(u["code"], u["kind"], u["zh"], u["en"]) for u in _read(DATA / "units.toml")["unit"]
+    )
     sanctions = {
         s["unit"]: tuple(Measure(m["code"], m["zh"], m["en"]) for m in s["measures"])
         for s in _read(DATA / "sanctions.toml")["sanction"]

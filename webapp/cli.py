@@ -48,8 +48,10 @@ def demo(if_empty: bool) -> None:
     if not session.scalar(select(func.count(Case.id))):
         ids = demo_data.load_cases(session, paths)
         click.echo(f"Demo cases: {', '.join(map(str, ids))}")
-    click.echo(f"Demo users ({len(users)} new): one per unit code (e.g. bank_icbc, office, court), plus "
-               f"supervisor, auditor and admin. Password for all: {password}")
+    click.echo(
+        f"Demo users ({len(users)} new): one per unit code (e.g. bank_icbc, office, court), plus "
+        f"supervisor, auditor and admin. Password for all: {password}"
+    )
 
 
 @click.command("units")

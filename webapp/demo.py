@@ -20,7 +20,12 @@ from webapp.reference import create_user, load_units
 from webapp.tasks import service
 from webapp.transactions import atomic
 
-OFFICE_ROLES = {"office": ["caseworker"], "supervisor": ["supervisor"], "auditor": ["auditor"], "admin": ["admin"]}
+OFFICE_ROLES = {
+    "office": ["caseworker"],
+    "supervisor": ["supervisor"],
+    "auditor": ["auditor"],
+    "admin": ["admin"],
+}
 
 
 def credit_code(seed: int) -> str:
@@ -44,8 +49,9 @@ def load_users(session: Session, catalog: Catalog, password: str) -> list[User]:
     users = []
     for unit in catalog.units:
         if session.scalar(select(User).where(User.username == unit.code)) is None:
-            users.append(create_user(session, unit.code, unit.code, ["caseworker"], password,
-                                     f"{unit.zh} 经办人"))
+            users.append(
+                create_user(session, unit.code, unit.code, ["caseworker"], password, f"{unit.zh} 经办人")
+            )
     for username, roles in OFFICE_ROLES.items():
         if username != "office" and session.scalar(select(User).where(User.username == username)) is None:
             users.append(create_user(session, username, "office", roles, password, f"{username}"))
@@ -58,78 +64,199 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def _complete(session: Session, case: Case, element: str, username: str, data: dict[str, Any],
-              paths: DemoPaths) -> None:
+def _complete(
+    session: Session, case: Case, element: str, username: str, data: dict[str, Any], paths: DemoPaths
+) -> None:
     user = _user(session, username)
-    task = session.scalar(select(Task).where(Task.case_id == case.id, Task.element_id == element,
-                                             Task.unit_code == user.unit_code, Task.status == "open"))
+    task = session.scalar(
+        select(Task).where(
+            Task.case_id == case.id,
+            Task.element_id == element,
+            Task.unit_code == user.unit_code,
+            Task.status == "open",
+        )
+    )
     assert task is not None, f"{element} not open on case {case.id}"  # noqa: S101
     atomic(session, lambda: service.complete(session, user, task.id, data, paths.forms_dir))
 
 
 def _report(session: Session, bank: str, paths: DemoPaths, **debtor: Any) -> Case:
     user = _user(session, bank)
-    result = atomic(session, lambda: intake.report_debtor(session, user, debtor, forms_dir=paths.forms_dir,
-                                                         processes_dir=paths.processes_dir))
+    result = atomic(
+        session,
+        lambda: intake.report_debtor(
+            session, user, debtor, forms_dir=paths.forms_dir, processes_dir=paths.processes_dir
+        ),
+    )
     return result.case
 
 
 def _loan(no: str, principal: float, days_overdue: int) -> dict[str, Any]:
     since = (dt.date.today() - dt.timedelta(days=days_overdue)).isoformat()
-    return {"contract_no": no, "principal": principal, "interest": round(principal * 0.06, 2),
-            "overdue_since": since, "guarantee": "保证担保"}
+    return {
+        "contract_no": no,
+        "principal": principal,
+        "interest": round(principal * 0.06, 2),
+        "overdue_since": since,
+        "guarantee": "保证担保",
+    }
 
 
 def load_cases(session: Session, paths: DemoPaths) -> list[int]:
     """Six cases: at review, under a running deadline, in joint sanction, an official at
     the organisation talk, a rejected report and a settled, delisted debtor."""
-    enterprise = {"debtor_kind": "enterprise", "legal_representative": "张某", "actual_controller": "张某",
-                  "behaviour": "malicious_arrears", "evidence": "贷款逾期超过一年，企业仍正常经营。"}
+    enterprise = {
+        "debtor_kind": "enterprise",
+        "legal_representative": "张某",
+        "actual_controller": "张某",
+        "behaviour": "malicious_arrears",
+        "evidence": "贷款逾期超过一年，企业仍正常经营。",
+    }
     ids = []
-    c1 = _report(session, "bank_icbc", paths, name="怀远县某某建材有限公司", identifier=credit_code(1),
-                 loans=[_loan("GH-2023-0101", 3_000_000, 400)], **enterprise)
+    c1 = _report(
+        session,
+        "bank_icbc",
+        paths,
+        name="怀远县某某建材有限公司",
+        identifier=credit_code(1),
+        loans=[_loan("GH-2023-0101", 3_000_000, 400)],
+        **enterprise,
+    )
     ids.append(c1.id)
 
-    c2 = _report(session, "bank_abc", paths, name="某某农业科技有限公司", identifier=credit_code(2),
-                 loans=[_loan("NH-2022-0033", 1_200_000, 500)], **{**enterprise, "behaviour": "asset_transfer"})
-    _complete(session, c2, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths)
-    _complete(session, c2, "interview", "office", {"interview_date": dt.date.today().isoformat(),
-                                                   "attendees": "小组办公室、农业银行", "rectification_days": 30,
-                                                   "commitments": "三十日内制定还款计划。"}, paths)
-    _report(session, "bank_rcb", paths, name="某某农业科技有限公司", identifier=credit_code(2),
-            loans=[_loan("NS-2023-0456", 800_000, 300)], **{**enterprise, "behaviour": "asset_transfer"})
+    c2 = _report(
+        session,
+        "bank_abc",
+        paths,
+        name="某某农业科技有限公司",
+        identifier=credit_code(2),
+        loans=[_loan("NH-2022-0033", 1_200_000, 500)],
+        **{**enterprise, "behaviour": "asset_transfer"},
+    )
+    _complete(
+        session, c2, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths
+    )
+    _complete(
+        session,
+        c2,
+        "interview",
+        "office",
+        {
+            "interview_date": dt.date.today().isoformat(),
+            "attendees": "小组办公室、农业银行",
+            "rectification_days": 30,
+            "commitments": "三十日内制定还款计划。",
+        },
+        paths,
+    )
+    _report(
+        session,
+        "bank_rcb",
+        paths,
+        name="某某农业科技有限公司",
+        identifier=credit_code(2),
+        loans=[_loan("NS-2023-0456", 800_000, 300)],
+        **{**enterprise, "behaviour": "asset_transfer"},
+    )
     ids.append(c2.id)
 
-    c3 = _report(session, "bank_rcb", paths, name="某某纺织有限公司", identifier=credit_code(3),
-                 loans=[_loan("NS-2021-0077", 5_600_000, 800)], **{**enterprise, "behaviour": "collateral_disposal"})
-    _complete(session, c3, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths)
-    _complete(session, c3, "interview", "office", {"interview_date": dt.date.today().isoformat(),
-                                                   "attendees": "小组办公室、农商行", "rectification_days": 15}, paths)
-    atomic(session, lambda: steps.fire_timers(session, steps.lock_case(session, c3.id), expire=True,
-                                              reason="demo data"))
-    _complete(session, c3, "apply_sanction", "court", {"measures": ["restrict_high_consumption", "exit_ban"],
-                                                       "document_no": "(2026)皖0321执123号"}, paths)
+    c3 = _report(
+        session,
+        "bank_rcb",
+        paths,
+        name="某某纺织有限公司",
+        identifier=credit_code(3),
+        loans=[_loan("NS-2021-0077", 5_600_000, 800)],
+        **{**enterprise, "behaviour": "collateral_disposal"},
+    )
+    _complete(
+        session, c3, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths
+    )
+    _complete(
+        session,
+        c3,
+        "interview",
+        "office",
+        {
+            "interview_date": dt.date.today().isoformat(),
+            "attendees": "小组办公室、农商行",
+            "rectification_days": 15,
+        },
+        paths,
+    )
+    atomic(
+        session,
+        lambda: steps.fire_timers(session, steps.lock_case(session, c3.id), expire=True, reason="demo data"),
+    )
+    _complete(
+        session,
+        c3,
+        "apply_sanction",
+        "court",
+        {"measures": ["restrict_high_consumption", "exit_ban"], "document_no": "(2026)皖0321执123号"},
+        paths,
+    )
     ids.append(c3.id)
 
-    c4 = _report(session, "bank_icbc", paths, name="李某", identifier=identity_number(4),
-                 debtor_kind="official", employer_unit="employer_education", position="科员",
-                 behaviour="official_arrears", loans=[_loan("GH-2020-0909", 150_000, 200)])
-    _complete(session, c4, "review", "office", {"review_decision": "confirm", "classification": "official_talk"},
-              paths)
+    c4 = _report(
+        session,
+        "bank_icbc",
+        paths,
+        name="李某",
+        identifier=identity_number(4),
+        debtor_kind="official",
+        employer_unit="employer_education",
+        position="科员",
+        behaviour="official_arrears",
+        loans=[_loan("GH-2020-0909", 150_000, 200)],
+    )
+    _complete(
+        session,
+        c4,
+        "review",
+        "office",
+        {"review_decision": "confirm", "classification": "official_talk"},
+        paths,
+    )
     ids.append(c4.id)
 
-    c5 = _report(session, "bank_abc", paths, name="王某", identifier=identity_number(5), debtor_kind="individual",
-                 behaviour="other", loans=[_loan("NH-2024-0500", 50_000, 100)])
-    _complete(session, c5, "review", "office", {"review_decision": "reject",
-                                                "reject_reason": "已与银行达成展期协议，不属于逃废债。"}, paths)
+    c5 = _report(
+        session,
+        "bank_abc",
+        paths,
+        name="王某",
+        identifier=identity_number(5),
+        debtor_kind="individual",
+        behaviour="other",
+        loans=[_loan("NH-2024-0500", 50_000, 100)],
+    )
+    _complete(
+        session,
+        c5,
+        "review",
+        "office",
+        {"review_decision": "reject", "reject_reason": "已与银行达成展期协议，不属于逃废债。"},
+        paths,
+    )
     ids.append(c5.id)
 
-    c6 = _report(session, "bank_icbc", paths, name="某某商贸有限公司", identifier=credit_code(6),
-                 loans=[_loan("GH-2022-0606", 900_000, 450)], **enterprise)
-    _complete(session, c6, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths)
+    c6 = _report(
+        session,
+        "bank_icbc",
+        paths,
+        name="某某商贸有限公司",
+        identifier=credit_code(6),
+        loans=[_loan("GH-2022-0606", 900_000, 450)],
+        **enterprise,
+    )
+    _complete(
+        session, c6, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths
+    )
     bank = _user(session, "bank_icbc")
-    atomic(session, lambda: settlement.report_settlement(session, bank, steps.lock_case(session, c6.id),
-                                                         "JQ-2026-0606"))
+    atomic(
+        session,
+        lambda: settlement.report_settlement(session, bank, steps.lock_case(session, c6.id), "JQ-2026-0606"),
+    )
     _complete(session, c6, "verify_settlement", "office", {"certificate_verified": True}, paths)
     ids.append(c6.id)
     return ids

@@ -27,8 +27,14 @@ def load_units(session: Session, catalog: Catalog) -> int:
     return added
 
 
-def create_user(session: Session, username: str, unit_code: str, roles: list[str], password: str,
-                display_name: str | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    unit_code: str,
+    roles: list[str],
+    password: str,
+    display_name: str | None = None,
+) -> User:
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise Invalid(f"unknown roles: {', '.join(sorted(unknown))}")
@@ -40,8 +46,13 @@ def create_user(session: Session, username: str, unit_code: str, roles: list[str
         password_hash = hash_password(password)
     except ValueError as err:
         raise Invalid(str(err)) from err
-    user = User(username=username, display_name=display_name or username, unit_code=unit_code,
-                roles=" ".join(roles), password_hash=password_hash)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        unit_code=unit_code,
+        roles=" ".join(roles),
+        password_hash=password_hash,
+    )
     session.add(user)
     session.flush()
     return user

@@ -12,10 +12,11 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from webapp import catalog
 from webapp.cases.identifiers import mask
 from webapp.db import get_session
 from webapp.models import Notification, Task, Unit
-from webapp.taskforms.schemas import enum_title, localized
+from webapp.taskforms.schemas import enum_title, load_schema, localized
 
 STAGES = {
     "review": _l("Review"),
@@ -64,6 +65,36 @@ DEBTOR_KINDS = {
 }
 
 
+def bilingual(name: str | None) -> str:
+    """Diagram names read "中文 English": show the part of the user's language."""
+    if not name:
+        return ""
+    for index, char in enumerate(name):
+        if char.isascii() and char.isalpha():
+            zh, en = name[:index].strip(), name[index:].strip()
+            break
+    else:
+        return name
+    if locale().startswith("en"):
+        return en or zh
+    return zh or en
+
+
+def measure_label(code: str) -> str:
+    """The label of a sanction measure code from the catalogue (or the code itself)."""
+    if "measure_labels" not in g:
+        cat = catalog.current()
+        labels = {m.code: (m.zh, m.en) for measures in cat.sanctions.values() for m in measures}
+        stops = load_schema(str(current_app.config["FORMS_DIR"]), "three_stops.json").properties["measures"]
+        for value, zh in stops.get("x-enum-titles", {}).items():
+            labels[value] = (zh, stops.get("x-enum-titles-en", {}).get(value, value))
+        g.measure_labels = labels
+    pair = g.measure_labels.get(code)
+    if pair is None:
+        return code
+    return pair[1] if locale().startswith("en") else pair[0]
+
+
 def locale() -> str:
     return str(get_locale() or "zh")
 
@@ -91,21 +122,38 @@ def money(value: Decimal | float | None) -> str:
 
 
 def inbox_count(unit_code: str) -> int:
-    return get_session().scalar(select(func.count(Task.id)).where(Task.unit_code == unit_code,
-                                                                  Task.status == "open")) or 0
+    return (
+        get_session().scalar(
+            select(func.count(Task.id)).where(Task.unit_code == unit_code, Task.status == "open")
+        )
+        or 0
+    )
 
 
 def unread_count(unit_code: str) -> int:
-    return get_session().scalar(select(func.count(Notification.id)).where(
-        Notification.unit_code == unit_code, Notification.read_at.is_(None))) or 0
+    return (
+        get_session().scalar(
+            select(func.count(Notification.id)).where(
+                Notification.unit_code == unit_code, Notification.read_at.is_(None)
+            )
+        )
+        or 0
+    )
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(local_time=local_time, money=money, mask=mask)
+    app.jinja_env.filters.update(
+        local_time=local_time, money=money, mask=mask, bilingual=bilingual, measure_label=measure_label
+    )
     app.jinja_env.globals.update(
-        unit_name=unit_name, locale=locale, inbox_count=inbox_count, unread_count=unread_count,
-        stage_label=lambda s: STAGES.get(s, s), outcome_label=lambda s: OUTCOMES.get(s, s or ""),
-        event_label=lambda s: EVENTS.get(s, s), debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
+        unit_name=unit_name,
+        locale=locale,
+        inbox_count=inbox_count,
+        unread_count=unread_count,
+        stage_label=lambda s: STAGES.get(s, s),
+        outcome_label=lambda s: OUTCOMES.get(s, s or ""),
+        event_label=lambda s: EVENTS.get(s, s),
+        debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
         schema_text=lambda node, key: localized(node, key, locale()),
         enum_title=lambda node, value: enum_title(node, value, locale()),
     )

@@ -69,8 +69,12 @@ def case_json(view: CaseView) -> dict[str, Any]:
             for t in view.done_tasks
         ],
         "sanctions": [
-            {"unit": s.unit_code, "measures": s.measures, "applied_at": s.applied_at.isoformat(),
-             "lifted_at": s.lifted_at.isoformat() if s.lifted_at else None}
+            {
+                "unit": s.unit_code,
+                "measures": s.measures,
+                "applied_at": s.applied_at.isoformat(),
+                "lifted_at": s.lifted_at.isoformat() if s.lifted_at else None,
+            }
             for s in view.sanctions
         ],
         "active_elements": case.active_elements,

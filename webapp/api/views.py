@@ -60,9 +60,16 @@ def _json_body() -> dict[str, Any]:
 def report_case() -> ResponseReturnValue:
     session = get_session()
     payload = _json_body()
-    result = atomic(session, lambda: intake.report_debtor(
-        session, _user(), payload, forms_dir=current_app.config["FORMS_DIR"],
-        processes_dir=current_app.config["PROCESSES_DIR"]))
+    result = atomic(
+        session,
+        lambda: intake.report_debtor(
+            session,
+            _user(),
+            payload,
+            forms_dir=current_app.config["FORMS_DIR"],
+            processes_dir=current_app.config["PROCESSES_DIR"],
+        ),
+    )
     view = queries.case_view(session, _user(), result.case.id)
     return jsonify({"created": result.created, "case": case_json(view)}), 201 if result.created else 200
 
@@ -81,12 +88,19 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
     case = queries.get_case(session, _user(), case_id)
     numbers = body.get("contract_nos")
     if numbers is not None and not (isinstance(numbers, list) and all(isinstance(n, str) for n in numbers)):
-        raise Invalid("contract_nos must be a list of strings", {"contract_nos": ["must be a list of strings"]})
-    result = atomic(session, lambda: settlement.report_settlement(
-        session, _user(), case, str(body.get("certificate_no") or ""), numbers))
+        raise Invalid(
+            "contract_nos must be a list of strings", {"contract_nos": ["must be a list of strings"]}
+        )
+    result = atomic(
+        session,
+        lambda: settlement.report_settlement(
+            session, _user(), case, str(body.get("certificate_no") or ""), numbers
+        ),
+    )
     view = queries.case_view(session, _user(), case_id)
-    return jsonify({"settled_loans": result.settled_loans, "all_settled": result.all_settled,
-                    "case": case_json(view)})
+    return jsonify(
+        {"settled_loans": result.settled_loans, "all_settled": result.all_settled, "case": case_json(view)}
+    )
 
 
 @bp.get("/tasks")
@@ -130,7 +144,8 @@ def complete_task(task_id: str) -> ResponseReturnValue:
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object", {"data": ["must be a JSON object"]})
-    task = atomic(session, lambda: service.complete(session, _user(), task_id, data,
-                                                    current_app.config["FORMS_DIR"]))
+    task = atomic(
+        session, lambda: service.complete(session, _user(), task_id, data, current_app.config["FORMS_DIR"])
+    )
     view = queries.case_view(session, _user(), task.case_id)
     return jsonify({"task": task_json(task), "case": case_json(view)})

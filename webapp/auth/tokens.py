@@ -23,8 +23,9 @@ def issue(session: Session, user: User, label: str = "") -> str:
 
 
 def user_for(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _digest(token),
-                                                ApiToken.revoked_at.is_(None)))
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_sha256 == _digest(token), ApiToken.revoked_at.is_(None))
+    )
     if row is None or not row.user.active:
         return None
     return row.user

@@ -19,7 +19,11 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         user = get_session().scalar(select(User).where(User.username == username))
-        if user is not None and user.active and check_password(user.password_hash, request.form.get("password", "")):
+        if (
+            user is not None
+            and user.active
+            and check_password(user.password_hash, request.form.get("password", ""))
+        ):
             login_user(user)
             target = request.args.get("next", "")
             # only local paths, never another site

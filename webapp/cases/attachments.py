@@ -21,8 +21,15 @@ ALLOWED_TYPES = {
 }
 
 
-def store(session: Session, upload_dir: str, stream: BinaryIO, filename: str, user: User,
-          case_id: int | None, field: str = "file") -> Attachment:
+def store(
+    session: Session,
+    upload_dir: str,
+    stream: BinaryIO,
+    filename: str,
+    user: User,
+    case_id: int | None,
+    field: str = "file",
+) -> Attachment:
     suffix = Path(filename).suffix.lower()
     if suffix not in ALLOWED_TYPES:
         message = _("Only PDF, JPEG and PNG files are accepted.")
@@ -35,9 +42,15 @@ def store(session: Session, upload_dir: str, stream: BinaryIO, filename: str, us
     target = Path(upload_dir)
     target.mkdir(parents=True, exist_ok=True)
     (target / stored_name).write_bytes(content)
-    attachment = Attachment(case_id=case_id, original_name=Path(filename).name[:255], stored_name=stored_name,
-                            content_type=ALLOWED_TYPES[suffix], size=len(content),
-                            sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=user.id)
+    attachment = Attachment(
+        case_id=case_id,
+        original_name=Path(filename).name[:255],
+        stored_name=stored_name,
+        content_type=ALLOWED_TYPES[suffix],
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        uploaded_by_id=user.id,
+    )
     session.add(attachment)
     session.flush()
     return attachment

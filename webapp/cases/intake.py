@@ -34,14 +34,18 @@ class ReportResult:
 
 
 def report_form(session: Session, forms_dir: str) -> FormSchema:
-    employers = session.scalars(select(Unit).where(Unit.kind.in_(("employer", "department", "township")))
-                                .order_by(Unit.kind, Unit.code))
+    employers = session.scalars(
+        select(Unit)
+        .where(Unit.kind.in_(("employer", "department", "township")))
+        .order_by(Unit.kind, Unit.code)
+    )
     options = {"employer_units": [(u.code, u.name_zh, u.name_en) for u in employers]}
     return resolve_schema(load_schema(forms_dir, "report.json"), options, {})
 
 
-def report_debtor(session: Session, user: User, payload: dict[str, Any], *, forms_dir: str,
-                  processes_dir: str) -> ReportResult:
+def report_debtor(
+    session: Session, user: User, payload: dict[str, Any], *, forms_dir: str, processes_dir: str
+) -> ReportResult:
     """Validate a report and open a case, or add its loans to the debtor's open case."""
     if not user.has_role("caseworker") or user.unit.kind not in REPORTING_KINDS:
         raise Forbidden(_("Only caseworkers of banks and guarantors report debtors."))
@@ -55,8 +59,9 @@ def report_debtor(session: Session, user: User, payload: dict[str, Any], *, form
         if open_case is not None:
             case = steps.lock_case(session, open_case.id)
             _add_loans(session, case, user, data)
-            steps.merge_case_data(session, case, {"creditor_banks": steps.creditor_banks(session, case.id)},
-                                  user)
+            steps.merge_case_data(
+                session, case, {"creditor_banks": steps.creditor_banks(session, case.id)}, user
+            )
             return ReportResult(case, created=False)
     else:
         debtor = Debtor(identifier=identifier, kind=data["debtor_kind"], name=data["name"])
@@ -70,8 +75,15 @@ def report_debtor(session: Session, user: User, payload: dict[str, Any], *, form
     session.flush()
 
     version = deploy(session, processes_dir)
-    case = Case(debtor_id=debtor.id, open_debtor_id=debtor.id, process_version_id=version.id,
-                creditor_unit_code=user.unit_code, stage="review", state="", created_at=now())
+    case = Case(
+        debtor_id=debtor.id,
+        open_debtor_id=debtor.id,
+        process_version_id=version.id,
+        creditor_unit_code=user.unit_code,
+        stage="review",
+        state="",
+        created_at=now(),
+    )
     session.add(case)
     session.flush()
     session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
@@ -86,8 +98,14 @@ def report_debtor(session: Session, user: User, payload: dict[str, Any], *, form
         "sanction_units": cat.sanctioning_units(),
         "monitoring_period": cat.monitoring_period,
     }
-    steps.start(session, case, version, start_data, user,
-                {"debtor": debtor.name, "behaviour": data["behaviour"], "loans": [ln.contract_no for ln in loans]})
+    steps.start(
+        session,
+        case,
+        version,
+        start_data,
+        user,
+        {"debtor": debtor.name, "behaviour": data["behaviour"], "loans": [ln.contract_no for ln in loans]},
+    )
     return ReportResult(case, created=True)
 
 
@@ -97,8 +115,11 @@ def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str
     for index, number in enumerate(numbers):
         if numbers.index(number) != index:
             fields[f"loans.{index}.contract_no"] = [_("This contract number appears twice in the report.")]
-    known = set(session.scalars(select(Loan.contract_no).where(Loan.bank_unit_code == bank,
-                                                                Loan.contract_no.in_(numbers))))
+    known = set(
+        session.scalars(
+            select(Loan.contract_no).where(Loan.bank_unit_code == bank, Loan.contract_no.in_(numbers))
+        )
+    )
     for index, number in enumerate(numbers):
         if number in known:
             fields[f"loans.{index}.contract_no"] = [_("This loan was already reported by your unit.")]
@@ -106,15 +127,25 @@ def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str
         raise Invalid(_("Please correct the highlighted fields."), fields)
 
 
-def _add_loans(session: Session, case: Case, user: User, data: dict[str, Any], event: bool = True) -> list[Loan]:
+def _add_loans(
+    session: Session, case: Case, user: User, data: dict[str, Any], event: bool = True
+) -> list[Loan]:
     if case.status != "open":
         raise Conflict(_("The case is closed."))
     loans = [
-        Loan(case_id=case.id, bank_unit_code=user.unit_code, contract_no=item["contract_no"],
-             principal=Decimal(str(item["principal"])), interest=Decimal(str(item["interest"])),
-             overdue_since=dt.date.fromisoformat(item["overdue_since"]), guarantee=item.get("guarantee"),
-             behaviour=data["behaviour"], evidence=data.get("evidence"), reported_by_id=user.id,
-             reported_at=now())
+        Loan(
+            case_id=case.id,
+            bank_unit_code=user.unit_code,
+            contract_no=item["contract_no"],
+            principal=Decimal(str(item["principal"])),
+            interest=Decimal(str(item["interest"])),
+            overdue_since=dt.date.fromisoformat(item["overdue_since"]),
+            guarantee=item.get("guarantee"),
+            behaviour=data["behaviour"],
+            evidence=data.get("evidence"),
+            reported_by_id=user.id,
+            reported_at=now(),
+        )
         for item in data["loans"]
     ]
     session.add_all(loans)
@@ -122,7 +153,15 @@ def _add_loans(session: Session, case: Case, user: User, data: dict[str, Any], e
         session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     session.flush()
     if event:
-        session.add(CaseEvent(case_id=case.id, kind="loan_added", actor_id=user.id, unit_code=user.unit_code,
-                              data={"loans": [ln.contract_no for ln in loans], "behaviour": data["behaviour"]},
-                              active_elements=case.active_elements, completed_elements=case.completed_elements))
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                kind="loan_added",
+                actor_id=user.id,
+                unit_code=user.unit_code,
+                data={"loans": [ln.contract_no for ln in loans], "behaviour": data["behaviour"]},
+                active_elements=case.active_elements,
+                completed_elements=case.completed_elements,
+            )
+        )
     return loans

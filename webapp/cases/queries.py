@@ -17,8 +17,9 @@ def visible_cases(user: User) -> Select[tuple[Case]]:
     those the user's unit takes part in."""
     stmt = select(Case)
     if not user.sees_all_cases:
-        stmt = stmt.where(Case.id.in_(select(CaseParticipant.case_id)
-                                      .where(CaseParticipant.unit_code == user.unit_code)))
+        stmt = stmt.where(
+            Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == user.unit_code))
+        )
     return stmt
 
 
@@ -29,14 +30,23 @@ def get_case(session: Session, user: User, case_id: int) -> Case:
     return case
 
 
-def list_cases(session: Session, user: User, *, status: str | None = None, query: str | None = None,
-               limit: int = 50, offset: int = 0) -> list[Case]:
+def list_cases(
+    session: Session,
+    user: User,
+    *,
+    status: str | None = None,
+    query: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Case]:
     stmt = visible_cases(user).join(Debtor, Case.debtor_id == Debtor.id)
     if status:
         stmt = stmt.where(Case.status == status)
     if query:
         stmt = stmt.where(Debtor.name.contains(query))
-    return list(session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)))
+    return list(
+        session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset))
+    )
 
 
 @dataclass(frozen=True)
@@ -51,22 +61,40 @@ class CaseView:
 
 def case_view(session: Session, user: User, case_id: int) -> CaseView:
     case = get_case(session, user, case_id)
-    tasks = list(session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id)))
+    tasks = list(
+        session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id))
+    )
     return CaseView(
         case=case,
         loans=list(session.scalars(select(Loan).where(Loan.case_id == case.id).order_by(Loan.id))),
         open_tasks=[t for t in tasks if t.status == "open"],
         done_tasks=[t for t in tasks if t.status != "open"],
-        sanctions=list(session.scalars(select(Sanction).where(Sanction.case_id == case.id).order_by(Sanction.id))),
-        events=list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))),
+        sanctions=list(
+            session.scalars(select(Sanction).where(Sanction.case_id == case.id).order_by(Sanction.id))
+        ),
+        events=list(
+            session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+        ),
     )
 
 
 def notifications(session: Session, user: User, limit: int = 20) -> list[Notification]:
-    return list(session.scalars(select(Notification).where(Notification.unit_code == user.unit_code)
-                                .order_by(Notification.created_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.unit_code == user.unit_code)
+            .order_by(Notification.created_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def unread_notifications(session: Session, user: User) -> int:
-    return session.scalar(select(func.count(Notification.id)).where(
-        Notification.unit_code == user.unit_code, Notification.read_at.is_(None))) or 0
+    return (
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.unit_code == user.unit_code, Notification.read_at.is_(None)
+            )
+        )
+        or 0
+    )

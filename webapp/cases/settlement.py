@@ -26,9 +26,14 @@ class SettlementResult:
     delivered: bool
 
 
-def report_settlement(session: Session, user: User, case: Case, certificate_no: str,
-                      contract_nos: list[str] | None = None,
-                      attachment: Attachment | None = None) -> SettlementResult:
+def report_settlement(
+    session: Session,
+    user: User,
+    case: Case,
+    certificate_no: str,
+    contract_nos: list[str] | None = None,
+    attachment: Attachment | None = None,
+) -> SettlementResult:
     certificate_no = (certificate_no or "").strip()
     if not certificate_no or len(certificate_no) > 80:
         message = _("Enter the settlement certificate number.")
@@ -38,8 +43,12 @@ def report_settlement(session: Session, user: User, case: Case, certificate_no: 
     case = steps.lock_case(session, case.id)
     if case.status != "open":
         raise Conflict(_("The case is closed."))
-    own = [ln for ln in session.scalars(select(Loan).where(Loan.case_id == case.id,
-                                                            Loan.bank_unit_code == user.unit_code))]
+    own = [
+        ln
+        for ln in session.scalars(
+            select(Loan).where(Loan.case_id == case.id, Loan.bank_unit_code == user.unit_code)
+        )
+    ]
     if not own:
         raise Forbidden(_("Only a creditor of the case reports its settlement."))
     unsettled = [ln for ln in own if ln.settled_at is None]
@@ -56,17 +65,35 @@ def report_settlement(session: Session, user: User, case: Case, certificate_no: 
         loan.settlement_certificate_no = certificate_no
         loan.settlement_attachment_id = attachment.id if attachment else None
     numbers = [ln.contract_no for ln in unsettled]
-    session.add(CaseEvent(case_id=case.id, kind="settlement_reported", actor_id=user.id, unit_code=user.unit_code,
-                          data={"certificate_no": certificate_no, "loans": numbers,
-                                "attachment_id": attachment.id if attachment else None},
-                          active_elements=case.active_elements, completed_elements=case.completed_elements))
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            kind="settlement_reported",
+            actor_id=user.id,
+            unit_code=user.unit_code,
+            data={
+                "certificate_no": certificate_no,
+                "loans": numbers,
+                "attachment_id": attachment.id if attachment else None,
+            },
+            active_elements=case.active_elements,
+            completed_elements=case.completed_elements,
+        )
+    )
     session.flush()
     remaining = session.scalar(select(Loan.id).where(Loan.case_id == case.id, Loan.settled_at.is_(None)))
     if remaining is not None:
         return SettlementResult(numbers, all_settled=False, delivered=False)
-    lift_units = list(dict.fromkeys(session.scalars(
-        select(Sanction.unit_code).where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
-        .order_by(Sanction.id))))
-    delivered = steps.deliver_settlement(session, case, {"certificate_no": certificate_no,
-                                                         "lift_units": lift_units}, user)
+    lift_units = list(
+        dict.fromkeys(
+            session.scalars(
+                select(Sanction.unit_code)
+                .where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
+                .order_by(Sanction.id)
+            )
+        )
+    )
+    delivered = steps.deliver_settlement(
+        session, case, {"certificate_no": certificate_no, "lift_units": lift_units}, user
+    )
     return SettlementResult(numbers, all_settled=True, delivered=delivered)

@@ -23,13 +23,34 @@ from webapp import engine
 from webapp.cases.versions import definition_of
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound, StepFailed
-from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, ProcessVersion, Sanction, Task, User
+from webapp.models import (
+    Case,
+    CaseEvent,
+    CaseParticipant,
+    Loan,
+    Notification,
+    ProcessVersion,
+    Sanction,
+    Task,
+    User,
+)
 from webapp.models.cases import CLOSED
 from webapp.models.tasks import CANCELLED, COMPLETED, OPEN
 
 # later stages win when several are active at once
-STAGE_ORDER = ("review", "negotiation", "market_exit", "interview", "official_talk", "rectification", "sanction",
-               "referral_decision", "referral", "monitoring", "delisting")
+STAGE_ORDER = (
+    "review",
+    "negotiation",
+    "market_exit",
+    "interview",
+    "official_talk",
+    "rectification",
+    "sanction",
+    "referral_decision",
+    "referral",
+    "monitoring",
+    "delisting",
+)
 
 
 @dataclass
@@ -41,14 +62,26 @@ class StepContext:
     events: list[CaseEvent] = field(default_factory=list)
     completed_task: Task | None = None
 
-    def event(self, kind: str, *, task: Task | None = None, element_id: str | None = None,
-              unit_code: str | None = None, **data: Any) -> None:
-        self.events.append(CaseEvent(
-            case_id=self.case.id, kind=kind, actor_id=self.actor.id if self.actor else None,
-            unit_code=unit_code or (self.actor.unit_code if self.actor else None),
-            task_id=task.id if task else None, element_id=element_id or (task.element_id if task else None),
-            data=data,
-        ))
+    def event(
+        self,
+        kind: str,
+        *,
+        task: Task | None = None,
+        element_id: str | None = None,
+        unit_code: str | None = None,
+        **data: Any,
+    ) -> None:
+        self.events.append(
+            CaseEvent(
+                case_id=self.case.id,
+                kind=kind,
+                actor_id=self.actor.id if self.actor else None,
+                unit_code=unit_code or (self.actor.unit_code if self.actor else None),
+                task_id=task.id if task else None,
+                element_id=element_id or (task.element_id if task else None),
+                data=data,
+            )
+        )
 
 
 def lock_case(session: Session, case_id: int) -> Case:
@@ -60,8 +93,14 @@ def lock_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def start(session: Session, case: Case, version: ProcessVersion, data: dict[str, Any], actor: User | None,
-          report: dict[str, Any]) -> None:
+def start(
+    session: Session,
+    case: Case,
+    version: ProcessVersion,
+    data: dict[str, Any],
+    actor: User | None,
+    report: dict[str, Any],
+) -> None:
     """Start the case's workflow (the case row is flushed, state not yet set)."""
     ctx = StepContext(case, actor)
     ctx.event("reported", **report)
@@ -106,7 +145,11 @@ def fire_timers(session: Session, case: Case, *, expire: bool = False, reason: s
     """Fire the case's due timers; ``expire`` makes waiting timers due first (demo data)."""
     ctx = StepContext(case, None)
     due = case.next_timer_at
-    ctx.event("timer_fired", due_at=due.isoformat() if due else None, **({"expired_early": reason} if expire else {}))
+    ctx.event(
+        "timer_fired",
+        due_at=due.isoformat() if due else None,
+        **({"expired_early": reason} if expire else {}),
+    )
     _run(session, ctx, lambda run: run.expire_timers() if expire else run.fire_due_timers())
 
 
@@ -156,8 +199,9 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
 
 def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot, units: set[str]) -> None:
     case = ctx.case
-    open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id,
-                                                                      Task.status == OPEN))}
+    open_rows = {
+        t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
+    }
     ready_ids = {r.id for r in snapshot.ready}
     for task_id, row in open_rows.items():
         if task_id not in ready_ids and row is not ctx.completed_task:
@@ -167,12 +211,24 @@ def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot
         if ready.id in open_rows:
             continue
         if ready.assignee not in units:
-            raise StepFailed(f"lane {ready.lane} of {ready.element_id} resolves to unknown unit "
-                             f"{ready.assignee!r}", case.id, ctx.actor.id if ctx.actor else None)
+            raise StepFailed(
+                f"lane {ready.lane} of {ready.element_id} resolves to unknown unit {ready.assignee!r}",
+                case.id,
+                ctx.actor.id if ctx.actor else None,
+            )
         assert ready.assignee is not None  # noqa: S101 - checked above
-        row = Task(id=ready.id, case_id=case.id, element_id=ready.element_id, title=ready.title,
-                   lane=ready.lane, unit_code=ready.assignee, form=ready.form, status=OPEN,
-                   created_at=now(), context=ready.item)
+        row = Task(
+            id=ready.id,
+            case_id=case.id,
+            element_id=ready.element_id,
+            title=ready.title,
+            lane=ready.lane,
+            unit_code=ready.assignee,
+            form=ready.form,
+            status=OPEN,
+            created_at=now(),
+            context=ready.item,
+        )
         session.add(row)
         _participate(session, case.id, ready.assignee)
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
@@ -202,24 +258,46 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                 case.outcome = arg
             elif name == "notify" and arg == "creditor_bank":
                 for bank in creditor_banks(session, case.id):
-                    session.add(Notification(unit_code=bank, case_id=case.id, kind=f"case_{case.outcome}",
-                                             params={"reason": (task.submitted or {}).get("reject_reason", "")
-                                                     if task else ""}))
+                    session.add(
+                        Notification(
+                            unit_code=bank,
+                            case_id=case.id,
+                            kind=f"case_{case.outcome}",
+                            params={
+                                "reason": (task.submitted or {}).get("reject_reason", "") if task else ""
+                            },
+                        )
+                    )
             elif name == "sanction_applied" and own_task and task is not None:
                 measures = list((task.submitted or {}).get("measures", []))
-                session.add(Sanction(case_id=case.id, unit_code=task.unit_code, task_id=task.id,
-                                     measures=measures, applied_at=now()))
+                session.add(
+                    Sanction(
+                        case_id=case.id,
+                        unit_code=task.unit_code,
+                        task_id=task.id,
+                        measures=measures,
+                        applied_at=now(),
+                    )
+                )
                 ctx.event("sanction_applied", task=task, unit_code=task.unit_code, measures=measures)
             elif name == "sanction_lifted" and own_task and task is not None:
-                for sanction in session.scalars(select(Sanction).where(
-                        Sanction.case_id == case.id, Sanction.unit_code == task.unit_code,
-                        Sanction.lifted_at.is_(None))):
+                for sanction in session.scalars(
+                    select(Sanction).where(
+                        Sanction.case_id == case.id,
+                        Sanction.unit_code == task.unit_code,
+                        Sanction.lifted_at.is_(None),
+                    )
+                ):
                     sanction.lifted_at = now()
                     sanction.lift_task_id = task.id
                 ctx.event("sanction_lifted", task=task, unit_code=task.unit_code)
             elif name == "referral_answered" and own_task and task is not None:
-                ctx.event("referral_answered", task=task, unit_code=task.unit_code,
-                          answer=(task.submitted or {}).get("referral_answer"))
+                ctx.event(
+                    "referral_answered",
+                    task=task,
+                    unit_code=task.unit_code,
+                    answer=(task.submitted or {}).get("referral_answer"),
+                )
 
 
 def creditor_banks(session: Session, case_id: int) -> list[str]:
@@ -234,7 +312,14 @@ def record_incident(session: Session, failure: StepFailed) -> None:
     if case is None:
         return
     case.incident = failure.message
-    session.add(CaseEvent(case_id=case.id, kind="incident", actor_id=failure.actor_id,
-                          data={"message": failure.message}, active_elements=case.active_elements,
-                          completed_elements=case.completed_elements))
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            kind="incident",
+            actor_id=failure.actor_id,
+            data={"message": failure.message},
+            active_elements=case.active_elements,
+            completed_elements=case.completed_elements,
+        )
+    )
     session.flush()

@@ -26,14 +26,21 @@ class FireReport:
 
 
 def due_case_ids(session: Session, at: dt.datetime, limit: int = 500) -> list[int]:
-    return list(session.scalars(select(Case.id).where(Case.status == "open", Case.next_timer_at <= at)
-                                .order_by(Case.next_timer_at).limit(limit)))
+    return list(
+        session.scalars(
+            select(Case.id)
+            .where(Case.status == "open", Case.next_timer_at <= at)
+            .order_by(Case.next_timer_at)
+            .limit(limit)
+        )
+    )
 
 
 def fire_due(session: Session, at: dt.datetime | None = None) -> FireReport:
     at = at or now()
     report = FireReport()
     for case_id in due_case_ids(session, at):
+
         def work(case_id: int = case_id) -> bool:
             case = steps.lock_case(session, case_id)
             # another worker may have fired it between the query and the lock

@@ -31,5 +31,6 @@ def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS)
 
 
 def definition_of(version: ProcessVersion) -> engine.Definition:
-    return engine.from_stored(version.process_id, version.content_sha256, json.loads(version.bpmn_xml),
-                              version.spec_json)
+    return engine.from_stored(
+        version.process_id, version.content_sha256, json.loads(version.bpmn_xml), version.spec_json
+    )

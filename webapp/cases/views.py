@@ -1,7 +1,16 @@
 from __future__ import annotations
 
-from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -36,18 +45,28 @@ def report() -> ResponseReturnValue:
         return render_template("cases/report.html", form=form, values={}, errors={}, rows=rows)
     payload = parse_report(form, request.form)
     try:
-        result = atomic(session, lambda: intake.report_debtor(
-            session, current_user, payload, forms_dir=current_app.config["FORMS_DIR"],
-            processes_dir=current_app.config["PROCESSES_DIR"]))
+        result = atomic(
+            session,
+            lambda: intake.report_debtor(
+                session,
+                current_user,
+                payload,
+                forms_dir=current_app.config["FORMS_DIR"],
+                processes_dir=current_app.config["PROCESSES_DIR"],
+            ),
+        )
     except Invalid as err:
         rows = max(rows, len(payload.get("loans", [])), 1)
-        return render_template("cases/report.html", form=form, values=request.form, errors=err.fields,
-                               error=err, rows=rows), 422
+        return render_template(
+            "cases/report.html", form=form, values=request.form, errors=err.fields, error=err, rows=rows
+        ), 422
     if result.created:
         flash(_("Case %(id)s opened.", id=result.case.id), "success")
     else:
-        flash(_("The debtor already has an open case: the loans were added to case %(id)s.",
-                id=result.case.id), "success")
+        flash(
+            _("The debtor already has an open case: the loans were added to case %(id)s.", id=result.case.id),
+            "success",
+        )
     return redirect(url_for("cases.show", case_id=result.case.id))
 
 
@@ -55,7 +74,9 @@ def report() -> ResponseReturnValue:
 @login_required
 def show(case_id: int) -> ResponseReturnValue:
     view = queries.case_view(get_session(), current_user, case_id)
-    own_unsettled = [ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at]
+    own_unsettled = [
+        ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at
+    ]
     return render_template("cases/show.html", view=view, case=view.case, own_unsettled=own_unsettled)
 
 
@@ -80,19 +101,39 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
     def work() -> settlement.SettlementResult:
         attachment = None
         if upload is not None and upload.filename:
-            attachment = attachments.store(session, current_app.config["UPLOAD_DIR"], upload.stream,
-                                           upload.filename, current_user, case.id, field="certificate_file")
-        return settlement.report_settlement(session, current_user, case, request.form.get("certificate_no", ""),
-                                            request.form.getlist("contract_nos") or None, attachment)
+            attachment = attachments.store(
+                session,
+                current_app.config["UPLOAD_DIR"],
+                upload.stream,
+                upload.filename,
+                current_user,
+                case.id,
+                field="certificate_file",
+            )
+        return settlement.report_settlement(
+            session,
+            current_user,
+            case,
+            request.form.get("certificate_no", ""),
+            request.form.getlist("contract_nos") or None,
+            attachment,
+        )
 
     try:
         result = atomic(session, work)
     except Invalid as err:
         view = queries.case_view(session, current_user, case_id)
-        own_unsettled = [ln for ln in view.loans
-                         if ln.bank_unit_code == current_user.unit_code and not ln.settled_at]
-        return render_template("cases/show.html", view=view, case=view.case, own_unsettled=own_unsettled,
-                               settlement_errors=err.fields, error=err), 422
+        own_unsettled = [
+            ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at
+        ]
+        return render_template(
+            "cases/show.html",
+            view=view,
+            case=view.case,
+            own_unsettled=own_unsettled,
+            settlement_errors=err.fields,
+            error=err,
+        ), 422
     if result.all_settled:
         flash(_("Settlement reported: the case goes to delisting."), "success")
     else:

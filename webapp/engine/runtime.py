@@ -15,9 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from webapp.engine.definitions import SERIALIZER, Definition
@@ -70,7 +70,9 @@ class CaseRun:
     # ---- lifecycle -------------------------------------------------------------
     @classmethod
     def start(cls, definition: Definition, data: Mapping[str, Any]) -> CaseRun:
-        workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=make_script_engine())
+        workflow = BpmnWorkflow(
+            definition.spec, definition.subprocess_specs, script_engine=make_script_engine()
+        )
         first = workflow.get_tasks(state=TaskState.READY)[0]
         first.set_data(**dict(data))
         run = cls(definition, workflow)
@@ -99,7 +101,7 @@ class CaseRun:
         task.set_data(**dict(data))
         try:
             task.run()
-        except SpiffWorkflowException as err:
+        except Exception as err:
             raise EngineError(_describe(err)) from err
         self._record(task)
         self._advance()
@@ -200,10 +202,10 @@ class CaseRun:
                 if not pending:
                     break
             errors = self.workflow.get_tasks(state=TaskState.ERROR)
-        except SpiffWorkflowException as err:
-            raise EngineError(_describe(err)) from err
         except RecursionError as err:  # very deep task trees (ENGINE_NOTES)
             raise EngineError("the case history is too deep for the engine") from err
+        except Exception as err:
+            raise EngineError(_describe(err)) from err
         if errors:
             raise EngineError(f"element {errors[0].task_spec.bpmn_id} is in error")
 
@@ -235,7 +237,7 @@ def _ready_task(task: Any, props: dict[str, str], dynamic_lanes: Mapping[str, st
     )
 
 
-def _describe(err: SpiffWorkflowException) -> str:
-    parts = [str(err)]
+def _describe(err: Exception) -> str:
+    parts = [str(err) if isinstance(err, SpiffWorkflowException) else f"{type(err).__name__}: {err}"]
     parts.extend(getattr(err, "notes", None) or getattr(err, "__notes__", None) or [])
     return "; ".join(p for p in parts if p)

@@ -68,7 +68,7 @@ _BUILTINS = {**safe_builtins, **_EXTRA_BUILTINS}
 _RESERVED = {*_GUARDS, "__builtins__", "__name__"}
 
 
-class RestrictedScriptError(SyntaxError):
+class RestrictedScriptError(Exception):
     """A diagram expression that RestrictedPython refuses to compile."""
 
 

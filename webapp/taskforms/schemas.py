@@ -64,8 +64,9 @@ def load_schema(forms_dir: str, name: str) -> FormSchema:
     return FormSchema(name, copy.deepcopy(_load(forms_dir, name)))
 
 
-def resolve_schema(form: FormSchema, options: dict[str, list[tuple[str, str, str]]],
-                   defaults: dict[str, Any]) -> FormSchema:
+def resolve_schema(
+    form: FormSchema, options: dict[str, list[tuple[str, str, str]]], defaults: dict[str, Any]
+) -> FormSchema:
     """Fill ``x-options`` enums (value, zh, en) and ``x-default`` defaults."""
     schema = copy.deepcopy(form.schema)
     for prop in schema.get("properties", {}).values():

@@ -84,18 +84,23 @@ def _describe(error: ValidationError, data: Mapping[str, Any]) -> list[tuple[str
     kind = error.validator
     if kind == "required":
         instance = error.instance if isinstance(error.instance, Mapping) else {}
-        return [(prefix + name, _("This field is required.")) for name in error.validator_value
-                if name not in instance]
+        return [
+            (prefix + name, _("This field is required."))
+            for name in error.validator_value
+            if name not in instance
+        ]
     if kind == "additionalProperties":
         return [(base or "_form", _("Unknown fields: %(names)s", names=error.message))]
     messages = {
         "enum": _("Choose one of the offered values."),
-        "const": _("This must be confirmed.") if error.validator_value is True else
-        _("This value is not allowed here."),
+        "const": _("This must be confirmed.")
+        if error.validator_value is True
+        else _("This value is not allowed here."),
         "not": _("This value is not allowed here."),
         "type": _("Enter a valid %(type)s.", type=_type_name(error.validator_value)),
-        "minLength": _("This field is required.") if error.validator_value == 1 else
-        _("Enter at least %(n)s characters.", n=error.validator_value),
+        "minLength": _("This field is required.")
+        if error.validator_value == 1
+        else _("Enter at least %(n)s characters.", n=error.validator_value),
         "maxLength": _("Enter at most %(n)s characters.", n=error.validator_value),
         "minimum": _("Must be at least %(n)s.", n=error.validator_value),
         "exclusiveMinimum": _("Must be greater than %(n)s.", n=error.validator_value),
@@ -103,13 +108,20 @@ def _describe(error: ValidationError, data: Mapping[str, Any]) -> list[tuple[str
         "minItems": _("Choose at least %(n)s.", n=error.validator_value),
         "maxItems": _("Choose at most %(n)s.", n=error.validator_value),
         "uniqueItems": _("Each value may appear only once."),
-        "format": _("Enter a valid date (YYYY-MM-DD).") if error.validator_value == "date" else
-        _("Enter a valid value."),
+        "format": _("Enter a valid date (YYYY-MM-DD).")
+        if error.validator_value == "date"
+        else _("Enter a valid value."),
     }
     return [(base or "_form", messages.get(str(kind), _("Enter a valid value.")))]
 
 
 def _type_name(kind: object) -> str:
-    names = {"integer": _("whole number"), "number": _("number"), "string": _("text"),
-             "boolean": _("yes/no value"), "array": _("list"), "object": _("object")}
+    names = {
+        "integer": _("whole number"),
+        "number": _("number"),
+        "string": _("text"),
+        "boolean": _("yes/no value"),
+        "array": _("list"),
+        "object": _("object"),
+    }
     return names.get(str(kind), str(kind))

@@ -23,11 +23,17 @@ from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
 
 
-def inbox(session: Session, user: User, order: str = "oldest", limit: int = 50,
-          offset: int = 0) -> list[tuple[Task, Case]]:
-    stmt = (select(Task, Case).join(Case, Task.case_id == Case.id)
-            .where(Task.unit_code == user.unit_code, Task.status == OPEN)
-            .order_by(ORDERS.get(order, ORDERS["oldest"]), Task.id).limit(limit).offset(offset))
+def inbox(
+    session: Session, user: User, order: str = "oldest", limit: int = 50, offset: int = 0
+) -> list[tuple[Task, Case]]:
+    stmt = (
+        select(Task, Case)
+        .join(Case, Task.case_id == Case.id)
+        .where(Task.unit_code == user.unit_code, Task.status == OPEN)
+        .order_by(ORDERS.get(order, ORDERS["oldest"]), Task.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [(t, c) for t, c in session.execute(stmt)]
 
 
@@ -102,7 +108,15 @@ def complete(session: Session, user: User, task_id: str, data: dict[str, Any], f
 
 def _event(session: Session, task: Task, user: User, kind: str) -> None:
     case = session.get(Case, task.case_id)
-    session.add(CaseEvent(case_id=task.case_id, kind=kind, actor_id=user.id, unit_code=user.unit_code,
-                          task_id=task.id, element_id=task.element_id,
-                          active_elements=case.active_elements if case else [],
-                          completed_elements=case.completed_elements if case else []))
+    session.add(
+        CaseEvent(
+            case_id=task.case_id,
+            kind=kind,
+            actor_id=user.id,
+            unit_code=user.unit_code,
+            task_id=task.id,
+            element_id=task.element_id,
+            active_elements=case.active_elements if case else [],
+            completed_elements=case.completed_elements if case else [],
+        )
+    )

@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from webapp.cases.queries import notifications
 from webapp.db import get_session
 from webapp.errors import Invalid
-from webapp.tasks import service
 from webapp.taskforms import coerce_form
+from webapp.tasks import service
 from webapp.transactions import atomic
 
 bp = Blueprint("tasks", __name__)
@@ -40,12 +40,15 @@ def complete(task_id: str) -> ResponseReturnValue:
     form = service.task_form(session, task, current_app.config["FORMS_DIR"])
     data = coerce_form(form, request.form) if form else {}
     try:
-        atomic(session, lambda: service.complete(session, current_user, task_id, data,
-                                                 current_app.config["FORMS_DIR"]))
+        atomic(
+            session,
+            lambda: service.complete(session, current_user, task_id, data, current_app.config["FORMS_DIR"]),
+        )
     except Invalid as err:
         task = service.get_task(session, current_user, task_id)
-        return render_template("tasks/task.html", task=task, form=form, values=request.form,
-                               errors=err.fields, error=err), 422
+        return render_template(
+            "tasks/task.html", task=task, form=form, values=request.form, errors=err.fields, error=err
+        ), 422
     flash(_("Task completed."), "success")
     return redirect(url_for("cases.show", case_id=task.case_id))
 

@@ -9,7 +9,10 @@
 
   function mark(canvas, registry, ids, cls) {
     ids.forEach(function (id) {
-      if (registry.get(id)) { canvas.addMarker(id, cls); }
+      var element = registry.get(id);
+      if (!element) { return; }
+      // a subprocess holds the whole case: outline it instead of filling it
+      canvas.addMarker(id, element.type === "bpmn:SubProcess" ? cls + "-container" : cls);
     });
   }
 

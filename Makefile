@@ -1,0 +1,57 @@
+# The two commands from a fresh clone:
+#   make run    set everything up and run the app with demo data on SQLite
+#   make test   set everything up and run the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+VENDOR := webapp/static/vendor/bpmn-js
+
+.PHONY: run test setup python-deps vendor translations system-deps db lint clean
+
+run: setup db
+	$(BIN)/flask --app webapp demo --if-empty
+	@echo "Liandong on http://$(HOST):$(PORT)/ - log in as office, bank_icbc, court, ... (password above)"
+	$(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
+
+test: setup system-deps
+	$(BIN)/pytest
+
+setup: python-deps vendor translations
+
+python-deps: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# bpmn-js comes from the npm registry and is served by the app itself (no CDN)
+vendor: $(VENDOR)/.stamp
+$(VENDOR)/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/
+	cp -r node_modules/bpmn-js/dist/assets $(VENDOR)/
+	touch $@
+
+translations: python-deps
+	$(BIN)/pybabel compile --quiet --use-fuzzy -d webapp/translations
+
+# Debian's Chromium drives the browser tests (Playwright's own download does not work here)
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: chromium could not be installed; browser tests will be skipped"; }
+
+db: python-deps
+	$(BIN)/alembic upgrade head
+
+lint: python-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check webapp tests
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) instance

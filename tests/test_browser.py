@@ -1,0 +1,80 @@
+"""Browser test (Playwright driving Debian's Chromium): the case diagram renders with bpmn-js
+and highlights completed and active elements."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.support import PASSWORD, Browser, interview_form, report_payload
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian's chromium is not installed: browser tests SKIPPED"
+)
+
+
+@pytest.fixture
+def live_url(app) -> Iterator[str]:
+    if app.config["BACKEND"] != "sqlite":
+        pytest.skip("browser tests run once, on SQLite")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_case_diagram_highlights_completed_and_active_elements(app, users, live_url):
+    from playwright.sync_api import sync_playwright
+
+    case_id = Browser(app, "bank_icbc").report(report_payload(1))
+    office = Browser(app, "office")
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    office.complete(case_id, "interview", **interview_form(30))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_url}/login")
+            page.fill("#username", "office")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{live_url}/cases/{case_id}")
+            page.wait_for_selector("#case-diagram[data-rendered=true]", timeout=15000)
+            completed = page.eval_on_selector_all(
+                ".djs-element.ld-completed", "els => els.map(e => e.getAttribute('data-element-id'))"
+            )
+            active = page.eval_on_selector_all(
+                ".djs-element.ld-active", "els => els.map(e => e.getAttribute('data-element-id'))"
+            )
+            assert {"start", "review", "interview", "enter_blacklist"} <= set(completed)
+            assert "rectification_deadline" in active and "apply_sanction" not in active + completed
+            # the highlight is visible: the active timer is drawn in the active colour
+            fill = page.eval_on_selector(
+                "[data-element-id=rectification_deadline] .djs-visual > :first-child",
+                "el => getComputedStyle(el).fill",
+            )
+            assert fill == "rgb(255, 244, 229)"
+            assert errors == []
+        finally:
+            browser.close()
