@@ -37,7 +37,7 @@ $(VENDOR)/.stamp: package.json package-lock.json
 	touch $@
 
 translations: python-deps
-	$(BIN)/pybabel compile --quiet --use-fuzzy -d webapp/translations
+	$(BIN)/pybabel -q compile -d webapp/translations
 
 # Debian's Chromium drives the browser tests (Playwright's own download does not work here)
 system-deps:

@@ -51,8 +51,10 @@ def _check_owner(user: User, task: Task) -> None:
 
 
 def _check_open(task: Task) -> None:
+    if task.status == "completed":
+        raise Conflict(_("This task is already completed."))
     if task.status != OPEN:
-        raise Conflict(_("This task is already %(status)s.", status=task.status))
+        raise Conflict(_("This task was cancelled: the case moved on."))
 
 
 def task_form(session: Session, task: Task, forms_dir: str) -> FormSchema | None:
