@@ -16,6 +16,7 @@ run: setup db
 	$(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
 
 test: setup system-deps
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 setup: python-deps vendor translations
@@ -52,6 +53,7 @@ db: python-deps
 lint: python-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check webapp tests
+	$(BIN)/mypy webapp
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) instance

@@ -135,3 +135,19 @@ def test_report_twice_joins_the_open_case(app, api):
     # the same loan again is refused, naming the field
     again = api("POST", "/cases", "bank_abc", other)
     assert again.status_code == 422 and "loans.0.contract_no" in again.get_json()["fields"]
+
+
+def test_settlement_with_certificate_file_through_the_api(app, api):
+    import io
+
+    case_id = api("POST", "/cases", "bank_icbc", report_payload(4)).get_json()["case"]["id"]
+    token = issue_token(app, "bank_icbc")
+    response = app.test_client().post(
+        f"/api/v1/cases/{case_id}/settlement",
+        data={"certificate_no": "JQ-4", "certificate_file": (io.BytesIO(b"%PDF-1.4"), "jq.pdf")},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["case"]["loans"][0]["settlement_certificate_no"] == "JQ-4"
+    assert response.get_json()["case"]["stage"] == "delisting"

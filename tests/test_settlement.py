@@ -24,8 +24,11 @@ def test_settlement_with_certificate_file(app, browser):
     page = bank.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'id="settlement-form"' in page
     pdf = (io.BytesIO(b"%PDF-1.4 settlement certificate"), "结清证明.pdf")
-    response = bank.post(f"/cases/{case_id}/settlement", data={"certificate_no": "JQ-9", "certificate_file": pdf},
-                         content_type="multipart/form-data")
+    response = bank.post(
+        f"/cases/{case_id}/settlement",
+        data={"certificate_no": "JQ-9", "certificate_file": pdf},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     loan = _loan(app, case_id)
     assert loan.settlement_certificate_no == "JQ-9" and loan.settlement_attachment_id is not None
@@ -43,8 +46,11 @@ def test_bad_settlement_changes_nothing(app, browser):
     bank = browser("bank_icbc")
     case_id = bank.report(report_payload(2))
     exe = (io.BytesIO(b"MZ..."), "certificate.exe")
-    response = bank.post(f"/cases/{case_id}/settlement", data={"certificate_no": "JQ-1", "certificate_file": exe},
-                         content_type="multipart/form-data")
+    response = bank.post(
+        f"/cases/{case_id}/settlement",
+        data={"certificate_no": "JQ-1", "certificate_file": exe},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     assert "field-error" in response.get_data(as_text=True)
     missing_number = bank.post(f"/cases/{case_id}/settlement", data={"certificate_no": " "})
@@ -52,5 +58,11 @@ def test_bad_settlement_changes_nothing(app, browser):
     assert _loan(app, case_id).settled_at is None
     assert case_row(app, case_id).stage == "review"
     # only a creditor of the case reports its settlement
-    assert browser("bank_abc").post(f"/cases/{case_id}/settlement", data={"certificate_no": "X"}).status_code == 404
-    assert browser("office").post(f"/cases/{case_id}/settlement", data={"certificate_no": "X"}).status_code == 403
+    assert (
+        browser("bank_abc").post(f"/cases/{case_id}/settlement", data={"certificate_no": "X"}).status_code
+        == 404
+    )
+    assert (
+        browser("office").post(f"/cases/{case_id}/settlement", data={"certificate_no": "X"}).status_code
+        == 403
+    )

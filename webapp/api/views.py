@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from webapp.api.serialize import case_json, task_json
 from webapp.auth import tokens
-from webapp.cases import intake, queries, settlement
+from webapp.cases import attachments, intake, queries, settlement
 from webapp.db import get_session
 from webapp.errors import DomainError, Invalid
 from webapp.models import User
@@ -83,20 +83,38 @@ def show_case(case_id: int) -> ResponseReturnValue:
 @bp.post("/cases/<int:case_id>/settlement")
 @token_required
 def report_settlement(case_id: int) -> ResponseReturnValue:
+    """JSON ``{"certificate_no", "contract_nos"}``, or multipart form fields of the same
+    names with the certificate as ``certificate_file``."""
     session = get_session()
-    body = _json_body()
+    upload = None
+    if request.mimetype == "multipart/form-data":
+        certificate_no = request.form.get("certificate_no", "")
+        numbers: object = request.form.getlist("contract_nos") or None
+        upload = request.files.get("certificate_file")
+    else:
+        body = _json_body()
+        certificate_no, numbers = str(body.get("certificate_no") or ""), body.get("contract_nos")
     case = queries.get_case(session, _user(), case_id)
-    numbers = body.get("contract_nos")
     if numbers is not None and not (isinstance(numbers, list) and all(isinstance(n, str) for n in numbers)):
         raise Invalid(
             "contract_nos must be a list of strings", {"contract_nos": ["must be a list of strings"]}
         )
-    result = atomic(
-        session,
-        lambda: settlement.report_settlement(
-            session, _user(), case, str(body.get("certificate_no") or ""), numbers
-        ),
-    )
+
+    def work() -> settlement.SettlementResult:
+        attachment = None
+        if upload is not None and upload.filename:
+            attachment = attachments.store(
+                session,
+                current_app.config["UPLOAD_DIR"],
+                upload.stream,
+                upload.filename,
+                _user(),
+                case.id,
+                field="certificate_file",
+            )
+        return settlement.report_settlement(session, _user(), case, certificate_no, numbers, attachment)
+
+    result = atomic(session, work)
     view = queries.case_view(session, _user(), case_id)
     return jsonify(
         {"settled_loans": result.settled_loans, "all_settled": result.all_settled, "case": case_json(view)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ ALLOWED_TYPES = {
 def store(
     session: Session,
     upload_dir: str,
-    stream: BinaryIO,
+    stream: IO[bytes],
     filename: str,
     user: User,
     case_id: int | None,

@@ -12,7 +12,7 @@ from webapp.errors import NotFound
 from webapp.models import Case, CaseEvent, CaseParticipant, Debtor, Loan, Notification, Sanction, Task, User
 
 
-def visible_cases(user: User) -> Select[tuple[Case]]:
+def visible_cases(user: User) -> Select[Case]:
     """Cases the user may see: all for the office, supervisors and auditors; otherwise
     those the user's unit takes part in."""
     stmt = select(Case)

@@ -20,10 +20,7 @@ class _Prefixed:
     def getlist(self, key: str) -> list[str]:
         return self.posted.getlist(self.prefix + key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.posted.get(self.prefix + key, default)
-
-    def __contains__(self, key: object) -> bool:
+    def __contains__(self, key: object, /) -> bool:
         return f"{self.prefix}{key}" in self.posted
 
 

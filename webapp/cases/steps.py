@@ -146,11 +146,16 @@ def fire_timers(session: Session, case: Case, *, expire: bool = False, reason: s
     ctx = StepContext(case, None)
     due = case.next_timer_at
     ctx.event(
-        "timer_fired",
-        due_at=due.isoformat() if due else None,
-        **({"expired_early": reason} if expire else {}),
+        "timer_fired", due_at=due.isoformat() if due else None, expired_early=reason if expire else None
     )
-    _run(session, ctx, lambda run: run.expire_timers() if expire else run.fire_due_timers())
+
+    def action(run: engine.CaseRun) -> None:
+        if expire:
+            run.expire_timers()
+        else:
+            run.fire_due_timers()
+
+    _run(session, ctx, action)
 
 
 def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], None]) -> None:

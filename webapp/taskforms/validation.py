@@ -14,11 +14,11 @@ from webapp.taskforms.schemas import FormSchema
 
 
 class MultiDictLike(Protocol):
+    """What is read of a posted form (werkzeug's MultiDict has it)."""
+
     def getlist(self, key: str) -> list[str]: ...
 
-    def get(self, key: str, default: Any = None) -> Any: ...
-
-    def __contains__(self, key: object) -> bool: ...
+    def __contains__(self, key: object, /) -> bool: ...
 
 
 def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
@@ -36,9 +36,9 @@ def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
             continue
         if kind == "boolean":
             if name in posted:
-                data[name] = posted.get(name) in ("on", "true", "1", "yes")
+                data[name] = posted.getlist(name)[-1] in ("on", "true", "1", "yes")
             continue
-        raw = (posted.get(name) or "").strip()
+        raw = (posted.getlist(name) or [""])[0].strip()
         if raw == "":
             continue
         data[name] = _convert(raw, kind)
