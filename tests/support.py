@@ -119,8 +119,9 @@ class Browser:
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
         return int(response.headers["Location"].rstrip("/").split("/")[-1])
 
-    def complete(self, case_id: int, element: str, **form: Any) -> TestResponse:
-        """Complete this user's unit's open task ``element`` on the case, as the form posts it."""
+    def complete(self, case_id: int, element: str, expect: int = 302, **form: Any) -> TestResponse:
+        """Complete this user's unit's open task ``element`` on the case, as the form posts it,
+        and check the answer's status (a redirect to the case page by default)."""
         task_id = open_task_id(self.app, case_id, element, unit=self.unit)
         data: dict[str, Any] = {}
         for key, value in form.items():
@@ -131,10 +132,16 @@ class Browser:
                 data[key] = [str(v) for v in value]
             else:
                 data[key] = str(value)
-        return self.post(f"/tasks/{task_id}", data=data)
+        response = self.post(f"/tasks/{task_id}", data=data)
+        assert response.status_code == expect, response.get_data(as_text=True)[:1500]
+        return response
 
-    def settle(self, case_id: int, certificate_no: str = "JQ-001", **extra: Any) -> TestResponse:
-        return self.post(f"/cases/{case_id}/settlement", data={"certificate_no": certificate_no, **extra})
+    def settle(
+        self, case_id: int, certificate_no: str = "JQ-001", expect: int = 302, **extra: Any
+    ) -> TestResponse:
+        response = self.post(f"/cases/{case_id}/settlement", data={"certificate_no": certificate_no, **extra})
+        assert response.status_code == expect, response.get_data(as_text=True)[:1500]
+        return response
 
     @property
     def unit(self) -> str:

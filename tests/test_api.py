@@ -80,7 +80,12 @@ def test_whole_path_through_the_api(app, api):
         settled = api("POST", f"/cases/{case_id}/settlement", "bank_icbc", {"certificate_no": "JQ-1"})
         assert settled.status_code == 200 and settled.get_json()["all_settled"] is True
         verify = _task(api, "office", "verify_settlement", case_id)
-        api("POST", f"/tasks/{verify['id']}/complete", "office", {"data": {"certificate_verified": True}})
+        api(
+            "POST",
+            f"/tasks/{verify['id']}/complete",
+            "office",
+            {"data": {"certificate_decision": "verified"}},
+        )
         lift = _task(api, "court", "lift_sanction", case_id)
         api("POST", f"/tasks/{lift['id']}/complete", "court", {"data": {"lift_confirmed": True}})
         final = api("GET", f"/cases/{case_id}", "office").get_json()

@@ -131,7 +131,7 @@ def test_sanction_then_referral_then_settlement(app, browser, clock, target):
     assert bank.settle(case_id, "JQ-2026-1").status_code == 302
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
     assert case_row(app, case_id).stage == "delisting"
-    office.complete(case_id, "verify_settlement", certificate_verified=True)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
     assert not case_row(app, case_id).blacklisted
     lifts = open_tasks(app, case_id)
     assert lifts == sorted(("lift_sanction", u) for _, u in expected)
@@ -149,7 +149,7 @@ def test_settlement_during_review(app, browser, clock):
     case_id = bank.report(report_payload(5))
     bank.settle(case_id)
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
-    office.complete(case_id, "verify_settlement", certificate_verified=True)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
     case = case_row(app, case_id)
     assert (case.status, case.outcome, case.blacklisted) == ("closed", "delisted", False)
     assert case.blacklisted_at is None
@@ -168,7 +168,7 @@ def test_settlement_while_deadline_runs(app, browser, clock):
     # the cancelled deadline never fires
     clock.move_to(START + dt.timedelta(days=11))
     assert "fired 0 case" in fire_timers(app)
-    office.complete(case_id, "verify_settlement", certificate_verified=True)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
     case = case_row(app, case_id)
     assert (case.status, case.outcome, case.blacklisted) == ("closed", "delisted", False)
 
@@ -180,7 +180,7 @@ def test_settlement_during_sanction_lifts_only_applied_sanctions(app, browser, c
     bank.settle(case_id)
     # the open sanction tasks of the other units are cancelled
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
-    office.complete(case_id, "verify_settlement", certificate_verified=True)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
     assert open_tasks(app, case_id) == [("lift_sanction", "court"), ("lift_sanction", "ndrc")]
     browser("court").complete(case_id, "lift_sanction", lift_confirmed=True)
     assert case_row(app, case_id).status == "open"
@@ -216,7 +216,7 @@ def test_officials_path(app, browser, clock):
     )
     assert open_tasks(app, case_id) == [("decide_referral", "office")]
     bank.settle(case_id)
-    office.complete(case_id, "verify_settlement", certificate_verified=True)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
     assert open_tasks(app, case_id) == [("lift_sanction", "organization")]
     organization.complete(case_id, "lift_sanction", lift_confirmed=True)
     assert case_row(app, case_id).outcome == "delisted"
@@ -242,3 +242,65 @@ def test_same_debtor_from_two_banks_is_one_case(app, browser, clock):
     assert case_row(app, case_id).stage == "sanction"
     abc.settle(case_id, "JQ-ABC")
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
+
+
+def test_invalid_certificate_sends_the_case_back_to_review(app, browser, clock):
+    case_id, bank, office = _to_sanction(app, browser, clock, n=10)
+    browser("court").complete(case_id, "apply_sanction", measures=["exit_ban"])
+    bank.settle(case_id, "FAKE-1")
+    office.complete(
+        case_id, "verify_settlement", certificate_decision="rejected", verification_notes="印章不符"
+    )
+    case = case_row(app, case_id)
+    # the case is reviewed again; the debtor stays blacklisted and sanctioned; the loan counts as unpaid
+    assert (case.status, case.stage, case.blacklisted) == ("open", "review", True)
+    assert open_tasks(app, case_id) == [("review", "office")]
+    page = bank.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="settlement-form"' in page
+    assert "印章不符" in bank.get("/notifications").get_data(as_text=True)
+    # a genuine certificate later still wins, and the court lifts the sanction it applied
+    bank.settle(case_id, "JQ-REAL")
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    assert open_tasks(app, case_id) == [("lift_sanction", "court")]
+    browser("court").complete(case_id, "lift_sanction", lift_confirmed=True)
+    assert case_row(app, case_id).outcome == "delisted"
+
+
+def test_settlement_during_negotiation_and_referral(app, browser, clock):
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(11))
+    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    bank.settle(case_id)
+    assert open_tasks(app, case_id) == [("verify_settlement", "office")]
+
+    case_id, bank, office = _to_sanction(app, browser, clock, n=12)
+    for _, unit in open_tasks(app, case_id):
+        # an empty choice of measures is refused; one measure is enough
+        browser(unit).complete(case_id, "apply_sanction", measures=[], expect=422)
+        code = "exit_ban" if unit == "court" else _first_measure(app, unit)
+        browser(unit).complete(case_id, "apply_sanction", measures=[code])
+    office.complete(case_id, "decide_referral", referral_decision="police", referral_reason="涉嫌骗取贷款")
+    assert open_tasks(app, case_id) == [("answer_referral", "police")]
+    bank.settle(case_id)
+    assert open_tasks(app, case_id) == [("verify_settlement", "office")]
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    assert len(open_tasks(app, case_id)) == 1 + len(SANCTIONING)
+
+
+def _first_measure(app: Flask, unit: str) -> str:
+    catalogue = load(app.config["PROCESSES_DIR"])
+    return catalogue.measures_for(unit, "bank" if unit.startswith("bank") else "")[0].code
+
+
+def test_a_new_loan_does_not_join_a_case_being_delisted(app, browser, clock):
+    bank = browser("bank_icbc")
+    case_id = bank.report(report_payload(13))
+    bank.settle(case_id)
+    assert case_row(app, case_id).stage == "delisting"
+    other = report_payload(13)
+    other["loans"][0]["contract_no"] = "ABC-13"
+    from tests.support import flatten_report
+
+    response = browser("bank_abc").post("/report", data=flatten_report(other))
+    assert response.status_code == 409
+    assert f"#{case_id}" in response.get_data(as_text=True)

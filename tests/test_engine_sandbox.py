@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.data.make_diagram import script_diagram
@@ -26,9 +28,12 @@ def _run(script: str, condition: str | None = None, data: dict | None = None) ->
         "x = (lambda: 0).__globals__",
     ],
 )
-def test_hostile_scripts_fail_and_do_nothing(script, tmp_path):
+def test_hostile_scripts_fail_and_do_nothing(script):
+    marker = Path("/tmp/liandong-pwned")  # noqa: S108 - the file the hostile script would create
+    marker.unlink(missing_ok=True)
     with pytest.raises(engine.EngineError):
         _run(script)
+    assert not marker.exists()
 
 
 def test_hostile_gateway_condition_fails():
@@ -60,3 +65,11 @@ def test_engine_stays_restricted_after_save_and_load():
 def test_unknown_variable_in_a_condition_is_an_engine_error():
     with pytest.raises(engine.EngineError, match="not_there"):
         _run("x = 1", condition="not_there == 1")
+
+
+def test_task_data_cannot_replace_the_guards():
+    """Data named like a guard (``_getattr_``) is invisible to scripts."""
+    with pytest.raises(engine.EngineError):
+        _run("x = ().__class__", data={"_getattr_": "anything"})
+    run = _run("x = [v for v in items]", data={"_getiter_": 1, "items": [1, 2]})
+    assert run.task_data(run.snapshot({}).ready[0].id)["x"] == [1, 2]

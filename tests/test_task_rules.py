@@ -72,12 +72,17 @@ def test_interview_period_out_of_range_is_refused(app, browser):
     office = browser("office")
     office.complete(case_id, "review", review_decision="confirm", classification="evasion")
     response = office.complete(
-        case_id, "interview", interview_date="2026-03-02", attendees="x", rectification_days=0
+        case_id, "interview", expect=422, interview_date="2026-03-02", attendees="x", rectification_days=0
     )
     assert response.status_code == 422
     assert 'id="rectification_days-error"' in response.get_data(as_text=True)
     response = office.complete(
-        case_id, "interview", interview_date="03/02/2026", attendees="x", rectification_days="thirty"
+        case_id,
+        "interview",
+        expect=422,
+        interview_date="03/02/2026",
+        attendees="x",
+        rectification_days="thirty",
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 422

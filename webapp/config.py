@@ -29,7 +29,7 @@ def from_env() -> dict[str, object]:
     return {
         "SECRET_KEY": _secret_key(),
         "DATABASE_URL": os.environ.get("LIANDONG_DATABASE_URL", f"sqlite:///{INSTANCE / 'liandong.db'}"),
-        "UPLOAD_DIR": os.environ.get("LIANDONG_UPLOAD_DIR", str(INSTANCE / "uploads")),
+        "UPLOAD_DIR": os.path.abspath(os.environ.get("LIANDONG_UPLOAD_DIR", str(INSTANCE / "uploads"))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("LIANDONG_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
         "BABEL_DEFAULT_LOCALE": os.environ.get("LIANDONG_DEFAULT_LOCALE", "zh"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("LIANDONG_TIMEZONE", "Asia/Shanghai"),

@@ -257,6 +257,6 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         session,
         lambda: settlement.report_settlement(session, bank, steps.lock_case(session, c6.id), "JQ-2026-0606"),
     )
-    _complete(session, c6, "verify_settlement", "office", {"certificate_verified": True}, paths)
+    _complete(session, c6, "verify_settlement", "office", {"certificate_decision": "verified"}, paths)
     ids.append(c6.id)
     return ids

@@ -49,6 +49,7 @@ EVENTS = {
     "timer_fired": _l("Deadline passed"),
     "settlement_reported": _l("Settlement reported"),
     "message_received": _l("Settlement received by the case"),
+    "settlement_rejected": _l("Settlement certificate found invalid"),
     "blacklist_entered": _l("Entered the blacklist"),
     "blacklist_left": _l("Left the blacklist"),
     "sanction_applied": _l("Sanction applied"),

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from webapp.cases.attachments import forget_written
 from webapp.cases.steps import record_incident
 from webapp.errors import Conflict, StepFailed
 
@@ -25,18 +26,24 @@ def atomic(session: Session, work: Callable[[], T]) -> T:
     try:
         result = work()
         session.commit()
+        forget_written(session, delete=False)
         return result
     except StepFailed as failure:
-        session.rollback()
+        _rollback(session)
         record_incident(session, failure)
         session.commit()
         raise
     except StaleDataError as err:
-        session.rollback()
+        _rollback(session)
         raise Conflict(_("The case was changed by someone else at the same time; please try again.")) from err
     except IntegrityError as err:
-        session.rollback()
+        _rollback(session)
         raise Conflict(_("This conflicts with data saved at the same time; please try again.")) from err
     except BaseException:
-        session.rollback()
+        _rollback(session)
         raise
+
+
+def _rollback(session: Session) -> None:
+    session.rollback()
+    forget_written(session, delete=True)

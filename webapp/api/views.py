@@ -86,11 +86,11 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
     """JSON ``{"certificate_no", "contract_nos"}``, or multipart form fields of the same
     names with the certificate as ``certificate_file``."""
     session = get_session()
-    upload = None
+    file = None
     if request.mimetype == "multipart/form-data":
         certificate_no = request.form.get("certificate_no", "")
         numbers: object = request.form.getlist("contract_nos") or None
-        upload = request.files.get("certificate_file")
+        file = request.files.get("certificate_file")
     else:
         body = _json_body()
         certificate_no, numbers = str(body.get("certificate_no") or ""), body.get("contract_nos")
@@ -99,25 +99,25 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
         raise Invalid(
             "contract_nos must be a list of strings", {"contract_nos": ["must be a list of strings"]}
         )
+    contract_nos = [str(n) for n in numbers] if isinstance(numbers, list) else None
 
     def work() -> settlement.SettlementResult:
-        attachment = None
-        if upload is not None and upload.filename:
-            attachment = attachments.store(
-                session,
-                current_app.config["UPLOAD_DIR"],
-                upload.stream,
-                upload.filename,
-                _user(),
-                case.id,
-                field="certificate_file",
-            )
-        return settlement.report_settlement(session, _user(), case, certificate_no, numbers, attachment)
+        upload = None
+        if file is not None and file.filename:
+            upload = attachments.Upload(file.stream, file.filename, field="certificate_file")
+        return settlement.report_settlement(
+            session, _user(), case, certificate_no, contract_nos, upload, current_app.config["UPLOAD_DIR"]
+        )
 
     result = atomic(session, work)
     view = queries.case_view(session, _user(), case_id)
     return jsonify(
-        {"settled_loans": result.settled_loans, "all_settled": result.all_settled, "case": case_json(view)}
+        {
+            "settled_loans": result.settled_loans,
+            "all_settled": result.all_settled,
+            "delivered": result.delivered,
+            "case": case_json(view),
+        }
     )
 
 
@@ -125,7 +125,9 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
 @token_required
 def list_tasks() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
-    rows = service.inbox(get_session(), _user(), order=order)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    size = service.PAGE_SIZE
+    rows = service.inbox(get_session(), _user(), order=order, limit=size, offset=(page - 1) * size)
     return jsonify({"tasks": [task_json(t, c) for t, c in rows]})
 
 

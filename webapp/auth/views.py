@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -25,14 +27,19 @@ def login() -> ResponseReturnValue:
             and check_password(user.password_hash, request.form.get("password", ""))
         ):
             login_user(user)
-            target = request.args.get("next", "")
-            # only local paths, never another site
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("tasks.inbox")
-            return redirect(target)
+            return redirect(_local_target(request.args.get("next", "")))
         flash(_("Wrong user name or password."), "error")
         return render_template("auth/login.html"), 401
     return render_template("auth/login.html")
+
+
+def _local_target(target: str) -> str:
+    """Only a path of this site: browsers read ``/\\evil`` and ``/\t/evil`` as other hosts."""
+    parts = urlsplit(target)
+    unsafe = "\\" in target or any(ord(c) < 32 for c in target) or target.startswith("//")
+    if unsafe or parts.scheme or parts.netloc or not target.startswith("/"):
+        return url_for("tasks.inbox")
+    return target
 
 
 @bp.post("/logout")

@@ -1,9 +1,14 @@
-"""Evidence files: stored outside the web root under generated names."""
+"""Evidence files: stored outside the web root under generated names.
+
+A file is written inside the step's transaction; ``transactions.atomic`` deletes the files
+a failed transaction wrote, so no orphan is left on disk.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -19,34 +24,43 @@ ALLOWED_TYPES = {
     ".jpeg": "image/jpeg",
     ".png": "image/png",
 }
+_WRITTEN = "written_files"
 
 
-def store(
-    session: Session,
-    upload_dir: str,
-    stream: IO[bytes],
-    filename: str,
-    user: User,
-    case_id: int | None,
-    field: str = "file",
-) -> Attachment:
-    suffix = Path(filename).suffix.lower()
+@dataclass(frozen=True)
+class Upload:
+    stream: IO[bytes]
+    filename: str
+    field: str = "file"
+
+
+def check(upload: Upload) -> str:
+    """The content type of an acceptable file name (``Invalid`` otherwise)."""
+    suffix = Path(upload.filename).suffix.lower()
     if suffix not in ALLOWED_TYPES:
         message = _("Only PDF, JPEG and PNG files are accepted.")
-        raise Invalid(message, {field: [message]})
-    content = stream.read()
+        raise Invalid(message, {upload.field: [message]})
+    return ALLOWED_TYPES[suffix]
+
+
+def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id: int | None) -> Attachment:
+    content_type = check(upload)
+    content = upload.stream.read()
     if not content:
         message = _("The file is empty.")
-        raise Invalid(message, {field: [message]})
+        raise Invalid(message, {upload.field: [message]})
+    suffix = Path(upload.filename).suffix.lower()
     stored_name = secrets.token_hex(16) + suffix
     target = Path(upload_dir)
     target.mkdir(parents=True, exist_ok=True)
-    (target / stored_name).write_bytes(content)
+    path = target / stored_name
+    path.write_bytes(content)
+    session.info.setdefault(_WRITTEN, []).append(path)
     attachment = Attachment(
         case_id=case_id,
-        original_name=Path(filename).name[:255],
+        original_name=Path(upload.filename).name[:255],
         stored_name=stored_name,
-        content_type=ALLOWED_TYPES[suffix],
+        content_type=content_type,
         size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
         uploaded_by_id=user.id,
@@ -54,3 +68,10 @@ def store(
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def forget_written(session: Session, *, delete: bool) -> None:
+    """After commit keep the files; after rollback delete them."""
+    for path in session.info.pop(_WRITTEN, []):
+        if delete:
+            path.unlink(missing_ok=True)

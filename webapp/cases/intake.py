@@ -57,6 +57,14 @@ def report_debtor(
     if debtor is not None:
         open_case = session.scalar(select(Case).where(Case.open_debtor_id == debtor.id))
         if open_case is not None:
+            if open_case.stage == "delisting":
+                raise Conflict(
+                    _(
+                        "The debtor's case #%(id)s is being delisted after settlement; report the new "
+                        "loan once it is closed.",
+                        id=open_case.id,
+                    )
+                )
             case = steps.lock_case(session, open_case.id)
             _add_loans(session, case, user, data)
             steps.merge_case_data(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from webapp.clock import now
 from webapp.errors import NotFound
 from webapp.models import Case, CaseEvent, CaseParticipant, Debtor, Loan, Notification, Sanction, Task, User
 
@@ -86,6 +87,14 @@ def notifications(session: Session, user: User, limit: int = 20) -> list[Notific
             .order_by(Notification.created_at.desc())
             .limit(limit)
         )
+    )
+
+
+def mark_read(session: Session, user: User) -> None:
+    session.execute(
+        update(Notification)
+        .where(Notification.unit_code == user.unit_code, Notification.read_at.is_(None))
+        .values(read_at=now())
     )
 
 

@@ -1,8 +1,9 @@
 """Settlement (贷款结清): the creditor bank reports a loan settled with its certificate.
 
 When every loan of the case is settled, the ``loan_settled`` message goes to the case,
-whatever stage it is at; the diagram then always ends in delisting. The units to ask to
-lift sanctions come from the sanctions table, which outlives the cancelled case body.
+whatever stage it is at; the diagram then goes to the office's verification and, if the
+certificate is valid, to delisting. The units asked to lift sanctions come from the
+sanctions table, which outlives the cancelled case body.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.cases import steps
+from webapp.cases import attachments, steps
+from webapp.cases.attachments import Upload
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
-from webapp.models import Attachment, Case, CaseEvent, Loan, Sanction, User
+from webapp.models import Case, CaseEvent, Loan, Sanction, User
 
 
 @dataclass(frozen=True)
@@ -32,23 +34,25 @@ def report_settlement(
     case: Case,
     certificate_no: str,
     contract_nos: list[str] | None = None,
-    attachment: Attachment | None = None,
+    upload: Upload | None = None,
+    upload_dir: str = "",
 ) -> SettlementResult:
+    """Record the settlement of the user's unit's loans (all, or those named); checks come
+    before the certificate file is written."""
     certificate_no = (certificate_no or "").strip()
     if not certificate_no or len(certificate_no) > 80:
         message = _("Enter the settlement certificate number.")
         raise Invalid(message, {"certificate_no": [message]})
+    if upload is not None:
+        attachments.check(upload)
     if not user.has_role("caseworker"):
         raise Forbidden(_("Only caseworkers report settlements."))
     case = steps.lock_case(session, case.id)
     if case.status != "open":
         raise Conflict(_("The case is closed."))
-    own = [
-        ln
-        for ln in session.scalars(
-            select(Loan).where(Loan.case_id == case.id, Loan.bank_unit_code == user.unit_code)
-        )
-    ]
+    own = list(
+        session.scalars(select(Loan).where(Loan.case_id == case.id, Loan.bank_unit_code == user.unit_code))
+    )
     if not own:
         raise Forbidden(_("Only a creditor of the case reports its settlement."))
     unsettled = [ln for ln in own if ln.settled_at is None]
@@ -60,6 +64,7 @@ def report_settlement(
         unsettled = [ln for ln in unsettled if ln.contract_no in contract_nos]
     if not unsettled:
         raise Conflict(_("Every loan of your unit on this case is already settled."))
+    attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
     for loan in unsettled:
         loan.settled_at = now()
         loan.settlement_certificate_no = certificate_no
@@ -93,7 +98,6 @@ def report_settlement(
             )
         )
     )
-    delivered = steps.deliver_settlement(
-        session, case, {"certificate_no": certificate_no, "lift_units": lift_units}, user
-    )
+    payload = {"certificate_no": certificate_no, "lift_units": lift_units}
+    delivered = steps.deliver_settlement(session, case, payload, user)
     return SettlementResult(numbers, all_settled=True, delivered=delivered)

@@ -185,6 +185,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     case.completed_elements = snapshot.completed_elements
     case.next_timer_at = snapshot.next_timer_at
     case.updated_at = now()
+    case.incident = None  # the step ran: an earlier incident is resolved
     if snapshot.finished:
         case.status = CLOSED
         case.stage = "closed"
@@ -296,6 +297,8 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                     sanction.lifted_at = now()
                     sanction.lift_task_id = task.id
                 ctx.event("sanction_lifted", task=task, unit_code=task.unit_code)
+            elif name == "settlement_rejected":
+                _reopen_loans(session, ctx)
             elif name == "referral_answered" and own_task and task is not None:
                 ctx.event(
                     "referral_answered",
@@ -303,6 +306,25 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                     unit_code=task.unit_code,
                     answer=(task.submitted or {}).get("referral_answer"),
                 )
+
+
+def _reopen_loans(session: Session, ctx: StepContext) -> None:
+    """The office found the settlement certificate invalid: the loans count as unpaid again."""
+    case = ctx.case
+    reopened = []
+    for loan in session.scalars(select(Loan).where(Loan.case_id == case.id, Loan.settled_at.is_not(None))):
+        reopened.append(loan.contract_no)
+        loan.settled_at = None
+        loan.settlement_certificate_no = None
+        loan.settlement_attachment_id = None
+    reason = (ctx.completed_task.submitted or {}).get("verification_notes", "") if ctx.completed_task else ""
+    ctx.event("settlement_rejected", loans=reopened, reason=reason)
+    for bank in creditor_banks(session, case.id):
+        session.add(
+            Notification(
+                unit_code=bank, case_id=case.id, kind="settlement_rejected", params={"reason": reason}
+            )
+        )
 
 
 def creditor_banks(session: Session, case_id: int) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,22 +37,29 @@ def due_case_ids(session: Session, at: dt.datetime, limit: int = 500) -> list[in
     )
 
 
-def fire_due(session: Session, at: dt.datetime | None = None) -> FireReport:
+def fire_due(session: Session, at: dt.datetime | None = None, batch: int = 500) -> FireReport:
+    """Fire every timer due at ``at`` (default now), in batches, each case in its own
+    transaction; a case whose step fails is reported once and left for the next run."""
     at = at or now()
     report = FireReport()
-    for case_id in due_case_ids(session, at):
+    tried: set[int] = set()
+    while True:
+        ids = [i for i in due_case_ids(session, at, limit=batch + len(tried)) if i not in tried]
+        if not ids:
+            return report
+        for case_id in ids:
+            tried.add(case_id)
+            try:
+                if atomic(session, partial(_fire_one, session, case_id, at)):
+                    report.fired.append(case_id)
+            except (StepFailed, Conflict) as err:
+                report.failed.append((case_id, err.message))
 
-        def work(case_id: int = case_id) -> bool:
-            case = steps.lock_case(session, case_id)
-            # another worker may have fired it between the query and the lock
-            if case.status != "open" or case.next_timer_at is None or case.next_timer_at > at:
-                return False
-            steps.fire_timers(session, case)
-            return True
 
-        try:
-            if atomic(session, work):
-                report.fired.append(case_id)
-        except (StepFailed, Conflict) as err:
-            report.failed.append((case_id, err.message))
-    return report
+def _fire_one(session: Session, case_id: int, at: dt.datetime) -> bool:
+    case = steps.lock_case(session, case_id)
+    # another worker may have fired it between the query and the lock
+    if case.status != "open" or case.next_timer_at is None or case.next_timer_at > at:
+        return False
+    steps.fire_timers(session, case)
+    return True

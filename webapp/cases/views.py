@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from flask import (
     Blueprint,
     Response,
@@ -8,7 +10,7 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
+    send_from_directory,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -31,8 +33,14 @@ bp = Blueprint("cases", __name__)
 def index() -> ResponseReturnValue:
     status = request.args.get("status") or None
     query = request.args.get("q") or None
-    cases = queries.list_cases(get_session(), current_user, status=status, query=query)
-    return render_template("cases/index.html", cases=cases, status=status, q=query or "")
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    size = 50
+    cases = queries.list_cases(
+        get_session(), current_user, status=status, query=query, limit=size, offset=(page - 1) * size
+    )
+    return render_template(
+        "cases/index.html", cases=cases, status=status, q=query or "", page=page, more=len(cases) == size
+    )
 
 
 @bp.route("/report", methods=["GET", "POST"])
@@ -96,27 +104,20 @@ def diagram(case_id: int) -> ResponseReturnValue:
 def report_settlement(case_id: int) -> ResponseReturnValue:
     session = get_session()
     case = queries.get_case(session, current_user, case_id)
-    upload = request.files.get("certificate_file")
+    file = request.files.get("certificate_file")
 
     def work() -> settlement.SettlementResult:
-        attachment = None
-        if upload is not None and upload.filename:
-            attachment = attachments.store(
-                session,
-                current_app.config["UPLOAD_DIR"],
-                upload.stream,
-                upload.filename,
-                current_user,
-                case.id,
-                field="certificate_file",
-            )
+        upload = None
+        if file is not None and file.filename:
+            upload = attachments.Upload(file.stream, file.filename, field="certificate_file")
         return settlement.report_settlement(
             session,
             current_user,
             case,
             request.form.get("certificate_no", ""),
             request.form.getlist("contract_nos") or None,
-            attachment,
+            upload,
+            current_app.config["UPLOAD_DIR"],
         )
 
     try:
@@ -134,8 +135,13 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
             settlement_errors=err.fields,
             error=err,
         ), 422
-    if result.all_settled:
-        flash(_("Settlement reported: the case goes to delisting."), "success")
+    if result.delivered:
+        flash(
+            _("Settlement reported: the office verifies the certificate, then the debtor is delisted."),
+            "success",
+        )
+    elif result.all_settled:
+        flash(_("Settlement recorded; the case is already being delisted."), "success")
     else:
         flash(_("Settlement recorded; other loans of the case are still outstanding."), "success")
     return redirect(url_for("cases.show", case_id=case_id))
@@ -149,5 +155,10 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
     if row is None or row.case_id is None:
         raise NotFound(_("File not found."))
     queries.get_case(session, current_user, row.case_id)
-    path = f"{current_app.config['UPLOAD_DIR']}/{row.stored_name}"
-    return send_file(path, mimetype=row.content_type, as_attachment=True, download_name=row.original_name)
+    return send_from_directory(
+        os.path.abspath(current_app.config["UPLOAD_DIR"]),
+        row.stored_name,
+        mimetype=row.content_type,
+        as_attachment=True,
+        download_name=row.original_name,
+    )

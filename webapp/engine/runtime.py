@@ -81,10 +81,13 @@ class CaseRun:
 
     @classmethod
     def load(cls, definition: Definition, state: str) -> CaseRun:
-        dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
-        dct.update(json.loads(definition.spec_json))
-        SERIALIZER.migrate(dct)
-        workflow = SERIALIZER.from_dict(dct)
+        try:
+            dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
+            dct.update(json.loads(definition.spec_json))
+            SERIALIZER.migrate(dct)
+            workflow = SERIALIZER.from_dict(dct)
+        except Exception as err:
+            raise EngineError(f"the case state cannot be loaded: {_describe(err)}") from err
         # the script engine is not saved: without this the case would run unrestricted
         workflow.script_engine = make_script_engine()
         return cls(definition, workflow)
@@ -108,16 +111,21 @@ class CaseRun:
 
     def deliver_message(self, name: str, payload: Mapping[str, Any]) -> bool:
         """Deliver a message; False when nothing in the case waits for it."""
+        if not any(event.name == name for event in self.workflow.waiting_events()):
+            return False
         event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
         try:
             self.workflow.send_event(event)
-        except WorkflowException:
-            return False
+        except Exception as err:
+            raise EngineError(_describe(err)) from err
         self._advance()
         return True
 
     def fire_due_timers(self) -> None:
-        self.workflow.refresh_timers()
+        try:
+            self.workflow.refresh_timers()
+        except Exception as err:
+            raise EngineError(_describe(err)) from err
         self._advance()
 
     def expire_timers(self) -> int:

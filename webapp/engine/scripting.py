@@ -89,9 +89,11 @@ def _compile_exec(script: str) -> Any:
 
 
 def _globals(context: dict[str, Any], external: dict[str, Any] | None) -> dict[str, Any]:
-    glb: dict[str, Any] = {"__builtins__": _BUILTINS, "__name__": "bpmn", **_GUARDS}
-    glb.update(external or {})
-    glb.update(context)
+    """Task data first, guards last: data can never replace a guard (underscore names
+    are not visible to scripts at all)."""
+    glb: dict[str, Any] = {k: v for k, v in (external or {}).items() if not k.startswith("_")}
+    glb.update({k: v for k, v in context.items() if not k.startswith("_")})
+    glb.update({"__builtins__": _BUILTINS, "__name__": "bpmn", **_GUARDS})
     return glb
 
 
@@ -106,7 +108,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         glb = _globals(context, external)
         exec(_compile_exec(script), glb)  # noqa: S102 - compiled by RestrictedPython with guards
         for name in list(context):
-            if name not in glb:
+            if name not in glb and not name.startswith("_"):
                 del context[name]
         for name, value in glb.items():
             if name in _RESERVED or name in external or callable(value):

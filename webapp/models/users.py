@@ -37,8 +37,9 @@ class User(UserMixin, Base):
 
     @property
     def sees_all_cases(self) -> bool:
-        """The office, supervisors and auditors see every case (DOMAIN.md, last section)."""
-        return self.unit_code == "office" or bool(self.role_set & {"supervisor", "auditor", "admin"})
+        """The group office (caseworkers, supervisors, administrators) and auditors see every
+        case (DOMAIN.md, last section); everyone else only the cases their unit takes part in."""
+        return self.unit_code == "office" or self.has_role("auditor")
 
     @property
     def is_active(self) -> bool:  # flask-login

@@ -65,11 +65,18 @@ def load_schema(forms_dir: str, name: str) -> FormSchema:
 
 
 def resolve_schema(
-    form: FormSchema, options: dict[str, list[tuple[str, str, str]]], defaults: dict[str, Any]
+    form: FormSchema,
+    options: dict[str, list[tuple[str, str, str]]],
+    defaults: dict[str, Any],
+    debtor_kind: str | None = None,
 ) -> FormSchema:
-    """Fill ``x-options`` enums (value, zh, en) and ``x-default`` defaults."""
+    """Fill ``x-options`` enums (value, zh, en) and ``x-default`` defaults; drop the enum
+    values that ``x-debtor-kinds`` reserves for other kinds of debtor."""
     schema = copy.deepcopy(form.schema)
     for prop in schema.get("properties", {}).values():
+        reserved = prop.get("x-debtor-kinds", {})
+        if reserved and debtor_kind is not None and "enum" in prop:
+            prop["enum"] = [v for v in prop["enum"] if v not in reserved or debtor_kind in reserved[v]]
         source = prop.get("x-options")
         if source:
             choices = options.get(source, [])

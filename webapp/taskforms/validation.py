@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -51,6 +52,8 @@ def _convert(raw: str, kind: str | None) -> Any:
             return int(raw)
         if kind == "number":
             number = float(raw)
+            if not math.isfinite(number):
+                return raw  # "nan", "inf": refused by validation as not a number
             return int(number) if number.is_integer() else number
     except ValueError:
         return raw
@@ -61,6 +64,8 @@ def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and return the data; raise ``Invalid`` with messages per field."""
     validator = Draft202012Validator(form.schema, format_checker=FormatChecker())
     fields: dict[str, list[str]] = {}
+    for path in _non_finite(data):
+        fields.setdefault(path, []).append(_("Enter a valid number."))
     for error in validator.iter_errors(dict(data)):
         for field, message in _describe(error, data):
             fields.setdefault(field, [])
@@ -69,6 +74,17 @@ def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
     if fields:
         raise Invalid(_("Please correct the highlighted fields."), fields)
     return dict(data)
+
+
+def _non_finite(value: Any, path: str = "") -> list[str]:
+    """Paths of NaN and infinite numbers (JSON Schema's minimum/maximum let them through)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path or "_form"]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}.{i}" if path else str(i))]
+    return []
 
 
 def _field(error: ValidationError) -> str:

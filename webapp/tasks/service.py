@@ -6,10 +6,11 @@ that is no longer open cannot be completed again (409).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
@@ -23,8 +24,11 @@ from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
 
 
+PAGE_SIZE = 50
+
+
 def inbox(
-    session: Session, user: User, order: str = "oldest", limit: int = 50, offset: int = 0
+    session: Session, user: User, order: str = "oldest", limit: int = PAGE_SIZE, offset: int = 0
 ) -> list[tuple[Task, Case]]:
     stmt = (
         select(Task, Case)
@@ -65,18 +69,29 @@ def task_form(session: Session, task: Task, forms_dir: str) -> FormSchema | None
     kind = unit.kind if unit else ""
     options = {"sanction_measures": [(m.code, m.zh, m.en) for m in cat.measures_for(task.unit_code, kind)]}
     defaults = {"rectification_days": cat.rectification_default_days}
-    return resolve_schema(load_schema(forms_dir, task.form), options, defaults)
+    case = session.get(Case, task.case_id)
+    debtor_kind = case.debtor.kind if case else None
+    return resolve_schema(load_schema(forms_dir, task.form), options, defaults, debtor_kind)
 
 
 def claim(session: Session, user: User, task_id: str) -> Task:
     task = get_task(session, user, task_id)
     _check_owner(user, task)
     _check_open(task)
-    if task.claimed_by_id not in (None, user.id):
-        raise Conflict(_("This task is claimed by another user."))
-    if task.claimed_by_id is None:
-        task.claimed_by_id = user.id
+    # a conditional update: of two users claiming at once, exactly one wins
+    result = session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.status == OPEN, Task.claimed_by_id.is_(None))
+        .values(claimed_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    won = cast("CursorResult[Any]", result).rowcount == 1
+    session.refresh(task)
+    if won:
         _event(session, task, user, "task_claimed")
+    elif task.claimed_by_id != user.id:
+        _check_open(task)
+        raise Conflict(_("This task is claimed by another user."))
     session.flush()
     return task
 

@@ -5,7 +5,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.cases.queries import notifications
+from webapp.cases.queries import mark_read, notifications
 from webapp.db import get_session
 from webapp.errors import Invalid
 from webapp.taskforms import coerce_form
@@ -19,8 +19,10 @@ bp = Blueprint("tasks", __name__)
 @login_required
 def inbox() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
-    rows = service.inbox(get_session(), current_user, order=order)
-    return render_template("tasks/inbox.html", rows=rows, order=order)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    size = service.PAGE_SIZE
+    rows = service.inbox(get_session(), current_user, order=order, limit=size, offset=(page - 1) * size)
+    return render_template("tasks/inbox.html", rows=rows, order=order, page=page, more=len(rows) == size)
 
 
 @bp.get("/tasks/<task_id>")
@@ -74,4 +76,8 @@ def unclaim(task_id: str) -> ResponseReturnValue:
 @bp.get("/notifications")
 @login_required
 def notices() -> ResponseReturnValue:
-    return render_template("tasks/notifications.html", items=notifications(get_session(), current_user))
+    session = get_session()
+    items = notifications(session, current_user)
+    page = render_template("tasks/notifications.html", items=items)
+    atomic(session, lambda: mark_read(session, current_user))
+    return page
