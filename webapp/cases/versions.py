@@ -32,5 +32,5 @@ def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS)
 
 def definition_of(version: ProcessVersion) -> engine.Definition:
     return engine.from_stored(
-        version.process_id, version.content_sha256, json.loads(version.bpmn_xml), version.spec_json
+        version.process_id, version.content_sha256, lambda: json.loads(version.bpmn_xml)
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,12 @@ def parse(process_id: str, files: dict[str, str]) -> Definition:
     return definition
 
 
-def from_stored(process_id: str, sha256: str, files: dict[str, str], spec_json: str) -> Definition:
-    """A definition as stored in the database (re-parsed once per process, then cached)."""
+def from_stored(process_id: str, sha256: str, files: Callable[[], dict[str, str]]) -> Definition:
+    """A definition as stored in the database: parsed once per process, then taken from the
+    cache (``files`` is only called on a cache miss)."""
     if sha256 in _CACHE:
         return _CACHE[sha256]
-    definition = parse(process_id, files)
+    definition = parse(process_id, files())
     if definition.sha256 != sha256:
         raise DefinitionError(f"stored definition {sha256[:12]} does not match its files")
     return definition

@@ -1,0 +1,148 @@
+"""Whole case through the HTTP pages (Flask test client, SQLite): time per request, on
+this machine. Writes its figures to docs/PERFORMANCE.md.
+
+    .venv/bin/python bench/whole_case.py [cases]
+
+Only the HTTP call is timed (task ids are looked up before). The clock is frozen only
+around the timer run that passes the rectification deadline (freezegun slows every call
+it intercepts, so it is kept out of the other requests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from freezegun import freeze_time
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import migrate  # noqa: E402
+from tests.support import Browser, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
+from webapp import create_app  # noqa: E402
+
+# freezegun replaces module attributes that are the real clock functions; a dict value is
+# left alone, so the stopwatch keeps real time while the app's clock is frozen
+STOPWATCH = {"now": time.perf_counter}
+SANCTIONS = {
+    "bank_icbc": "no_new_credit",
+    "court": "exit_ban",
+    "ndrc": "credit_record",
+    "market": "block_deregistration",
+    "land_housing": "restrict_property_transfer",
+    "finance": "no_procurement",
+    "publicity": "expose_media",
+}
+
+
+def main(cases: int) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    migrate(url)
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "bench",
+            "UPLOAD_DIR": str(tmp / "uploads"),
+        }
+    )
+    seed_users(app)
+    people = {u: Browser(app, u) for u in ["office", *SANCTIONS]}
+    timings: dict[str, list[float]] = {}
+
+    def timed(label: str, call: Callable[[], Any], expect: int = 302) -> Any:
+        start = STOPWATCH["now"]()
+        response = call()
+        timings.setdefault(label, []).append((STOPWATCH["now"]() - start) * 1000)
+        status = getattr(response, "status_code", None)
+        assert status == expect or getattr(response, "exit_code", None) == 0, (label, status)
+        return response
+
+    def complete(user: str, case_id: int, element: str, data: dict[str, Any]) -> None:
+        task_id = open_task_id(app, case_id, element, unit=user)
+        timed("complete a task", lambda: people[user].post(f"/tasks/{task_id}", data=data))
+
+    start_all = STOPWATCH["now"]()
+    for n in range(cases):
+        response = timed(
+            "report a debtor",
+            lambda n=n: people["bank_icbc"].post("/report", data=flatten_report(report_payload(n + 1))),
+        )
+        case_id = int(response.headers["Location"].rsplit("/", 1)[1])
+        complete("office", case_id, "review", {"review_decision": "confirm", "classification": "evasion"})
+        complete(
+            "office",
+            case_id,
+            "interview",
+            {"interview_date": "2026-03-02", "attendees": "x", "rectification_days": "1"},
+        )
+        with freeze_time(dt.datetime.now(dt.UTC) + dt.timedelta(days=2)):
+            timed(
+                "fire due timers (CLI, clock frozen)",
+                lambda: app.test_cli_runner().invoke(args=["timers", "fire"]),
+            )
+        for unit, measure in SANCTIONS.items():
+            complete(unit, case_id, "apply_sanction", {"measures": measure})
+        timed("inbox page", lambda: people["office"].get("/inbox"), expect=200)
+        timed("case page", lambda c=case_id: people["office"].get(f"/cases/{c}"), expect=200)
+        timed(
+            "report settlement",
+            lambda c=case_id: people["bank_icbc"].post(
+                f"/cases/{c}/settlement", data={"certificate_no": "JQ"}
+            ),
+        )
+        complete("office", case_id, "verify_settlement", {"certificate_decision": "verified"})
+        for unit in SANCTIONS:
+            complete(unit, case_id, "lift_sanction", {"lift_confirmed": "on"})
+    total = STOPWATCH["now"]() - start_all
+    write(cases, timings, total)
+
+
+def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
+    lines = [
+        f"| {label} | {statistics.median(v):.1f} | {_p95(v):.1f} | {len(v)} |" for label, v in timings.items()
+    ]
+    machine = (
+        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
+    )
+    report = "\n".join(
+        [
+            "## Whole case through the pages (bench/whole_case.py)",
+            "",
+            f"{cases} cases, each: report → review → interview → deadline fired → 7 sanctions →",
+            "inbox and case page → settlement → verification → 7 lifts: 20 requests and 1 timer run",
+            f"a case. Flask test client (no network), SQLite, one process; {machine}.",
+            "",
+            "| request | p50 ms | p95 ms | count |",
+            "|---|---|---|---|",
+            *lines,
+            "",
+            f"Whole run: {total:.1f} s, {total / cases * 1000:.0f} ms a case (with task lookups).",
+            "",
+        ]
+    )
+    print(report)
+    out = ROOT / "docs" / "PERFORMANCE.md"
+    out.write_text(
+        "# Performance\n\nFigures measured on this project's machine. Re-run the scripts in `bench/` "
+        "to refresh them.\n\n" + report,
+        encoding="utf-8",
+    )
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
