@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from stdnum.cn import ric, uscc
 from werkzeug.test import TestResponse
 
-from webapp import catalog
+from webapp import catalog, create_app, demo
 from webapp.auth.passwords import hash_password
 from webapp.models import Case, Task, Unit, User
 from webapp.reference import load_units
@@ -43,13 +43,11 @@ def seed_users(app: Flask) -> dict[str, int]:
 
 
 def credit_code(n: int) -> str:
-    body = f"91340321MA{n:07d}"
-    return body + uscc.calc_check_digit(body)
+    return demo.credit_code(1000 + n)  # demo data uses small numbers
 
 
 def identity_number(n: int) -> str:
-    body = f"34032119{80 + n % 20:02d}0{1 + n % 9}1{n % 10}{n % 1000:03d}"
-    return body + ric.calc_check_digit(body + "0")  # the function ignores the last character
+    return demo.identity_number(1000 + n)
 
 
 def report_payload(n: int = 1, kind: str = "enterprise", **extra: Any) -> dict[str, Any]:
@@ -191,3 +189,23 @@ def interview_form(days: int = 30) -> dict[str, Any]:
 
 def later(start: dt.datetime, days: int, hours: int = 1) -> dt.datetime:
     return start + dt.timedelta(days=days, hours=hours)
+
+
+def app_with_edited_diagram(app: Flask, tmp_path: Path, old: str, new: str) -> Flask:
+    """A second app on the same database whose main diagram has ``old`` replaced by ``new``
+    (cases it starts use that broken version)."""
+    edited = tmp_path / "processes"
+    shutil.copytree(app.config["PROCESSES_DIR"], edited)
+    bpmn = edited / "debt_case.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    assert old in text
+    bpmn.write_text(text.replace(old, new), encoding="utf-8")
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "WTF_CSRF_ENABLED": False,
+            "PROCESSES_DIR": str(edited),
+            "SECRET_KEY": "x",
+        }
+    )

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from tests.support import PASSWORD, Browser, case_row, flatten_report, open_task_id, report_payload
+from tests.support import (
+    PASSWORD,
+    Browser,
+    app_with_edited_diagram,
+    case_row,
+    flatten_report,
+    open_task_id,
+    report_payload,
+)
 from webapp import create_app
 from webapp.models import User
 
@@ -118,21 +125,7 @@ def test_official_talk_is_offered_only_for_officials(app, browser):
 
 
 def test_incident_is_cleared_by_the_next_successful_step(app, users, tmp_path):
-    broken_dir = tmp_path / "processes"
-    shutil.copytree(app.config["PROCESSES_DIR"], broken_dir)
-    bpmn = broken_dir / "debt_case.bpmn"
-    bpmn.write_text(
-        bpmn.read_text(encoding="utf-8").replace("review_decision == 'reject'", "oops == 1"), encoding="utf-8"
-    )
-    broken = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "WTF_CSRF_ENABLED": False,
-            "PROCESSES_DIR": str(broken_dir),
-            "SECRET_KEY": "x",
-        }
-    )
+    broken = app_with_edited_diagram(app, tmp_path, "review_decision == 'reject'", "oops == 1")
     try:
         bank = Browser(broken, "bank_icbc")
         case_id = bank.report(report_payload(7))

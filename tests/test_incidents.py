@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-
 from sqlalchemy import select
 
-from tests.support import Browser, case_row, open_task_id, open_tasks, report_payload
-from webapp import create_app
+from tests.support import Browser, app_with_edited_diagram, case_row, open_task_id, open_tasks, report_payload
 from webapp.models import CaseEvent
 
 
 def test_broken_gateway_becomes_a_recorded_incident(app, users, tmp_path):
-    broken_dir = tmp_path / "processes"
-    shutil.copytree(app.config["PROCESSES_DIR"], broken_dir)
-    bpmn = broken_dir / "debt_case.bpmn"
-    bpmn.write_text(
-        bpmn.read_text(encoding="utf-8").replace(
-            "classification == 'negotiation'", "no_such_variable == 'negotiation'"
-        ),
-        encoding="utf-8",
-    )
-    broken = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "WTF_CSRF_ENABLED": False,
-            "PROCESSES_DIR": str(broken_dir),
-            "SECRET_KEY": "x",
-        }
+    broken = app_with_edited_diagram(
+        app, tmp_path, "classification == 'negotiation'", "no_such_variable == 'negotiation'"
     )
     try:
         case_id = Browser(broken, "bank_icbc").report(report_payload(1))

@@ -34,7 +34,8 @@ def credit_code(seed: int) -> str:
 
 
 def identity_number(seed: int) -> str:
-    body = f"340321198{seed % 10}0{(seed % 9) + 1}1{seed % 10}{seed % 1000:03d}"
+    """A valid resident identity number of Huaiyuan county (340321), born 1985-1994."""
+    body = f"340321{1985 + seed % 10}0{seed % 9 + 1}1{seed % 10}{seed % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")  # the function skips the last character
 
 

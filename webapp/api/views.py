@@ -18,6 +18,7 @@ from webapp.cases import attachments, intake, queries, settlement
 from webapp.db import get_session
 from webapp.errors import DomainError, Invalid
 from webapp.models import User
+from webapp.paging import page_arg
 from webapp.tasks import service
 from webapp.transactions import atomic
 
@@ -125,9 +126,8 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
 @token_required
 def list_tasks() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    size = service.PAGE_SIZE
-    rows = service.inbox(get_session(), _user(), order=order, limit=size, offset=(page - 1) * size)
+    _page, limit, offset = page_arg()
+    rows = service.inbox(get_session(), _user(), order=order, limit=limit, offset=offset)
     return jsonify({"tasks": [task_json(t, c) for t, c in rows]})
 
 

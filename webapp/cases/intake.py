@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp.cases import steps
+from webapp.cases import history, steps
 from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
-from webapp.models import Case, CaseEvent, CaseParticipant, Debtor, Loan, Unit, User
+from webapp.models import Case, CaseParticipant, Debtor, Loan, Unit, User
 from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 
 REPORTING_KINDS = ("bank", "guarantor")
@@ -161,15 +161,12 @@ def _add_loans(
         session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     session.flush()
     if event:
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                kind="loan_added",
-                actor_id=user.id,
-                unit_code=user.unit_code,
-                data={"loans": [ln.contract_no for ln in loans], "behaviour": data["behaviour"]},
-                active_elements=case.active_elements,
-                completed_elements=case.completed_elements,
-            )
+        history.append(
+            session,
+            case,
+            "loan_added",
+            user,
+            loans=[ln.contract_no for ln in loans],
+            behaviour=data["behaviour"],
         )
     return loans

@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.cases import attachments, steps
+from webapp.cases import attachments, history, steps
 from webapp.cases.attachments import Upload
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
-from webapp.models import Case, CaseEvent, Loan, Sanction, User
+from webapp.models import Case, Loan, Sanction, User
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,14 @@ def report_settlement(
         loan.settlement_certificate_no = certificate_no
         loan.settlement_attachment_id = attachment.id if attachment else None
     numbers = [ln.contract_no for ln in unsettled]
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            kind="settlement_reported",
-            actor_id=user.id,
-            unit_code=user.unit_code,
-            data={
-                "certificate_no": certificate_no,
-                "loans": numbers,
-                "attachment_id": attachment.id if attachment else None,
-            },
-            active_elements=case.active_elements,
-            completed_elements=case.completed_elements,
-        )
+    history.append(
+        session,
+        case,
+        "settlement_reported",
+        user,
+        certificate_no=certificate_no,
+        loans=numbers,
+        attachment_id=attachment.id if attachment else None,
     )
     session.flush()
     remaining = session.scalar(select(Loan.id).where(Loan.case_id == case.id, Loan.settled_at.is_(None)))

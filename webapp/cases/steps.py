@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
 from webapp import engine
+from webapp.cases import history
 from webapp.cases.versions import definition_of
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound, StepFailed
@@ -71,15 +72,10 @@ class StepContext:
         unit_code: str | None = None,
         **data: Any,
     ) -> None:
+        """Collected now, placed on the diagram when the step ends (see ``_finish``)."""
         self.events.append(
-            CaseEvent(
-                case_id=self.case.id,
-                kind=kind,
-                actor_id=self.actor.id if self.actor else None,
-                unit_code=unit_code or (self.actor.unit_code if self.actor else None),
-                task_id=task.id if task else None,
-                element_id=element_id or (task.element_id if task else None),
-                data=data,
+            history.make(
+                self.case, kind, self.actor, task=task, element_id=element_id, unit_code=unit_code, **data
             )
         )
 
@@ -339,14 +335,5 @@ def record_incident(session: Session, failure: StepFailed) -> None:
     if case is None:
         return
     case.incident = failure.message
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            kind="incident",
-            actor_id=failure.actor_id,
-            data={"message": failure.message},
-            active_elements=case.active_elements,
-            completed_elements=case.completed_elements,
-        )
-    )
+    history.append(session, case, "incident", actor_id=failure.actor_id, message=failure.message)
     session.flush()

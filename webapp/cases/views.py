@@ -23,6 +23,7 @@ from webapp.cases.versions import definition_of
 from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
 from webapp.models import Attachment, ProcessVersion
+from webapp.paging import page_arg
 from webapp.transactions import atomic
 
 bp = Blueprint("cases", __name__)
@@ -33,13 +34,12 @@ bp = Blueprint("cases", __name__)
 def index() -> ResponseReturnValue:
     status = request.args.get("status") or None
     query = request.args.get("q") or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    size = 50
+    page, limit, offset = page_arg()
     cases = queries.list_cases(
-        get_session(), current_user, status=status, query=query, limit=size, offset=(page - 1) * size
+        get_session(), current_user, status=status, query=query, limit=limit, offset=offset
     )
     return render_template(
-        "cases/index.html", cases=cases, status=status, q=query or "", page=page, more=len(cases) == size
+        "cases/index.html", cases=cases, status=status, q=query or "", page=page, more=len(cases) == limit
     )
 
 

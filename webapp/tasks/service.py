@@ -14,21 +14,18 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp.cases import steps
+from webapp.cases import history, steps
 from webapp.cases.queries import visible_cases
 from webapp.errors import Conflict, Forbidden, NotFound
-from webapp.models import Case, CaseEvent, Task, Unit, User
+from webapp.models import Case, Task, Unit, User
 from webapp.models.tasks import OPEN
 from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
 
 
-PAGE_SIZE = 50
-
-
 def inbox(
-    session: Session, user: User, order: str = "oldest", limit: int = PAGE_SIZE, offset: int = 0
+    session: Session, user: User, order: str = "oldest", limit: int = 50, offset: int = 0
 ) -> list[tuple[Task, Case]]:
     stmt = (
         select(Task, Case)
@@ -125,15 +122,5 @@ def complete(session: Session, user: User, task_id: str, data: dict[str, Any], f
 
 def _event(session: Session, task: Task, user: User, kind: str) -> None:
     case = session.get(Case, task.case_id)
-    session.add(
-        CaseEvent(
-            case_id=task.case_id,
-            kind=kind,
-            actor_id=user.id,
-            unit_code=user.unit_code,
-            task_id=task.id,
-            element_id=task.element_id,
-            active_elements=case.active_elements if case else [],
-            completed_elements=case.completed_elements if case else [],
-        )
-    )
+    if case is not None:
+        history.append(session, case, kind, user, task=task)

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from webapp.cases.queries import mark_read, notifications
 from webapp.db import get_session
 from webapp.errors import Invalid
+from webapp.paging import page_arg
 from webapp.taskforms import coerce_form
 from webapp.tasks import service
 from webapp.transactions import atomic
@@ -19,10 +20,9 @@ bp = Blueprint("tasks", __name__)
 @login_required
 def inbox() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    size = service.PAGE_SIZE
-    rows = service.inbox(get_session(), current_user, order=order, limit=size, offset=(page - 1) * size)
-    return render_template("tasks/inbox.html", rows=rows, order=order, page=page, more=len(rows) == size)
+    page, limit, offset = page_arg()
+    rows = service.inbox(get_session(), current_user, order=order, limit=limit, offset=offset)
+    return render_template("tasks/inbox.html", rows=rows, order=order, page=page, more=len(rows) == limit)
 
 
 @bp.get("/tasks/<task_id>")

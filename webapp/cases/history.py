@@ -1,0 +1,44 @@
+"""The case history: every change to a case appends one event (never updated or deleted).
+
+All events go through ``append`` so that their shape — and later their chaining — lives in
+one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from webapp.models import Case, CaseEvent, Task, User
+
+
+def make(
+    case: Case,
+    kind: str,
+    actor: User | None = None,
+    *,
+    actor_id: int | None = None,
+    unit_code: str | None = None,
+    task: Task | None = None,
+    element_id: str | None = None,
+    **data: Any,
+) -> CaseEvent:
+    """An event of the case, placed on the diagram where the case stands now."""
+    return CaseEvent(
+        case_id=case.id,
+        kind=kind,
+        actor_id=actor.id if actor else actor_id,
+        unit_code=unit_code or (actor.unit_code if actor else None),
+        task_id=task.id if task else None,
+        element_id=element_id or (task.element_id if task else None),
+        data=data,
+        active_elements=list(case.active_elements or []),
+        completed_elements=list(case.completed_elements or []),
+    )
+
+
+def append(session: Session, case: Case, kind: str, actor: User | None = None, **kwargs: Any) -> CaseEvent:
+    event = make(case, kind, actor, **kwargs)
+    session.add(event)
+    return event
