@@ -6,7 +6,8 @@ of the step remains.
 Element properties in the diagram (``stage``, ``effect``) say what a step means to the
 case, so the rules stay in data: ``effect`` is a space-separated list of
 ``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
-``referral_answered``, ``outcome:<name>`` and ``notify:creditor_bank``.
+``referral_answered``, ``settlement_rejected``, ``outcome:<name>`` and
+``notify:creditor_bank``.
 """
 
 from __future__ import annotations
@@ -159,7 +160,10 @@ def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], 
     if case.status == CLOSED:
         raise Conflict("the case is closed")
     version = session.get(ProcessVersion, case.process_version_id)
-    assert version is not None  # noqa: S101 - foreign key
+    if version is None:  # cannot happen with the foreign key; say so if it does
+        raise StepFailed(
+            "the case's process version is missing", case.id, ctx.actor.id if ctx.actor else None
+        )
     try:
         run = engine.CaseRun.load(definition_of(version), case.state)
         action(run)
@@ -212,13 +216,12 @@ def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot
     for ready in snapshot.ready:
         if ready.id in open_rows:
             continue
-        if ready.assignee not in units:
+        if ready.assignee is None or ready.assignee not in units:
             raise StepFailed(
                 f"lane {ready.lane} of {ready.element_id} resolves to unknown unit {ready.assignee!r}",
                 case.id,
                 ctx.actor.id if ctx.actor else None,
             )
-        assert ready.assignee is not None  # noqa: S101 - checked above
         row = Task(
             id=ready.id,
             case_id=case.id,
@@ -309,7 +312,14 @@ def _reopen_loans(session: Session, ctx: StepContext) -> None:
     case = ctx.case
     reopened = []
     for loan in session.scalars(select(Loan).where(Loan.case_id == case.id, Loan.settled_at.is_not(None))):
-        reopened.append(loan.contract_no)
+        # the rejected certificate stays on record in the event (its file is kept too)
+        reopened.append(
+            {
+                "loan": loan.contract_no,
+                "certificate_no": loan.settlement_certificate_no,
+                "attachment_id": loan.settlement_attachment_id,
+            }
+        )
         loan.settled_at = None
         loan.settlement_certificate_no = None
         loan.settlement_attachment_id = None

@@ -70,11 +70,14 @@ class CaseRun:
     # ---- lifecycle -------------------------------------------------------------
     @classmethod
     def start(cls, definition: Definition, data: Mapping[str, Any]) -> CaseRun:
-        workflow = BpmnWorkflow(
-            definition.spec, definition.subprocess_specs, script_engine=make_script_engine()
-        )
-        first = workflow.get_tasks(state=TaskState.READY)[0]
-        first.set_data(**dict(data))
+        try:
+            workflow = BpmnWorkflow(
+                definition.spec, definition.subprocess_specs, script_engine=make_script_engine()
+            )
+            first = workflow.get_tasks(state=TaskState.READY)[0]
+            first.set_data(**dict(data))
+        except Exception as err:  # any engine failure becomes a recorded incident, never a 500
+            raise EngineError(_describe(err)) from err
         run = cls(definition, workflow)
         run._advance()
         return run
@@ -86,7 +89,7 @@ class CaseRun:
             dct.update(json.loads(definition.spec_json))
             SERIALIZER.migrate(dct)
             workflow = SERIALIZER.from_dict(dct)
-        except Exception as err:
+        except Exception as err:  # an unreadable state is an incident, not a 500
             raise EngineError(f"the case state cannot be loaded: {_describe(err)}") from err
         # the script engine is not saved: without this the case would run unrestricted
         workflow.script_engine = make_script_engine()
@@ -104,7 +107,7 @@ class CaseRun:
         task.set_data(**dict(data))
         try:
             task.run()
-        except Exception as err:
+        except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         self._record(task)
         self._advance()
@@ -116,7 +119,7 @@ class CaseRun:
         event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
         try:
             self.workflow.send_event(event)
-        except Exception as err:
+        except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         self._advance()
         return True
@@ -124,7 +127,7 @@ class CaseRun:
     def fire_due_timers(self) -> None:
         try:
             self.workflow.refresh_timers()
-        except Exception as err:
+        except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         self._advance()
 
@@ -212,7 +215,7 @@ class CaseRun:
             errors = self.workflow.get_tasks(state=TaskState.ERROR)
         except RecursionError as err:  # very deep task trees (ENGINE_NOTES)
             raise EngineError("the case history is too deep for the engine") from err
-        except Exception as err:
+        except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         if errors:
             raise EngineError(f"element {errors[0].task_spec.bpmn_id} is in error")
