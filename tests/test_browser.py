@@ -78,3 +78,68 @@ def test_case_diagram_highlights_completed_and_active_elements(app, users, live_
             assert errors == []
         finally:
             browser.close()
+
+
+def test_replay_steps_through_the_history_on_the_diagram(app, users, live_url):
+    from playwright.sync_api import sync_playwright
+
+    case_id = Browser(app, "bank_icbc").report(report_payload(2))
+    office = Browser(app, "office")
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    Browser(app, "bank_icbc").settle(case_id)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+
+    def marked(page, cls: str) -> set[str]:
+        return set(
+            page.eval_on_selector_all(
+                f".djs-element.{cls}", "els => els.map(e => e.getAttribute('data-element-id'))"
+            )
+        )
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_url}/login")
+            page.fill("#username", "auditor")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            # deep link to the first step: the report, review waiting
+            page.goto(f"{live_url}/audit/cases/{case_id}?step=1")
+            page.wait_for_selector("#case-diagram[data-rendered=true]", timeout=15000)
+            assert "review" in marked(page, "ld-active")
+            assert "review" not in marked(page, "ld-completed")
+            assert page.inner_text("#replay-position").startswith("1 /")
+            # step forward until the settlement reached the case: verification active, review cancelled
+            for _ in range(30):
+                if "verify_settlement" in marked(page, "ld-active"):
+                    break
+                page.click("#replay-next")
+            assert "verify_settlement" in marked(page, "ld-active")
+            assert {"review", "enter_blacklist", "settled"} <= marked(page, "ld-completed")
+            assert "step=" in page.url
+            # the last step: delisted
+            total = int(page.get_attribute("#replay-slider", "max"))
+            page.goto(f"{live_url}/audit/cases/{case_id}?step={total}")
+            page.wait_for_selector("#case-diagram[data-rendered=true]", timeout=15000)
+            assert "end_delisted" in marked(page, "ld-completed")
+            assert marked(page, "ld-active") == set()
+            page.click("#replay-prev")
+            assert page.inner_text("#replay-position").startswith(f"{total - 1} /")
+            assert errors == []
+        finally:
+            browser.close()

@@ -9,7 +9,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from webapp import config, db
-from webapp.errors import DomainError
+from webapp.auth.permissions import READ_METHODS, is_read_only
+from webapp.errors import DomainError, Forbidden
 from webapp.extensions import babel, csrf, login_manager, select_locale
 
 
@@ -31,6 +32,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return db.get_session().get(User, int(user_id))
 
     from webapp.api.views import bp as api_bp
+    from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cases.views import bp as cases_bp
     from webapp.tasks.views import bp as tasks_bp
@@ -39,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(tasks_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(audit_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, templating
@@ -77,5 +80,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     @app.before_request
     def _user_in_g() -> None:
         g.user = current_user if current_user.is_authenticated else None
+        changes = request.method not in READ_METHODS and request.endpoint not in ("auth.logout", "auth.login")
+        if g.user is not None and changes and is_read_only(g.user):
+            raise Forbidden("auditors have read-only access")
 
     return app

@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from webapp import catalog as catalog_mod
+from webapp.audit.chain import chain_of, verify_all, verify_chain
 from webapp.auth import tokens
 from webapp.cases import timers
 from webapp.cases.versions import deploy
@@ -28,6 +29,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(tokens_cmd)
     app.cli.add_command(timers_cmd)
     app.cli.add_command(deploy_cmd)
+    app.cli.add_command(audit_cmd)
 
 
 @click.command("demo")
@@ -127,3 +129,23 @@ def deploy_cmd() -> None:
     version = deploy(session, current_app.config["PROCESSES_DIR"])
     session.commit()
     click.echo(f"process version {version.id} ({version.content_sha256[:12]})")
+
+
+@click.group("audit", cls=AppGroup)
+def audit_cmd() -> None:
+    """The hash-chained history."""
+
+
+@audit_cmd.command("verify")
+@click.option("--case", "case_id", type=int, help="Only this case's chain.")
+def audit_verify(case_id: int | None) -> None:
+    """Verify the history chains; exit 1 naming the first altered, removed or inserted event."""
+    session = get_session()
+    verdicts = [verify_chain(session, chain_of(case_id))] if case_id else list(verify_all(session))
+    broken = [v for v in verdicts if not v.ok]
+    for verdict in broken:
+        click.echo(verdict.describe(), err=True)
+    events = sum(v.events for v in verdicts)
+    click.echo(f"{len(verdicts)} chain(s), {events} events: {len(broken)} altered")
+    if broken:
+        raise SystemExit(1)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from webapp import catalog
 from webapp.cases.identifiers import mask
+from webapp.clock import now
 from webapp.db import get_session
 from webapp.models import Notification, Task, Unit
 from webapp.taskforms.schemas import enum_title, load_schema, localized
@@ -57,6 +58,8 @@ EVENTS = {
     "referral_answered": _l("Referral answered"),
     "case_closed": _l("Case closed"),
     "incident": _l("Incident"),
+    "login": _l("Logged in"),
+    "login_failed": _l("Failed login"),
 }
 DEBTOR_KINDS = {
     "enterprise": _l("Enterprise"),
@@ -148,6 +151,7 @@ def register(app: Flask) -> None:
     )
     app.jinja_env.globals.update(
         unit_name=unit_name,
+        now_local=lambda: local_time(now()),
         locale=locale,
         inbox_count=inbox_count,
         unread_count=unread_count,

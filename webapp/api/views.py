@@ -14,9 +14,10 @@ from flask.typing import ResponseReturnValue
 
 from webapp.api.serialize import case_json, task_json
 from webapp.auth import tokens
+from webapp.auth.permissions import READ_METHODS, is_read_only
 from webapp.cases import attachments, intake, queries, settlement
 from webapp.db import get_session
-from webapp.errors import DomainError, Invalid
+from webapp.errors import DomainError, Forbidden, Invalid
 from webapp.models import User
 from webapp.paging import page_arg
 from webapp.tasks import service
@@ -38,6 +39,8 @@ def token_required(view: F) -> F:
         user = tokens.user_for(get_session(), token.strip()) if scheme.lower() == "bearer" and token else None
         if user is None:
             raise Unauthorized("missing or invalid bearer token")
+        if request.method not in READ_METHODS and is_read_only(user):
+            raise Forbidden("auditors have read-only access")
         g.api_user = user
         return view(*args, **kwargs)
 

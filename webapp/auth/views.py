@@ -9,9 +9,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from webapp.auth.passwords import check_password
+from webapp.cases import history
 from webapp.db import get_session
 from webapp.extensions import LOCALES
 from webapp.models import User
+from webapp.transactions import atomic
 
 bp = Blueprint("auth", __name__)
 
@@ -20,14 +22,19 @@ bp = Blueprint("auth", __name__)
 def login() -> ResponseReturnValue:
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        user = get_session().scalar(select(User).where(User.username == username))
-        if (
-            user is not None
-            and user.active
-            and check_password(user.password_hash, request.form.get("password", ""))
-        ):
+        session = get_session()
+        user = session.scalar(select(User).where(User.username == username))
+        password = request.form.get("password", "")
+        if user is not None and user.active and check_password(user.password_hash, password):
             login_user(user)
+            atomic(session, lambda: history.system_event(session, "login", user, address=request.remote_addr))
             return redirect(_local_target(request.args.get("next", "")))
+        atomic(
+            session,
+            lambda: history.system_event(
+                session, "login_failed", None, username=username[:80], address=request.remote_addr
+            ),
+        )
         flash(_("Wrong user name or password."), "error")
         return render_template("auth/login.html"), 401
     return render_template("auth/login.html")

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from webapp.audit import chain
+from webapp.clock import now
 from webapp.models import Case, CaseEvent, Task, User
 
 
@@ -25,7 +27,7 @@ def make(
     **data: Any,
 ) -> CaseEvent:
     """An event of the case, placed on the diagram where the case stands now."""
-    return CaseEvent(
+    event = CaseEvent(
         case_id=case.id,
         kind=kind,
         actor_id=actor.id if actor else actor_id,
@@ -35,10 +37,30 @@ def make(
         data=data,
         active_elements=list(case.active_elements or []),
         completed_elements=list(case.completed_elements or []),
+        created_at=now(),
     )
+    chain.mark_order(event)
+    return event
 
 
 def append(session: Session, case: Case, kind: str, actor: User | None = None, **kwargs: Any) -> CaseEvent:
     event = make(case, kind, actor, **kwargs)
+    session.add(event)
+    return event
+
+
+def system_event(session: Session, kind: str, actor: User | None = None, **data: Any) -> CaseEvent:
+    """An event outside any case (logins), on the ``system`` chain."""
+    event = CaseEvent(
+        case_id=None,
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        unit_code=actor.unit_code if actor else None,
+        data=data,
+        active_elements=[],
+        completed_elements=[],
+        created_at=now(),
+    )
+    chain.mark_order(event)
     session.add(event)
     return event

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
-from webapp.models.events import CaseEvent
+from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.processes import ProcessVersion
 from webapp.models.tasks import Task
 from webapp.models.units import Unit
@@ -13,6 +13,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseParticipant",
+    "ChainHead",
     "Debtor",
     "Loan",
     "Notification",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -12,16 +12,24 @@ from webapp.models.users import User
 
 
 class CaseEvent(Base):
-    """One append-only entry of a case's history: who did what, when, on which step.
+    """One append-only entry of the history: who did what, when, on which step.
 
+    Events form hash chains: one per case (``case:<id>``) and one for events outside cases
+    (``system``: logins). Each event stores the hash of the previous event of its chain and
+    its own hash over its content and that previous hash (see ``webapp/audit/chain.py``).
     ``active_elements`` is where the case stood on its diagram after the event, so the
     history can be replayed without loading engine state.
     """
 
     __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_case_events_actor_created", "actor_id", "created_at"),
+        Index("ix_case_events_unit_created", "unit_code", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     unit_code: Mapped[str | None] = mapped_column(String(40))
@@ -31,5 +39,20 @@ class CaseEvent(Base):
     active_elements: Mapped[list[str]] = mapped_column(default=list)
     completed_elements: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now(), index=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
     actor: Mapped[User | None] = relationship()
+
+
+class ChainHead(Base):
+    """The last event of each chain: a removed last event or an appended forgery is seen
+    because the head no longer matches."""
+
+    __tablename__ = "chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    length: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Audit: the hash-chained history, its verification, replay, export and search."""

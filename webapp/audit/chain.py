@@ -1,0 +1,186 @@
+"""Hash chains over the history (tamper evidence).
+
+Every event is sealed when it is flushed: it gets the next sequence number of its chain
+(``case:<id>``, or ``system`` for logins), the hash of the chain's previous event, and its
+own hash = SHA-256(previous hash + canonical JSON of its content). ``chain_heads`` keeps
+each chain's length and last hash. Verification walks a chain and names the first event
+that was altered, removed or inserted.
+
+The canonical form is a contract with every hash already stored: never change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from webapp.clock import now
+from webapp.models import CaseEvent, ChainHead
+
+GENESIS = "0" * 64
+SYSTEM = "system"
+_ORDER = itertools.count()
+
+
+def chain_of(case_id: int | None) -> str:
+    return f"case:{case_id}" if case_id else SYSTEM
+
+
+def canonical(e: CaseEvent) -> bytes:
+    content = {
+        "chain": e.chain,
+        "seq": e.seq,
+        "case_id": e.case_id,
+        "kind": e.kind,
+        "actor_id": e.actor_id,
+        "unit_code": e.unit_code,
+        "task_id": e.task_id,
+        "element_id": e.element_id,
+        "data": e.data or {},
+        "active_elements": list(e.active_elements or []),
+        "completed_elements": list(e.completed_elements or []),
+        "created_at": e.created_at.isoformat(),
+    }
+    return json.dumps(
+        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    ).encode()
+
+
+def event_hash(prev_hash: str, e: CaseEvent) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(e)).hexdigest()
+
+
+def mark_order(e: CaseEvent) -> None:
+    """Remember creation order: events of one flush are sealed in the order they were made."""
+    e.__dict__["_ld_order"] = next(_ORDER)
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_new_events(session: Session, _context: Any, _instances: Any) -> None:
+    fresh = [o for o in session.new if isinstance(o, CaseEvent) and not o.hash]
+    if not fresh:
+        return
+    fresh.sort(key=lambda e: e.__dict__.get("_ld_order", 0))
+    with session.no_autoflush:
+        heads: dict[str, ChainHead] = {}
+        for e in fresh:
+            chain = chain_of(e.case_id)
+            head = heads.get(chain) or session.get(ChainHead, chain)
+            if head is None:
+                head = ChainHead(chain=chain, length=0, head_hash=GENESIS)
+                session.add(head)
+            heads[chain] = head
+            e.chain = chain
+            e.seq = head.length + 1
+            e.prev_hash = head.head_hash
+            if e.created_at is None:
+                e.created_at = now()
+            e.hash = event_hash(e.prev_hash, e)
+            head.length = e.seq
+            head.head_hash = e.hash
+
+
+@dataclass(frozen=True)
+class Verdict:
+    chain: str
+    events: int
+    ok: bool
+    event_id: int | None = None
+    seq: int | None = None
+    problem: str = ""
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.chain}: {self.events} events, chain intact"
+        where = f" [event id {self.event_id}, seq {self.seq}]" if self.event_id else ""
+        return f"{self.chain}: {self.problem}{where}"
+
+
+def verify_chain(session: Session, chain: str) -> Verdict:
+    events = list(
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.chain == chain).order_by(CaseEvent.seq, CaseEvent.id)
+        )
+    )
+    head = session.get(ChainHead, chain)
+    return check(chain, events, head.length if head else 0, head.head_hash if head else GENESIS)
+
+
+def check(chain: str, events: list[CaseEvent], head_length: int, head_hash: str) -> Verdict:
+    """The first problem of a chain's events (ordered by seq), or ok."""
+    prev_hash, expected = GENESIS, 1
+    hashes = [GENESIS]
+    for index, e in enumerate(events):
+        if e.seq > expected:
+            return Verdict(
+                chain,
+                len(events),
+                False,
+                e.id,
+                e.seq,
+                f"removed: the event with seq {expected} is missing before this one",
+            )
+        if e.seq < expected:
+            return Verdict(
+                chain, len(events), False, e.id, e.seq, "inserted: a second event with the same seq"
+            )
+        if e.prev_hash != prev_hash:
+            if len(hashes) >= 2 and e.prev_hash == hashes[-2] and index > 0:
+                before = events[index - 1]
+                return Verdict(
+                    chain,
+                    len(events),
+                    False,
+                    before.id,
+                    before.seq,
+                    "inserted: this event is not part of the chain",
+                )
+            return Verdict(
+                chain,
+                len(events),
+                False,
+                e.id,
+                e.seq,
+                "broken link: the event before this one was altered or replaced",
+            )
+        if event_hash(prev_hash, e) != e.hash:
+            return Verdict(
+                chain, len(events), False, e.id, e.seq, "altered: the content does not match its hash"
+            )
+        prev_hash, expected = e.hash, expected + 1
+        hashes.append(e.hash)
+    if len(events) > head_length:
+        extra = events[head_length] if head_length < len(events) else None
+        return Verdict(
+            chain,
+            len(events),
+            False,
+            extra.id if extra else None,
+            extra.seq if extra else None,
+            "inserted: an event after the recorded end of the chain",
+        )
+    if len(events) < head_length or prev_hash != head_hash:
+        return Verdict(
+            chain,
+            len(events),
+            False,
+            None,
+            head_length,
+            f"removed: the chain should end at seq {head_length} (last event missing)",
+        )
+    return Verdict(chain, len(events), True)
+
+
+def verify_all(session: Session) -> Iterable[Verdict]:
+    chains = set(session.scalars(select(ChainHead.chain))) | set(
+        session.scalars(select(CaseEvent.chain).distinct())
+    )
+    for chain in sorted(chains):
+        yield verify_chain(session, chain)

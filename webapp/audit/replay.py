@@ -1,0 +1,156 @@
+"""Replay, export and search of the history (read-only, from the events table)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.audit.chain import Verdict, chain_of, verify_chain
+from webapp.models import Case, CaseEvent, Task, User
+
+EXPORT_FIELDS = (
+    "seq",
+    "id",
+    "created_at",
+    "kind",
+    "actor",
+    "unit_code",
+    "task_id",
+    "element_id",
+    "data",
+    "active_elements",
+    "completed_elements",
+    "prev_hash",
+    "hash",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    event: CaseEvent
+    actor: str
+    task_title: str
+    changes: dict[str, list[Any]]
+    attachments: list[int]
+
+
+def steps(session: Session, case: Case) -> list[Step]:
+    """The case's events in chain order, each with what it changed in the case data."""
+    events = list(
+        session.scalars(select(CaseEvent).where(CaseEvent.chain == chain_of(case.id)).order_by(CaseEvent.seq))
+    )
+    users = {u.id: u.display_name for u in session.scalars(select(User))}
+    titles = {
+        task_id: title
+        for task_id, title in session.execute(select(Task.id, Task.title).where(Task.case_id == case.id))
+    }
+    known: dict[str, Any] = {}
+    result = []
+    for e in events:
+        submitted = (e.data or {}).get("submitted") or {}
+        changes = {k: [known.get(k), v] for k, v in submitted.items() if known.get(k) != v}
+        known.update(submitted)
+        attachments = [a for a in _attachment_ids(e.data or {}) if a]
+        result.append(
+            Step(e, users.get(e.actor_id or 0, ""), titles.get(e.task_id or "", ""), changes, attachments)
+        )
+    return result
+
+
+def _attachment_ids(data: dict[str, Any]) -> list[int]:
+    ids = [data.get("attachment_id")]
+    ids += [item.get("attachment_id") for item in data.get("loans", []) if isinstance(item, dict)]
+    return [int(i) for i in ids if isinstance(i, int)]
+
+
+def verdict(session: Session, case: Case) -> Verdict:
+    return verify_chain(session, chain_of(case.id))
+
+
+def export_rows(session: Session, case: Case) -> list[dict[str, Any]]:
+    users = {u.id: u.username for u in session.scalars(select(User))}
+    rows = []
+    for e in session.scalars(
+        select(CaseEvent).where(CaseEvent.chain == chain_of(case.id)).order_by(CaseEvent.seq)
+    ):
+        rows.append(
+            {
+                "seq": e.seq,
+                "id": e.id,
+                "created_at": e.created_at.isoformat(),
+                "kind": e.kind,
+                "actor": users.get(e.actor_id or 0),
+                "unit_code": e.unit_code,
+                "task_id": e.task_id,
+                "element_id": e.element_id,
+                "data": e.data,
+                "active_elements": e.active_elements,
+                "completed_elements": e.completed_elements,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+        )
+    return rows
+
+
+def export_json(session: Session, case: Case) -> str:
+    check = verdict(session, case)
+    body = {
+        "case_id": case.id,
+        "chain": chain_of(case.id),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+        "verdict": {"ok": check.ok, "text": check.describe()},
+        "hash_algorithm": "sha256(prev_hash + '\\n' + canonical JSON), see webapp/audit/chain.py",
+        "events": export_rows(session, case),
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
+def export_csv(session: Session, case: Case) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in export_rows(session, case):
+        flat = {
+            k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in row.items()
+        }
+        # spreadsheet programs run cells starting with = + - @ as formulas
+        writer.writerow(
+            {k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for k, v in flat.items()}
+        )
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    actor: str | None = None
+    unit: str | None = None
+    kind: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def search(session: Session, query: EventQuery, limit: int = 50, offset: int = 0) -> list[CaseEvent]:
+    stmt = select(CaseEvent)
+    if query.actor:
+        stmt = stmt.join(User, CaseEvent.actor_id == User.id).where(User.username == query.actor)
+    if query.unit:
+        stmt = stmt.where(CaseEvent.unit_code == query.unit)
+    if query.kind:
+        stmt = stmt.where(CaseEvent.kind == query.kind)
+    if query.start:
+        stmt = stmt.where(CaseEvent.created_at >= query.start)
+    if query.end:
+        stmt = stmt.where(CaseEvent.created_at < query.end)
+    return list(
+        session.scalars(
+            stmt.order_by(CaseEvent.created_at.desc(), CaseEvent.id.desc()).limit(limit).offset(offset)
+        )
+    )

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.audit import replay
+from webapp.audit.chain import verify_all
+from webapp.cases import queries
+from webapp.db import get_session
+from webapp.errors import Forbidden
+from webapp.paging import page_arg
+from webapp.templating import EVENTS, bilingual, local_time, unit_name
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.before_request
+@login_required
+def _auditors_and_office_only() -> None:
+    if not current_user.sees_all_cases:
+        raise Forbidden(_("The audit pages are for auditors and the group office."))
+
+
+@bp.get("/cases/<int:case_id>")
+def replay_case(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    steps = replay.steps(session, case)
+    payload = [_step_json(s) for s in steps]
+    start = min(max(request.args.get("step", len(payload), type=int) or 1, 1), max(len(payload), 1))
+    return render_template(
+        "audit/replay.html", case=case, steps=payload, start=start, verdict=replay.verdict(session, case)
+    )
+
+
+def _step_json(step: replay.Step) -> dict[str, Any]:
+    e = step.event
+    return {
+        "seq": e.seq,
+        "id": e.id,
+        "kind": str(EVENTS.get(e.kind, e.kind)),
+        "when": local_time(e.created_at, "%Y-%m-%d %H:%M:%S"),
+        "actor": step.actor,
+        "unit": unit_name(e.unit_code),
+        "task": bilingual(step.task_title),
+        "element": e.element_id or "",
+        "data": e.data or {},
+        "changes": step.changes,
+        "attachments": [
+            {"id": a, "url": url_for("cases.attachment", attachment_id=a)} for a in step.attachments
+        ],
+        "active": e.active_elements or [],
+        "completed": e.completed_elements or [],
+        "hash": e.hash,
+    }
+
+
+@bp.get("/cases/<int:case_id>/export.json")
+def export_json(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    return Response(
+        replay.export_json(session, case),
+        mimetype="application/json",
+        headers={"Content-Disposition": f"attachment; filename=case-{case.id}-history.json"},
+    )
+
+
+@bp.get("/cases/<int:case_id>/export.csv")
+def export_csv(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    # UTF-8 with BOM so that Chinese Excel opens it correctly
+    return Response(
+        "\ufeff" + replay.export_csv(session, case),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=case-{case.id}-history.csv"},
+    )
+
+
+@bp.get("/cases/<int:case_id>/print")
+def print_case(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    return render_template(
+        "audit/print.html",
+        case=case,
+        rows=replay.export_rows(session, case),
+        verdict=replay.verdict(session, case),
+    )
+
+
+@bp.get("/events")
+def events() -> ResponseReturnValue:
+    page, limit, offset = page_arg()
+    query = replay.EventQuery(
+        actor=request.args.get("actor") or None,
+        unit=request.args.get("unit") or None,
+        kind=request.args.get("kind") or None,
+        start=_date(request.args.get("from")),
+        end=_date(request.args.get("to"), next_day=True),
+    )
+    rows = replay.search(get_session(), query, limit=limit, offset=offset)
+    return render_template(
+        "audit/events.html",
+        rows=rows,
+        args=request.args,
+        kinds=sorted(EVENTS),
+        page=page,
+        more=len(rows) == limit,
+    )
+
+
+@bp.get("/verify")
+def verify() -> ResponseReturnValue:
+    verdicts = list(verify_all(get_session()))
+    return render_template("audit/verify.html", verdicts=verdicts, broken=[v for v in verdicts if not v.ok])
+
+
+def _date(value: str | None, next_day: bool = False) -> dt.datetime | None:
+    """A local (China) date from a date input, as the UTC instant it starts (or the next day's)."""
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    if next_day:
+        day += dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone(dt.timedelta(hours=8))).astimezone(
+        dt.UTC
+    )

@@ -1,0 +1,13 @@
+"""Role rules shared by the pages and the API."""
+
+from __future__ import annotations
+
+from webapp.models import User
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_read_only(user: User) -> bool:
+    """Auditors (审计/纪检) read everything and change nothing, unless they also hold a
+    working role."""
+    return user.has_role("auditor") and not (user.role_set & {"caseworker", "supervisor", "admin"})
