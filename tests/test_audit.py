@@ -102,6 +102,7 @@ def test_every_kind_of_action_has_its_event(app, settled_case):
         "blacklist_left",
         "sanction_lifted",
         "case_closed",
+        "attachment_added",
     }
     completed = [e for e in _events(app, settled_case) if e.kind == "task_completed"]
     assert completed[0].data["submitted"] == {"review_decision": "confirm", "classification": "evasion"}

@@ -49,6 +49,7 @@ EVENTS = {
     "task_cancelled": _l("Task cancelled"),
     "timer_fired": _l("Deadline passed"),
     "settlement_reported": _l("Settlement reported"),
+    "attachment_added": _l("Attachment added"),
     "message_received": _l("Settlement received by the case"),
     "settlement_rejected": _l("Settlement certificate found invalid"),
     "blacklist_entered": _l("Entered the blacklist"),

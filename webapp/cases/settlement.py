@@ -65,6 +65,17 @@ def report_settlement(
     if not unsettled:
         raise Conflict(_("Every loan of your unit on this case is already settled."))
     attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
+    if attachment is not None:
+        history.append(
+            session,
+            case,
+            "attachment_added",
+            user,
+            attachment_id=attachment.id,
+            name=attachment.original_name,
+            sha256=attachment.sha256,
+            size=attachment.size,
+        )
     for loan in unsettled:
         loan.settled_at = now()
         loan.settlement_certificate_no = certificate_no
