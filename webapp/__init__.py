@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from webapp import config, db
-from webapp.auth.permissions import READ_METHODS, is_read_only
+from webapp.auth.permissions import READ_METHODS, READ_ONLY_ALLOWED, is_read_only
 from webapp.errors import DomainError, Forbidden
 from webapp.extensions import babel, csrf, login_manager, select_locale
+
+# no inline scripts anywhere; bpmn-js sets style attributes on its SVG, hence 'unsafe-inline' for styles only
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -31,10 +44,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     def _load_user(user_id: str) -> User | None:
         return db.get_session().get(User, int(user_id))
 
+    from webapp.admin.views import bp as admin_bp
     from webapp.api.views import bp as api_bp
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cases.views import bp as cases_bp
+    from webapp.public.views import bp as public_bp
     from webapp.tasks.views import bp as tasks_bp
 
     app.register_blueprint(auth_bp)
@@ -42,6 +57,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(cases_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, templating
@@ -77,10 +94,23 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             return jsonify({"error": "internal error"}), 500
         return render_template("error.html", failure=None, status=500), 500
 
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.errorhandler(413)
+    def _too_large(_err: Exception) -> ResponseReturnValue:
+        message = "the upload is larger than the limit"
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message}), 413
+        return render_template("error.html", failure=None, status=413), 413
+
     @app.before_request
     def _user_in_g() -> None:
         g.user = current_user if current_user.is_authenticated else None
-        changes = request.method not in READ_METHODS and request.endpoint not in ("auth.logout", "auth.login")
+        changes = request.method not in READ_METHODS and request.endpoint not in READ_ONLY_ALLOWED
         if g.user is not None and changes and is_read_only(g.user):
             raise Forbidden("auditors have read-only access")
 

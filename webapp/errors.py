@@ -45,3 +45,7 @@ class StepFailed(DomainError):
         super().__init__(message)
         self.case_id = case_id
         self.actor_id = actor_id
+
+
+class TooManyRequests(DomainError):
+    status = 429

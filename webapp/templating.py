@@ -50,6 +50,8 @@ EVENTS = {
     "timer_fired": _l("Deadline passed"),
     "settlement_reported": _l("Settlement reported"),
     "attachment_added": _l("Attachment added"),
+    "identifier_revealed": _l("Identifier shown in full"),
+    "password_changed": _l("Password changed"),
     "message_received": _l("Settlement received by the case"),
     "settlement_rejected": _l("Settlement certificate found invalid"),
     "blacklist_entered": _l("Entered the blacklist"),
@@ -147,6 +149,7 @@ def unread_count(unit_code: str) -> int:
 
 
 def register(app: Flask) -> None:
+    app.jinja_env.filters.update(unit_label=unit_name)
     app.jinja_env.filters.update(
         local_time=local_time, money=money, mask=mask, bilingual=bilingual, measure_label=measure_label
     )

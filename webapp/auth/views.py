@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from webapp.auth.passwords import check_password
+from webapp.auth import throttle
+from webapp.auth.passwords import MIN_LENGTH, check_password, hash_password
 from webapp.cases import history
 from webapp.db import get_session
 from webapp.extensions import LOCALES
@@ -20,24 +21,29 @@ bp = Blueprint("auth", __name__)
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    if request.method == "POST":
-        username = request.form.get("username", "").strip()
-        session = get_session()
-        user = session.scalar(select(User).where(User.username == username))
-        password = request.form.get("password", "")
-        if user is not None and user.active and check_password(user.password_hash, password):
-            login_user(user)
-            atomic(session, lambda: history.system_event(session, "login", user, address=request.remote_addr))
-            return redirect(_local_target(request.args.get("next", "")))
-        atomic(
-            session,
-            lambda: history.system_event(
-                session, "login_failed", None, username=username[:80], address=request.remote_addr
-            ),
-        )
-        flash(_("Wrong user name or password."), "error")
-        return render_template("auth/login.html"), 401
-    return render_template("auth/login.html")
+    if request.method == "GET":
+        return render_template("auth/login.html")
+    username = request.form.get("username", "").strip()[:80]
+    address = (request.remote_addr or "-")[:64]
+    db = get_session()
+    throttle.check(db, username, address)
+    user = db.scalar(select(User).where(User.username == username))
+    if (
+        user is not None
+        and user.active
+        and check_password(user.password_hash, request.form.get("password", ""))
+    ):
+        login_user(user)
+        atomic(db, lambda: history.system_event(db, "login", user, address=address))
+        return redirect(_local_target(request.args.get("next", "")))
+
+    def failed() -> None:
+        throttle.record_failure(db, username, address)
+        history.system_event(db, "login_failed", None, username=username, address=address)
+
+    atomic(db, failed)
+    flash(_("Wrong user name or password."), "error")
+    return render_template("auth/login.html"), 401
 
 
 def _local_target(target: str) -> str:
@@ -70,3 +76,32 @@ def index() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("tasks.inbox"))
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> ResponseReturnValue:
+    if request.method == "GET":
+        return render_template("auth/password.html", errors={})
+    db = get_session()
+    errors: dict[str, str] = {}
+    new = request.form.get("new_password", "")
+    if not check_password(current_user.password_hash, request.form.get("current_password", "")):
+        errors["current_password"] = _("The current password is wrong.")
+    if len(new) < MIN_LENGTH:
+        errors["new_password"] = _("Use at least %(n)s characters.", n=MIN_LENGTH)
+    elif new != request.form.get("confirm_password", ""):
+        errors["confirm_password"] = _("The two new passwords differ.")
+    if errors:
+        return render_template("auth/password.html", errors=errors), 422
+    user = db.get(User, current_user.id)
+    if user is None:  # deleted while logged in
+        return redirect(url_for("auth.login"))
+
+    def change() -> None:
+        user.password_hash = hash_password(new)
+        history.system_event(db, "password_changed", user)
+
+    atomic(db, change)
+    flash(_("Your password was changed."), "success")
+    return redirect(url_for("tasks.inbox"))

@@ -18,6 +18,12 @@ from sqlalchemy.orm import Session
 from webapp.errors import Invalid
 from webapp.models import Attachment, User
 
+# the first bytes each accepted type must start with: a renamed program is refused
+MAGIC = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
 ALLOWED_TYPES = {
     ".pdf": "application/pdf",
     ".jpg": "image/jpeg",
@@ -48,6 +54,9 @@ def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id
     content = upload.stream.read()
     if not content:
         message = _("The file is empty.")
+        raise Invalid(message, {upload.field: [message]})
+    if not content.startswith(MAGIC[content_type]):
+        message = _("The file's content is not what its name says.")
         raise Invalid(message, {upload.field: [message]})
     suffix = Path(upload.filename).suffix.lower()
     stored_name = secrets.token_hex(16) + suffix

@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.cases import attachments, intake, queries, settlement
+from webapp.cases import attachments, intake, privacy, queries, settlement
 from webapp.cases.report_form import parse_report
 from webapp.cases.versions import definition_of
 from webapp.db import get_session
@@ -85,7 +85,13 @@ def show(case_id: int) -> ResponseReturnValue:
     own_unsettled = [
         ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at
     ]
-    return render_template("cases/show.html", view=view, case=view.case, own_unsettled=own_unsettled)
+    return render_template(
+        "cases/show.html",
+        view=view,
+        case=view.case,
+        own_unsettled=own_unsettled,
+        may_reveal=privacy.may_reveal(get_session(), current_user, view.case),
+    )
 
 
 @bp.get("/cases/<int:case_id>/diagram.bpmn")
@@ -162,3 +168,13 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
         as_attachment=True,
         download_name=row.original_name,
     )
+
+
+@bp.post("/cases/<int:case_id>/reveal")
+@login_required
+def reveal(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    case = queries.get_case(session, current_user, case_id)
+    reason = request.form.get("reason", "")
+    identifier = atomic(session, lambda: privacy.reveal_identifier(session, current_user, case, reason))
+    return render_template("cases/revealed.html", case=case, identifier=identifier, reason=reason)

@@ -5,7 +5,7 @@ from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.processes import ProcessVersion
 from webapp.models.tasks import Task
 from webapp.models.units import Unit
-from webapp.models.users import ApiToken, User
+from webapp.models.users import ApiToken, LoginFailure, User
 
 __all__ = [
     "ApiToken",
@@ -16,6 +16,7 @@ __all__ = [
     "ChainHead",
     "Debtor",
     "Loan",
+    "LoginFailure",
     "Notification",
     "ProcessVersion",
     "Sanction",

@@ -1,0 +1,120 @@
+"""Administration of units, users and roles (each change recorded on the system chain)."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.auth.passwords import MIN_LENGTH, hash_password
+from webapp.cases import history
+from webapp.errors import Forbidden, Invalid, NotFound
+from webapp.models import Unit, User
+from webapp.models.users import ROLES
+from webapp.reference import create_user
+
+UNIT_KINDS = ("office", "department", "bank", "guarantor", "township", "employer")
+CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def require_admin(user: User) -> None:
+    if not user.has_role("admin"):
+        raise Forbidden(_("Only administrators manage units and users."))
+
+
+def save_unit(session: Session, admin: User, code: str, kind: str, name_zh: str, name_en: str) -> Unit:
+    require_admin(admin)
+    fields: dict[str, list[str]] = {}
+    if not CODE.match(code):
+        fields["code"] = [_("Lower-case letters, digits and _, starting with a letter.")]
+    if kind not in UNIT_KINDS:
+        fields["kind"] = [_("Choose one of the offered values.")]
+    if not name_zh.strip():
+        fields["name_zh"] = [_("This field is required.")]
+    if fields:
+        raise Invalid(_("Please correct the highlighted fields."), fields)
+    unit = session.get(Unit, code)
+    if unit is None:
+        unit = Unit(code=code, kind=kind, name_zh=name_zh.strip(), name_en=name_en.strip() or code)
+        session.add(unit)
+    else:
+        unit.kind, unit.name_zh, unit.name_en = kind, name_zh.strip(), name_en.strip() or code
+    history.system_event(session, "unit_saved", admin, unit=code, unit_kind=kind)
+    session.flush()
+    return unit
+
+
+def add_user(
+    session: Session,
+    admin: User,
+    username: str,
+    unit: str,
+    roles: list[str],
+    password: str,
+    display_name: str,
+) -> User:
+    require_admin(admin)
+    if not CODE.match(username):
+        raise Invalid(
+            _("Please correct the highlighted fields."),
+            {"username": [_("Lower-case letters, digits and _, starting with a letter.")]},
+        )
+    try:
+        user = create_user(session, username, unit, roles, password, display_name or username)
+    except Invalid as err:
+        raise Invalid(_("Please correct the highlighted fields."), {"username": [err.message]}) from err
+    history.system_event(session, "user_created", admin, user=username, unit=unit, roles=roles)
+    return user
+
+
+def update_user(
+    session: Session,
+    admin: User,
+    user_id: int,
+    unit: str,
+    roles: list[str],
+    active: bool,
+    display_name: str,
+    password: str = "",
+) -> User:
+    require_admin(admin)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("User not found."))
+    fields: dict[str, list[str]] = {}
+    if session.get(Unit, unit) is None:
+        fields["unit"] = [_("Choose one of the offered values.")]
+    if not roles or set(roles) - set(ROLES):
+        fields["roles"] = [_("Choose at least %(n)s.", n=1)]
+    if password and len(password) < MIN_LENGTH:
+        fields["password"] = [_("Use at least %(n)s characters.", n=MIN_LENGTH)]
+    if user.id == admin.id and (not active or "admin" not in roles):
+        fields["roles"] = [_("You cannot remove your own administrator access.")]
+    if fields:
+        raise Invalid(_("Please correct the highlighted fields."), fields)
+    user.unit_code, user.roles, user.active = unit, " ".join(roles), active
+    user.display_name = display_name.strip() or user.username
+    if password:
+        user.password_hash = hash_password(password)
+    history.system_event(
+        session,
+        "user_updated",
+        admin,
+        user=user.username,
+        unit=unit,
+        roles=roles,
+        active=active,
+        password_reset=bool(password),
+    )
+    session.flush()
+    return user
+
+
+def units(session: Session) -> list[Unit]:
+    return list(session.scalars(select(Unit).order_by(Unit.kind, Unit.code)))
+
+
+def users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.unit_code, User.username)))

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.admin import service
+from webapp.db import get_session
+from webapp.errors import Invalid, NotFound
+from webapp.models import User
+from webapp.models.users import ROLES
+from webapp.transactions import atomic
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+def _admins_only() -> None:
+    service.require_admin(current_user)
+
+
+@bp.route("/units", methods=["GET", "POST"])
+def units() -> ResponseReturnValue:
+    session = get_session()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form
+        try:
+            atomic(
+                session,
+                lambda: service.save_unit(
+                    session,
+                    current_user,
+                    form.get("code", "").strip(),
+                    form.get("kind", ""),
+                    form.get("name_zh", ""),
+                    form.get("name_en", ""),
+                ),
+            )
+            flash(_("Unit saved."), "success")
+            return redirect(url_for("admin.units"))
+        except Invalid as err:
+            errors = err.fields
+    return render_template(
+        "admin/units.html",
+        units=service.units(session),
+        kinds=service.UNIT_KINDS,
+        errors=errors,
+        values=request.form,
+    ), 422 if errors else 200
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users() -> ResponseReturnValue:
+    session = get_session()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form
+        try:
+            atomic(
+                session,
+                lambda: service.add_user(
+                    session,
+                    current_user,
+                    form.get("username", "").strip(),
+                    form.get("unit", ""),
+                    form.getlist("roles"),
+                    form.get("password", ""),
+                    form.get("display_name", ""),
+                ),
+            )
+            flash(_("User created."), "success")
+            return redirect(url_for("admin.users"))
+        except Invalid as err:
+            errors = err.fields
+    return render_template(
+        "admin/users.html",
+        users=service.users(session),
+        units=service.units(session),
+        roles=ROLES,
+        errors=errors,
+        values=request.form,
+    ), 422 if errors else 200
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def edit_user(user_id: int) -> ResponseReturnValue:
+    session = get_session()
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("User not found."))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form
+        try:
+            atomic(
+                session,
+                lambda: service.update_user(
+                    session,
+                    current_user,
+                    user_id,
+                    form.get("unit", ""),
+                    form.getlist("roles"),
+                    form.get("active") == "on",
+                    form.get("display_name", ""),
+                    form.get("password", ""),
+                ),
+            )
+            flash(_("User saved."), "success")
+            return redirect(url_for("admin.users"))
+        except Invalid as err:
+            errors = err.fields
+            user = session.get(User, user_id)
+    return render_template(
+        "admin/user.html", user=user, units=service.units(session), roles=ROLES, errors=errors
+    ), 422 if errors else 200

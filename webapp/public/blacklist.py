@@ -1,0 +1,62 @@
+"""The published blacklist (公示): no login, masked identifiers only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.cases.identifiers import mask
+from webapp.models import Case, Debtor, Loan
+
+
+@dataclass(frozen=True)
+class Listing:
+    name: str
+    identifier: str  # masked
+    creditors: list[str]
+    amount: Decimal
+    listed_at: dt.datetime
+
+
+def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing]:
+    """Debtors on the blacklist now; a delisted debtor is gone at once (a live query)."""
+    rows = session.execute(
+        select(Case.id, Debtor.name, Debtor.identifier, Case.blacklisted_at)
+        .join(Debtor, Case.debtor_id == Debtor.id)
+        .where(Case.blacklisted.is_(True))
+        .order_by(Case.blacklisted_at.desc(), Case.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    ids = [r.id for r in rows]
+    amounts = (
+        dict(
+            session.execute(
+                select(Loan.case_id, func.sum(Loan.principal + Loan.interest))
+                .where(Loan.case_id.in_(ids))
+                .group_by(Loan.case_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    creditors: dict[int, list[str]] = {}
+    for case_id, bank in session.execute(
+        select(Loan.case_id, Loan.bank_unit_code).where(Loan.case_id.in_(ids)).order_by(Loan.id)
+    ):
+        if bank not in creditors.setdefault(case_id, []):
+            creditors[case_id].append(bank)
+    return [
+        Listing(
+            r.name,
+            mask(r.identifier),
+            creditors.get(r.id, []),
+            Decimal(amounts.get(r.id) or 0),
+            r.blacklisted_at,
+        )
+        for r in rows
+    ]
