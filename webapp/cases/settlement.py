@@ -39,22 +39,23 @@ def report_settlement(
 ) -> SettlementResult:
     """Record the settlement of the user's unit's loans (all, or those named); checks come
     before the certificate file is written."""
+    # who may report comes before what was reported
+    if not user.has_role("caseworker"):
+        raise Forbidden(_("Only caseworkers report settlements."))
+    own = list(
+        session.scalars(select(Loan).where(Loan.case_id == case.id, Loan.bank_unit_code == user.unit_code))
+    )
+    if not own:
+        raise Forbidden(_("Only a creditor of the case reports its settlement."))
     certificate_no = (certificate_no or "").strip()
     if not certificate_no or len(certificate_no) > 80:
         message = _("Enter the settlement certificate number.")
         raise Invalid(message, {"certificate_no": [message]})
     if upload is not None:
         attachments.check(upload)
-    if not user.has_role("caseworker"):
-        raise Forbidden(_("Only caseworkers report settlements."))
     case = steps.lock_case(session, case.id)
     if case.status != "open":
         raise Conflict(_("The case is closed."))
-    own = list(
-        session.scalars(select(Loan).where(Loan.case_id == case.id, Loan.bank_unit_code == user.unit_code))
-    )
-    if not own:
-        raise Forbidden(_("Only a creditor of the case reports its settlement."))
     unsettled = [ln for ln in own if ln.settled_at is None]
     if contract_nos:
         unknown = set(contract_nos) - {ln.contract_no for ln in unsettled}

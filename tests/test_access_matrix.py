@@ -1,0 +1,340 @@
+"""Every route of the app (from its URL map), for every role and for a user of an unrelated
+unit, answers what the access rules say. A new route without a rule here fails the test."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.support import PASSWORD, Browser, open_task_id, report_payload
+from webapp.models import Attachment, CaseEvent
+
+ROLES = ("anonymous", "participant", "unrelated", "office", "supervisor", "auditor", "admin")
+USERS = {
+    "participant": "bank_icbc",
+    "unrelated": "bank_abc",
+    "office": "office",
+    "supervisor": "supervisor",
+    "auditor": "auditor",
+    "admin": "admin",
+}
+
+
+def same(code: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, code)
+
+
+def logged_in(anonymous: int, others: int) -> dict[str, int]:
+    return {**same(others), "anonymous": anonymous}
+
+
+def case_rule(participant: int, office: int, others: int | None = None) -> dict[str, int]:
+    """A page about a case: outsiders get 404; the office, supervisors, auditors, admins see it."""
+    return {
+        "anonymous": 302,
+        "participant": participant,
+        "unrelated": 404,
+        "office": office,
+        "supervisor": office if others is None else others,
+        "auditor": office if others is None else others,
+        "admin": office if others is None else others,
+    }
+
+
+AUDIT = {
+    "anonymous": 302,
+    "participant": 403,
+    "unrelated": 403,
+    "office": 200,
+    "supervisor": 200,
+    "auditor": 200,
+    "admin": 200,
+}
+ADMIN_GET = {
+    "anonymous": 302,
+    "participant": 403,
+    "unrelated": 403,
+    "office": 403,
+    "supervisor": 403,
+    "auditor": 403,
+    "admin": 200,
+}
+ADMIN_POST = {**ADMIN_GET, "admin": 422}
+
+
+def api(participant: int, unrelated: int, office: int, others: int) -> dict[str, int]:
+    return {
+        "anonymous": 401,
+        "participant": participant,
+        "unrelated": unrelated,
+        "office": office,
+        "supervisor": others,
+        "auditor": others,
+        "admin": others,
+    }
+
+
+# (endpoint, method) -> expected status per role; POSTs carry empty or invalid data so that
+# nothing but claims changes
+RULES: dict[tuple[str, str], dict[str, int]] = {
+    ("static", "GET"): same(200),
+    ("public.blacklist", "GET"): same(200),
+    ("auth.index", "GET"): same(302),
+    ("auth.login", "GET"): same(200),
+    ("auth.login", "POST"): same(401),
+    ("auth.set_language", "GET"): same(302),
+    ("auth.change_password", "GET"): logged_in(302, 200),
+    ("auth.change_password", "POST"): logged_in(302, 422),
+    ("tasks.inbox", "GET"): logged_in(302, 200),
+    ("tasks.notices", "GET"): logged_in(302, 200),
+    ("tasks.show", "GET"): case_rule(200, 200),
+    ("tasks.claim", "POST"): case_rule(403, 302, 403),
+    ("tasks.unclaim", "POST"): case_rule(403, 302, 403),
+    ("tasks.complete", "POST"): case_rule(403, 422, 403),
+    ("cases.index", "GET"): logged_in(302, 200),
+    ("cases.report", "GET"): logged_in(302, 200),
+    ("cases.report", "POST"): {
+        "anonymous": 302,
+        "participant": 422,
+        "unrelated": 422,
+        "office": 403,
+        "supervisor": 403,
+        "auditor": 403,
+        "admin": 403,
+    },
+    ("cases.show", "GET"): case_rule(200, 200),
+    ("cases.diagram", "GET"): case_rule(200, 200),
+    ("cases.attachment", "GET"): case_rule(200, 200),
+    ("cases.report_settlement", "POST"): case_rule(422, 403),
+    ("cases.reveal", "POST"): case_rule(422, 422),
+    ("audit.replay_case", "GET"): AUDIT,
+    ("audit.export_json", "GET"): AUDIT,
+    ("audit.export_csv", "GET"): AUDIT,
+    ("audit.print_case", "GET"): AUDIT,
+    ("audit.events", "GET"): AUDIT,
+    ("audit.verify", "GET"): AUDIT,
+    ("admin.units", "GET"): ADMIN_GET,
+    ("admin.units", "POST"): ADMIN_POST,
+    ("admin.users", "GET"): ADMIN_GET,
+    ("admin.users", "POST"): ADMIN_POST,
+    ("admin.edit_user", "GET"): ADMIN_GET,
+    ("admin.edit_user", "POST"): ADMIN_POST,
+    ("api.report_case", "POST"): api(422, 422, 403, 403),
+    ("api.show_case", "GET"): api(200, 404, 200, 200),
+    ("api.report_settlement", "POST"): api(422, 404, 403, 403),
+    ("api.list_tasks", "GET"): api(200, 200, 200, 200),
+    ("api.show_task", "GET"): api(200, 404, 200, 200),
+    ("api.claim_task", "POST"): api(403, 404, 200, 403),
+    ("api.unclaim_task", "POST"): api(403, 404, 200, 403),
+    ("api.complete_task", "POST"): api(403, 404, 422, 403),
+    # logging out ends the session: checked last, each role with its own client
+    ("auth.logout", "POST"): logged_in(302, 302),
+}
+
+
+def _routes(app: Flask) -> list[tuple[str, str, str]]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append((rule.endpoint, method, rule.rule))
+    return routes
+
+
+def test_every_route_has_a_rule(app):
+    missing = [(e, m, r) for e, m, r in _routes(app) if (e, m) not in RULES]
+    assert missing == [], "routes without an access rule: add them to RULES"
+
+
+def test_access_matrix(app, users, browser):
+    case_id = browser("bank_icbc").report(report_payload(1))
+    task_id = open_task_id(app, case_id, "review")
+    pdf = (io.BytesIO(b"%PDF-1.4 x"), "jq.pdf")
+    settled = browser("bank_icbc").report(report_payload(2))
+    browser("bank_icbc").post(
+        f"/cases/{settled}/settlement",
+        data={"certificate_no": "JQ", "certificate_file": pdf},
+        content_type="multipart/form-data",
+    )
+    with app.extensions["db_sessionmaker"]() as session:
+        attachment_id = session.scalar(select(Attachment.id))
+    values = {
+        "case_id": case_id,
+        "task_id": task_id,
+        "attachment_id": attachment_id,
+        "user_id": users["office"],
+        "code": "en",
+        "filename": "css/app.css",
+    }
+    tokens = {
+        role: app.test_cli_runner().invoke(args=["tokens", "issue", name]).output.strip()
+        for role, name in USERS.items()
+    }
+    clients = {"anonymous": app.test_client()}
+    for role, name in USERS.items():
+        clients[role] = Browser(app, name).client
+
+    failures = []
+    order = list(RULES)
+    for endpoint, method, rule in sorted(_routes(app), key=lambda r: order.index((r[0], r[1]))):
+        url = rule
+        for key, value in values.items():
+            url = url.replace(f"<int:{key}>", str(value)).replace(f"<{key}>", str(value))
+            url = url.replace(f"<path:{key}>", str(value))
+        for role in ROLES:
+            expected = RULES[(endpoint, method)][role]
+            if endpoint.startswith("api."):
+                headers = {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
+                response = app.test_client().open(
+                    url, method=method, json={} if method == "POST" else None, headers=headers
+                )
+            elif endpoint == "auth.logout" and role != "anonymous":
+                client = Browser(app, USERS[role]).client
+                response = client.post(url)
+            else:
+                # a failed login per role under its own name, so the per-account limit stays out of the way
+                data = {"username": f"nobody-{role}", "password": "x"} if endpoint == "auth.login" else {}
+                response = clients[role].open(url, method=method, data=data if method == "POST" else None)
+            if response.status_code != expected:
+                failures.append(f"{method} {url} as {role}: {response.status_code}, expected {expected}")
+            response.close()
+    assert failures == []
+
+
+def test_public_blacklist_needs_no_login_and_masks(app, browser):
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(3))
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    page = app.test_client().get("/public/blacklist").get_data(as_text=True)
+    identifier = report_payload(3)["identifier"]
+    assert "测试债务人3" in page and identifier not in page
+    assert identifier[:4] + "*" * 10 + identifier[-4:] in page
+    assert "1,006,000.00" in page
+    bank.settle(case_id)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    assert "测试债务人3" not in app.test_client().get("/public/blacklist").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", ["office", "bank_icbc"])
+def test_reveal_needs_a_reason_and_is_recorded(app, browser, who):
+    case_id = browser("bank_icbc").report(report_payload(4))
+    identifier = report_payload(4)["identifier"]
+    user = browser(who)
+    assert identifier not in user.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert user.post(f"/cases/{case_id}/reveal", data={"reason": ""}).status_code == 422
+    response = user.post(f"/cases/{case_id}/reveal", data={"reason": "核对法院执行信息"})
+    assert response.status_code == 200 and identifier in response.get_data(as_text=True)
+    with app.extensions["db_sessionmaker"]() as session:
+        event = session.scalar(select(CaseEvent).where(CaseEvent.kind == "identifier_revealed"))
+        assert event is not None and event.data["reason"] == "核对法院执行信息" and event.case_id == case_id
+
+
+def test_login_is_rate_limited_per_account(app, users):
+    client = app.test_client()
+    for _ in range(5):
+        assert (
+            client.post("/login", data={"username": "court", "password": "wrong-password"}).status_code == 401
+        )
+    blocked = client.post("/login", data={"username": "court", "password": PASSWORD})
+    assert blocked.status_code == 429
+    # another account from the same address still works
+    assert client.post("/login", data={"username": "office", "password": PASSWORD}).status_code == 302
+
+
+def test_login_is_rate_limited_per_address(app, users):
+    client = app.test_client()
+    for n in range(20):
+        client.post("/login", data={"username": f"nobody{n}", "password": "x"})
+    assert client.post("/login", data={"username": "office", "password": PASSWORD}).status_code == 429
+
+
+def test_security_headers(app, users):
+    response = app.test_client().get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in response.get_data(as_text=True)
+    client = app.test_client()
+    client.post("/login", data={"username": "office", "password": PASSWORD})
+    cookie = next(c for c in client._cookies.values() if c.key == "session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_uploads_are_checked(app, browser):
+    bank = browser("bank_icbc")
+    case_id = bank.report(report_payload(5))
+
+    def upload(name: str, content: bytes):
+        return bank.post(
+            f"/cases/{case_id}/settlement",
+            data={"certificate_no": "JQ", "certificate_file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data",
+        )
+
+    assert upload("cert.pdf", b"MZ\x90\x00 a program").status_code == 422  # content is not a PDF
+    assert upload("cert.exe", b"%PDF-1.4").status_code == 422
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    try:
+        assert upload("big.pdf", b"%PDF-" + b"0" * 4096).status_code == 413
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
+    ok = upload("../../etc/passwd.pdf", b"%PDF-1.4 fine")
+    assert ok.status_code == 302
+    with app.extensions["db_sessionmaker"]() as session:
+        stored = session.scalar(select(Attachment))
+        assert stored.original_name == "passwd.pdf" and "/" not in stored.stored_name
+    files = list(Path(app.config["UPLOAD_DIR"]).iterdir())
+    assert [f.name for f in files if f.name == stored.stored_name]
+
+
+def test_password_change(app, browser):
+    user = browser("court")
+    assert (
+        user.post(
+            "/account/password",
+            data={"current_password": "nope", "new_password": "x", "confirm_password": "x"},
+        ).status_code
+        == 422
+    )
+    ok = user.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a-new-passw0rd",
+            "confirm_password": "a-new-passw0rd",
+        },
+    )
+    assert ok.status_code == 302
+    client = app.test_client()
+    assert client.post("/login", data={"username": "court", "password": "a-new-passw0rd"}).status_code == 302
+
+
+def test_admin_manages_units_and_users(app, browser):
+    admin = browser("admin")
+    assert (
+        admin.post(
+            "/admin/units",
+            data={"code": "bank_ccb", "kind": "bank", "name_zh": "建设银行县支行", "name_en": "CCB"},
+        ).status_code
+        == 302
+    )
+    response = admin.post(
+        "/admin/users",
+        data={
+            "username": "ccb1",
+            "unit": "bank_ccb",
+            "roles": ["caseworker"],
+            "password": "long-enough-pw",
+            "display_name": "建行经办",
+        },
+    )
+    assert response.status_code == 302
+    client = app.test_client()
+    assert client.post("/login", data={"username": "ccb1", "password": "long-enough-pw"}).status_code == 302
+    bad = admin.post("/admin/users", data={"username": "Bad Name", "unit": "bank_ccb", "password": "short"})
+    assert bad.status_code == 422
