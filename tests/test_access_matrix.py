@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.support import PASSWORD, Browser, open_task_id, report_payload
+from webapp import create_app
 from webapp.models import Attachment, CaseEvent
 
 ROLES = ("anonymous", "participant", "unrelated", "office", "supervisor", "auditor", "admin")
@@ -338,3 +339,21 @@ def test_admin_manages_units_and_users(app, browser):
     assert client.post("/login", data={"username": "ccb1", "password": "long-enough-pw"}).status_code == 302
     bad = admin.post("/admin/users", data={"username": "Bad Name", "unit": "bank_ccb", "password": "short"})
     assert bad.status_code == 422
+
+
+def test_server_errors_show_a_generic_page(app, users):
+    failing = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x", "TESTING": False})
+
+    @failing.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    try:
+        response = failing.test_client().get("/boom")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 500
+        assert "secret internals" not in body and "Traceback" not in body
+        assert response.headers["Content-Security-Policy"]
+        assert failing.test_client().get("/api/v1/nope").get_json() == {"error": "not found"}
+    finally:
+        failing.extensions["db_engine"].dispose()
