@@ -13,7 +13,9 @@ VENDOR := webapp/static/vendor/bpmn-js
 run: setup db
 	$(BIN)/flask --app webapp demo --if-empty
 	@echo "Liandong on http://$(HOST):$(PORT)/ - log in as office, bank_icbc, court, ... (password above)"
-	$(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
+	@# the worker fires deadlines and sends reminders beside the web server, and stops with it
+	$(BIN)/flask --app webapp worker & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
+	  $(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
 
 test: setup system-deps
 	$(BIN)/ruff check .

@@ -30,6 +30,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(timers_cmd)
     app.cli.add_command(deploy_cmd)
     app.cli.add_command(audit_cmd)
+    app.cli.add_command(worker_cmd)
 
 
 @click.command("demo")
@@ -149,3 +150,22 @@ def audit_verify(case_id: int | None) -> None:
     click.echo(f"{len(verdicts)} chain(s), {events} events: {len(broken)} altered")
     if broken:
         raise SystemExit(1)
+
+
+@click.command("worker")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+@with_appcontext
+def worker_cmd(interval: float, once: bool) -> None:
+    """Fire due timers, send reminders and the daily digest, every INTERVAL seconds."""
+    from webapp.deadlines import worker
+
+    if once:
+        report = worker.run_once()
+        click.echo(
+            f"fired {len(report.fired)}, failed {len(report.failed)}, reminders {report.reminders}, "
+            f"digest {'sent' if report.digest else 'not due'}"
+        )
+        return
+    click.echo(f"worker running every {interval}s; Ctrl-C to stop")
+    worker.run_forever(interval)

@@ -18,6 +18,7 @@ from webapp.clock import now
 from webapp.db import get_session
 from webapp.models import Notification, Task, Unit
 from webapp.taskforms.schemas import enum_title, load_schema, localized
+from webapp.tasks.service import overdue_count
 
 STAGES = {
     "review": _l("Review"),
@@ -51,6 +52,8 @@ EVENTS = {
     "settlement_reported": _l("Settlement reported"),
     "attachment_added": _l("Attachment added"),
     "identifier_revealed": _l("Identifier shown in full"),
+    "task_reassigned": _l("Task reassigned"),
+    "reminder_sent": _l("Reminder sent"),
     "password_changed": _l("Password changed"),
     "message_received": _l("Settlement received by the case"),
     "settlement_rejected": _l("Settlement certificate found invalid"),
@@ -158,6 +161,7 @@ def register(app: Flask) -> None:
         now_local=lambda: local_time(now()),
         locale=locale,
         inbox_count=inbox_count,
+        overdue_count=lambda unit: overdue_count(get_session(), unit),
         unread_count=unread_count,
         stage_label=lambda s: STAGES.get(s, s),
         outcome_label=lambda s: OUTCOMES.get(s, s or ""),

@@ -20,6 +20,7 @@ def task_json(task: Task, case: Case | None = None) -> dict[str, Any]:
         "status": task.status,
         "claimed_by": task.claimed_by.username if task.claimed_by else None,
         "created_at": task.created_at.isoformat(),
+        "due_at": task.due_at.isoformat() if task.due_at else None,
         "completed_at": task.completed_at.isoformat() if task.completed_at else None,
         "context": task.context,
     }

@@ -130,7 +130,8 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
 def list_tasks() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
     _page, limit, offset = page_arg()
-    rows = service.inbox(get_session(), _user(), order=order, limit=limit, offset=offset)
+    due = request.args.get("due") if request.args.get("due") in service.DUE_FILTERS else None
+    rows = service.inbox(get_session(), _user(), order=order, limit=limit, offset=offset, due=due)
     return jsonify({"tasks": [task_json(t, c) for t, c in rows]})
 
 

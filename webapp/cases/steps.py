@@ -24,6 +24,8 @@ from webapp import engine
 from webapp.cases import history
 from webapp.cases.versions import definition_of
 from webapp.clock import now
+from webapp.deadlines import calendar as work_calendar
+from webapp.deadlines import due
 from webapp.errors import Conflict, NotFound, StepFailed
 from webapp.models import (
     Case,
@@ -209,6 +211,7 @@ def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot
         t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
     }
     ready_ids = {r.id for r in snapshot.ready}
+    opened, calendar = now(), work_calendar.load()
     for task_id, row in open_rows.items():
         if task_id not in ready_ids and row is not ctx.completed_task:
             row.status = CANCELLED
@@ -231,7 +234,8 @@ def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot
             unit_code=ready.assignee,
             form=ready.form,
             status=OPEN,
-            created_at=now(),
+            created_at=opened,
+            due_at=due.due_at(ready.element_id, opened, calendar),
             context=ready.item,
         )
         session.add(row)

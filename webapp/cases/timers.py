@@ -52,7 +52,9 @@ def fire_due(session: Session, at: dt.datetime | None = None, batch: int = 500) 
             try:
                 if atomic(session, partial(_fire_one, session, case_id, at)):
                     report.fired.append(case_id)
-            except (StepFailed, Conflict) as err:
+            except Conflict:
+                continue  # another worker fired it at the same moment
+            except StepFailed as err:
                 report.failed.append((case_id, err.message))
 
 

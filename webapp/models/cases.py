@@ -153,5 +153,7 @@ class Notification(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     kind: Mapped[str] = mapped_column(String(40))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # set for messages that must be sent once (a task's reminder, a day's digest)
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     read_at: Mapped[dt.datetime | None]

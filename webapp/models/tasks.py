@@ -24,6 +24,8 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_unit_status_created", "unit_code", "status", "created_at"),
         Index("ix_tasks_case_status", "case_id", "status"),
+        Index("ix_tasks_unit_status_due", "unit_code", "status", "due_at"),
+        Index("ix_tasks_status_due", "status", "due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -36,6 +38,9 @@ class Task(Base):
     status: Mapped[str] = mapped_column(String(12), default=OPEN)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
+    due_at: Mapped[dt.datetime | None]
+    reminded_due_soon_at: Mapped[dt.datetime | None]
+    reminded_overdue_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # the data submitted when completing the task

@@ -6,16 +6,19 @@ that is no longer open cannot be completed again (409).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
 from webapp.cases import history, steps
 from webapp.cases.queries import visible_cases
+from webapp.clock import now
+from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
 from webapp.models import Case, Task, Unit, User
 from webapp.models.tasks import OPEN
@@ -24,18 +27,59 @@ from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
 
 
+DUE_FILTERS = ("overdue", "today", "week", "none")
+
+
 def inbox(
-    session: Session, user: User, order: str = "oldest", limit: int = 50, offset: int = 0
+    session: Session,
+    user: User,
+    order: str = "oldest",
+    limit: int = 50,
+    offset: int = 0,
+    due: str | None = None,
 ) -> list[tuple[Task, Case]]:
+    """The unit's open tasks; ``order`` oldest / newest / due (soonest first, no date last);
+    ``due`` filters overdue, due today, due this week (local), or without a due date."""
     stmt = (
         select(Task, Case)
         .join(Case, Task.case_id == Case.id)
         .where(Task.unit_code == user.unit_code, Task.status == OPEN)
-        .order_by(ORDERS.get(order, ORDERS["oldest"]), Task.id)
-        .limit(limit)
-        .offset(offset)
     )
+    stmt = _due_filter(stmt, due)
+    ordering = (
+        [Task.due_at.is_(None), Task.due_at.asc()]
+        if order == "due"
+        else [ORDERS.get(order, ORDERS["oldest"])]
+    )
+    stmt = stmt.order_by(*ordering, Task.id).limit(limit).offset(offset)
     return [(t, c) for t, c in session.execute(stmt)]
+
+
+def _due_filter(stmt: Any, due: str | None) -> Any:
+    current = now()
+    today_end = end_of_local_day(current.astimezone(LOCAL).date())
+    local_today = current.astimezone(LOCAL).date()
+    week_end = end_of_local_day(local_today + dt.timedelta(days=6 - local_today.weekday()))
+    if due == "overdue":
+        return stmt.where(Task.due_at < current)
+    if due == "today":
+        return stmt.where(Task.due_at >= current, Task.due_at <= today_end)
+    if due == "week":
+        return stmt.where(Task.due_at >= current, Task.due_at <= week_end)
+    if due == "none":
+        return stmt.where(Task.due_at.is_(None))
+    return stmt
+
+
+def overdue_count(session: Session, unit_code: str) -> int:
+    return (
+        session.scalar(
+            select(func.count(Task.id)).where(
+                Task.unit_code == unit_code, Task.status == OPEN, Task.due_at < now()
+            )
+        )
+        or 0
+    )
 
 
 def get_task(session: Session, user: User, task_id: str) -> Task:

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from webapp.cases.queries import mark_read, notifications
+from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Invalid
 from webapp.paging import page_arg
@@ -20,9 +21,12 @@ bp = Blueprint("tasks", __name__)
 @login_required
 def inbox() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
+    due = request.args.get("due") if request.args.get("due") in service.DUE_FILTERS else None
     page, limit, offset = page_arg()
-    rows = service.inbox(get_session(), current_user, order=order, limit=limit, offset=offset)
-    return render_template("tasks/inbox.html", rows=rows, order=order, page=page, more=len(rows) == limit)
+    rows = service.inbox(get_session(), current_user, order=order, limit=limit, offset=offset, due=due)
+    return render_template(
+        "tasks/inbox.html", rows=rows, order=order, due=due, page=page, more=len(rows) == limit, now=now()
+    )
 
 
 @bp.get("/tasks/<task_id>")

@@ -1,0 +1,1 @@
+"""Due dates on a working-day calendar, reminders, escalation and supervision."""

@@ -1,0 +1,67 @@
+"""The background worker: fires due BPMN timers, sends reminders and the daily digest.
+
+Run beside the web server (``flask worker``; ``make run`` starts one). Several workers may
+run at once: a case fires under its row lock with a re-check of its deadline, reminders
+are claimed by conditional updates and messages carry unique dedupe keys. After downtime
+the first pass fires everything that fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from flask import current_app
+
+from webapp.cases import timers
+from webapp.clock import now
+from webapp.db import get_session
+from webapp.deadlines import reminders
+from webapp.transactions import atomic
+
+
+@dataclass
+class PassReport:
+    fired: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    reminders: int = 0
+    digest: bool = False
+
+
+def run_once() -> PassReport:
+    session = get_session()
+    fire = timers.fire_due(session)
+    at = now()
+    sent = atomic(session, lambda: reminders.send_due_reminders(session, at))
+    digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
+    return PassReport(fire.fired, fire.failed, sent, digest)
+
+
+def run_forever(interval: float = 1.0) -> None:
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log = current_app.logger
+    while not stopping:
+        started = time.monotonic()
+        try:
+            report = run_once()
+            if report.fired or report.failed or report.reminders or report.digest:
+                log.warning(
+                    "worker: fired %s, failed %s, reminders %s, digest %s",
+                    report.fired,
+                    report.failed,
+                    report.reminders,
+                    report.digest,
+                )
+        except Exception:  # keep the worker alive; the error is logged and retried next pass
+            log.exception("worker pass failed")
+            get_session().rollback()
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
