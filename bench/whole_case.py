@@ -25,6 +25,7 @@ from freezegun import freeze_time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
 from tests.support import Browser, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
 from webapp import create_app  # noqa: E402
@@ -114,10 +115,8 @@ def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
     machine = (
         f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
     )
-    report = "\n".join(
+    body = "\n".join(
         [
-            "## Whole case through the pages (bench/whole_case.py)",
-            "",
             f"{cases} cases, each: report → review → interview → deadline fired → 7 sanctions →",
             "inbox and case page → settlement → verification → 7 lifts: 20 requests and 1 timer run",
             f"a case. Flask test client (no network), SQLite, one process; {machine}.",
@@ -127,16 +126,10 @@ def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
             *lines,
             "",
             f"Whole run: {total:.1f} s, {total / cases * 1000:.0f} ms a case (with task lookups).",
-            "",
         ]
     )
-    print(report)
-    out = ROOT / "docs" / "PERFORMANCE.md"
-    out.write_text(
-        "# Performance\n\nFigures measured on this project's machine. Re-run the scripts in `bench/` "
-        "to refresh them.\n\n" + report,
-        encoding="utf-8",
-    )
+    print(body)
+    write_section("Whole case through the pages (bench/whole_case.py)", body)
 
 
 def _p95(values: list[float]) -> float:

@@ -65,6 +65,8 @@ ADMIN_GET = {
     "admin": 200,
 }
 ADMIN_POST = {**ADMIN_GET, "admin": 422}
+SUPERVISE_GET = {**ADMIN_GET, "supervisor": 200}
+SUPERVISE_POST = {**ADMIN_GET, "supervisor": 422, "admin": 422}
 
 
 def api(participant: int, unrelated: int, office: int, others: int) -> dict[str, int]:
@@ -118,6 +120,10 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("audit.print_case", "GET"): AUDIT,
     ("audit.events", "GET"): AUDIT,
     ("audit.verify", "GET"): AUDIT,
+    ("supervision.dashboard", "GET"): SUPERVISE_GET,
+    ("supervision.tasks", "GET"): SUPERVISE_GET,
+    ("supervision.reassign", "POST"): SUPERVISE_POST,
+    ("supervision.remind", "POST"): SUPERVISE_POST,
     ("admin.units", "GET"): ADMIN_GET,
     ("admin.units", "POST"): ADMIN_POST,
     ("admin.users", "GET"): ADMIN_GET,

@@ -19,6 +19,7 @@ from webapp.cases import timers
 from webapp.clock import now
 from webapp.db import get_session
 from webapp.deadlines import reminders
+from webapp.errors import Conflict
 from webapp.transactions import atomic
 
 
@@ -34,8 +35,14 @@ def run_once() -> PassReport:
     session = get_session()
     fire = timers.fire_due(session)
     at = now()
-    sent = atomic(session, lambda: reminders.send_due_reminders(session, at))
-    digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
+    try:
+        sent = atomic(session, lambda: reminders.send_due_reminders(session, at))
+    except Conflict:  # another worker claimed the same reminders at the same moment
+        sent = 0
+    try:
+        digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
+    except Conflict:  # another worker sent today's digest (unique dedupe key)
+        digest = False
     return PassReport(fire.fired, fire.failed, sent, digest)
 
 
