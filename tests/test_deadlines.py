@@ -186,3 +186,11 @@ def test_racing_workers_fire_each_case_once(app, browser, workers):
         )
     assert fired == dict.fromkeys(cases, 1)
     assert all(case_row(app, c).stage == "sanction" for c in cases)
+
+
+def test_calendar_command_shows_a_year(app):
+    result = app.test_cli_runner().invoke(args=["calendar", "show", "2026"])
+    assert result.exit_code == 0, result.output
+    assert "2026-02-14" in result.output and "2026-10-07" in result.output
+    missing = app.test_cli_runner().invoke(args=["calendar", "show", "2031"])
+    assert missing.exit_code != 0 and "holidays.toml" in missing.output

@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(deploy_cmd)
     app.cli.add_command(audit_cmd)
     app.cli.add_command(worker_cmd)
+    app.cli.add_command(calendar_cmd)
 
 
 @click.command("demo")
@@ -169,3 +170,33 @@ def worker_cmd(interval: float, once: bool) -> None:
         return
     click.echo(f"worker running every {interval}s; Ctrl-C to stop")
     worker.run_forever(interval)
+
+
+@click.group("calendar", cls=AppGroup)
+def calendar_cmd() -> None:
+    """The working-day calendar (webapp/data/holidays.toml)."""
+
+
+@calendar_cmd.command("show")
+@click.argument("year", type=int)
+def calendar_show(year: int) -> None:
+    """Print a year's holidays, make-up working days and number of working days."""
+    import datetime as dt
+
+    from webapp.deadlines.calendar import load
+
+    calendar = load()
+    if year not in calendar.years:
+        raise click.ClickException(
+            f"{year} is not in holidays.toml yet: add the State Council's notice for it"
+        )
+    days = [
+        dt.date(year, 1, 1) + dt.timedelta(days=n)
+        for n in range(366)
+        if (dt.date(year, 1, 1) + dt.timedelta(days=n)).year == year
+    ]
+    holidays = sorted(d for d in calendar.holidays if d.year == year)
+    workdays = sorted(d for d in calendar.workdays if d.year == year)
+    click.echo(f"{year}: {sum(calendar.is_working_day(d) for d in days)} working days")
+    click.echo("holidays: " + ", ".join(d.isoformat() for d in holidays))
+    click.echo("make-up working days: " + ", ".join(d.isoformat() for d in workdays))
