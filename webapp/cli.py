@@ -190,11 +190,8 @@ def calendar_show(year: int) -> None:
         raise click.ClickException(
             f"{year} is not in holidays.toml yet: add the State Council's notice for it"
         )
-    days = [
-        dt.date(year, 1, 1) + dt.timedelta(days=n)
-        for n in range(366)
-        if (dt.date(year, 1, 1) + dt.timedelta(days=n)).year == year
-    ]
+    first = dt.date(year, 1, 1)
+    days = [first + dt.timedelta(days=n) for n in range((dt.date(year + 1, 1, 1) - first).days)]
     holidays = sorted(d for d in calendar.holidays if d.year == year)
     workdays = sorted(d for d in calendar.workdays if d.year == year)
     click.echo(f"{year}: {sum(calendar.is_working_day(d) for d in days)} working days")
