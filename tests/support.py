@@ -9,11 +9,12 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
 from webapp import catalog, create_app, demo
 from webapp.auth.passwords import hash_password
+from webapp.db import Base
 from webapp.models import Case, Task, Unit, User
 from webapp.reference import load_units
 
@@ -209,3 +210,15 @@ def app_with_edited_diagram(app: Flask, tmp_path: Path, old: str, new: str) -> F
             "SECRET_KEY": "x",
         }
     )
+
+
+def clear_database(app: Flask) -> None:
+    """Empty every table (between property-test histories)."""
+    engine = app.extensions["db_engine"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())

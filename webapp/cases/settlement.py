@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from webapp.cases import attachments, history, steps
 from webapp.cases.attachments import Upload
 from webapp.clock import now
-from webapp.errors import Conflict, Forbidden, Invalid
+from webapp.errors import Conflict, Forbidden, Invalid, StepFailed
 from webapp.models import Case, Loan, Sanction, User
 
 
@@ -106,4 +106,7 @@ def report_settlement(
     )
     payload = {"certificate_no": certificate_no, "lift_units": lift_units}
     delivered = steps.deliver_settlement(session, case, payload, user)
+    if not delivered and case.stage != "delisting":
+        # rule 2: a settlement always wins; a diagram that does not take it is an incident
+        raise StepFailed("rule 2: the case's diagram did not accept the settlement", case.id, user.id)
     return SettlementResult(numbers, all_settled=True, delivered=delivered)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
 from webapp import engine
-from webapp.cases import history
+from webapp.cases import guarantees, history
 from webapp.cases.versions import definition_of
 from webapp.clock import now
 from webapp.deadlines import calendar as work_calendar
@@ -182,13 +182,22 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     snapshot = run.snapshot(cat.dynamic_lanes)
     case.state = run.dump()
     _apply_effects(session, ctx, run.completed)
-    _project_tasks(session, ctx, snapshot, cat.unit_codes())
+    _project_tasks(session, ctx, snapshot, cat.unit_codes(), run.definition)
     case.active_elements = snapshot.active_elements
     case.completed_elements = snapshot.completed_elements
     case.next_timer_at = snapshot.next_timer_at
     case.updated_at = now()
     case.incident = None  # the step ran: an earlier incident is resolved
     if snapshot.finished:
+        actor_id = ctx.actor.id if ctx.actor else None
+        if case.blacklisted:
+            raise StepFailed(
+                "rule 2: the case would close with the debtor on the blacklist", case.id, actor_id
+            )
+        if case.outcome == "delisted" and guarantees.unlifted_sanctions(session, case):
+            raise StepFailed(
+                "rule 2: the case would close before every sanction is lifted", case.id, actor_id
+            )
         case.status = CLOSED
         case.stage = "closed"
         case.closed_at = now()
@@ -205,7 +214,13 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     session.flush()
 
 
-def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot, units: set[str]) -> None:
+def _project_tasks(
+    session: Session,
+    ctx: StepContext,
+    snapshot: engine.Snapshot,
+    units: set[str],
+    definition: engine.Definition,
+) -> None:
     case = ctx.case
     open_rows = {
         t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
@@ -219,6 +234,14 @@ def _project_tasks(session: Session, ctx: StepContext, snapshot: engine.Snapshot
     for ready in snapshot.ready:
         if ready.id in open_rows:
             continue
+        if guarantees.opens_sanction(ready) and not guarantees.sanction_may_open(
+            session, case, ctx.events, definition
+        ):
+            raise StepFailed(
+                f"rule 1: {ready.element_id} would open before the interview and a passed deadline",
+                case.id,
+                ctx.actor.id if ctx.actor else None,
+            )
         if ready.assignee is None or ready.assignee not in units:
             raise StepFailed(
                 f"lane {ready.lane} of {ready.element_id} resolves to unknown unit {ready.assignee!r}",

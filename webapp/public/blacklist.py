@@ -27,7 +27,8 @@ def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing
     rows = session.execute(
         select(Case.id, Debtor.name, Debtor.identifier, Case.blacklisted_at)
         .join(Debtor, Case.debtor_id == Debtor.id)
-        .where(Case.blacklisted.is_(True))
+        # a reported settlement takes the debtor off the public list at once, before verification
+        .where(Case.blacklisted.is_(True), Case.stage != "delisting")
         .order_by(Case.blacklisted_at.desc(), Case.id.desc())
         .limit(limit)
         .offset(offset)

@@ -1,0 +1,355 @@
+"""Due-process guarantees over random case histories (hypothesis stateful testing).
+
+Random reports (several banks, same debtors), decisions at open tasks by right and wrong
+users, invalid submissions, settlements at random moments and jumps of the clock across
+deadlines, all through the domain functions the pages call. After every step the rules of
+docs/GUARANTEES.md are checked. The normal suite runs a few histories; a large run:
+
+    LIANDONG_PROPERTY_EXAMPLES=10000 .venv/bin/pytest tests/test_properties.py -k sqlite
+
+A failure prints the shortest history hypothesis finds that breaks a rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import os
+from typing import Any
+
+from freezegun import freeze_time
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import func, select
+
+from tests.support import clear_database, report_payload, seed_users
+from webapp import engine
+from webapp.audit.chain import chain_of, verify_chain
+from webapp.cases import intake, settlement, timers
+from webapp.cases.guarantees import unlifted_sanctions
+from webapp.cases.versions import definition_of
+from webapp.catalog import load
+from webapp.db import get_session
+from webapp.errors import Conflict, Forbidden, Invalid, NotFound
+from webapp.models import Case, CaseEvent, Debtor, Loan, ProcessVersion, Sanction, Task, User
+from webapp.tasks import service
+from webapp.transactions import atomic
+
+START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+BANKS = ("bank_icbc", "bank_abc", "bank_rcb")
+EXAMPLES = int(os.environ.get("LIANDONG_PROPERTY_EXAMPLES", "12"))
+TALKS = ("interview", "official_talk")
+
+
+def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) -> dict[str, Any]:
+    """Valid data for a task's form, with random choices."""
+    pick = lambda options: draw(st.sampled_from(options))  # noqa: E731
+    if element == "review":
+        if pick([True, False, False]):
+            return {"review_decision": "reject", "reject_reason": "证据不足"}
+        kinds = ["evasion", "negotiation"] + (
+            ["official_talk"] if debtor_kind == "official" else ["market_exit"]
+        )
+        return {"review_decision": "confirm", "classification": pick(kinds)}
+    if element == "negotiation":
+        return pick(
+            [
+                {"negotiation_outcome": "agreement", "repayment_plan": "分期"},
+                {"negotiation_outcome": "failed"},
+            ]
+        )
+    if element == "market_exit":
+        return {"bankruptcy_case_no": "破1号", "filing_date": "2026-03-05"}
+    if element == "interview":
+        return {
+            "interview_date": "2026-03-02",
+            "attendees": "办公室",
+            "rectification_days": draw(st.integers(1, 40)),
+        }
+    if element == "official_talk":
+        return {"talk_date": "2026-03-02", "talker": "局长", "rectification_days": draw(st.integers(1, 40))}
+    if element == "apply_sanction":
+        measures = catalogue.measures_for(unit, "bank" if unit.startswith("bank") else "")
+        return {"measures": [pick([m.code for m in measures])]}
+    if element == "three_stops":
+        return {"measures": ["stop_post", "stop_pay"]}
+    if element == "decide_referral":
+        choice = pick(["court", "police", "discipline", "monitor"])
+        return {"referral_decision": choice} | ({} if choice == "monitor" else {"referral_reason": "移送"})
+    if element == "answer_referral":
+        return pick(
+            [
+                {"referral_answer": "filed", "answer_document_no": "1号", "answer_date": "2026-04-01"},
+                {
+                    "referral_answer": "not_filed",
+                    "answer_document_no": "2号",
+                    "answer_date": "2026-04-01",
+                    "answer_reasons": "证据不足",
+                },
+            ]
+        )
+    if element == "verify_settlement":
+        return pick(
+            [
+                {"certificate_decision": "verified"},
+                {"certificate_decision": "verified"},
+                {"certificate_decision": "rejected", "verification_notes": "伪造"},
+            ]
+        )
+    if element == "lift_sanction":
+        return {"lift_confirmed": True}
+    raise AssertionError(f"no form data for {element}")
+
+
+def make_machine(app: Any) -> type[RuleBasedStateMachine]:
+    forms_dir, processes_dir = app.config["FORMS_DIR"], app.config["PROCESSES_DIR"]
+    catalogue = load(processes_dir)
+
+    class Histories(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            clear_database(app)
+            seed_users(app)
+            self.context = app.app_context()
+            self.context.push()
+            self.freezer = freeze_time(START)
+            self.clock = self.freezer.start()
+            self.contracts = itertools.count()
+
+        def teardown(self) -> None:
+            self.freezer.stop()
+            get_session().close()
+            self.context.pop()
+
+        @property
+        def db(self):
+            return get_session()
+
+        def user(self, username: str) -> User:
+            user = self.db.scalar(select(User).where(User.username == username))
+            assert user is not None
+            return user
+
+        # ---- steps ---------------------------------------------------------------
+        @rule(bank=st.sampled_from(BANKS), debtor=st.integers(0, 2))
+        def report(self, bank: str, debtor: int) -> None:
+            payload = report_payload(500 + debtor, kind="official" if debtor == 2 else "enterprise")
+            payload["loans"][0]["contract_no"] = f"H-{next(self.contracts)}"
+            user = self.user(bank)
+            # a Conflict: the debtor's case is being delisted, a new loan waits for it to close
+            with contextlib.suppress(Conflict):
+                atomic(
+                    self.db,
+                    lambda: intake.report_debtor(
+                        self.db, user, payload, forms_dir=forms_dir, processes_dir=processes_dir
+                    ),
+                )
+
+        @rule(data=st.data())
+        def act(self, data: Any) -> None:
+            tasks = list(
+                self.db.execute(
+                    select(Task.id, Task.element_id, Task.unit_code, Task.case_id)
+                    .where(Task.status == "open")
+                    .order_by(Task.created_at, Task.id)
+                )
+            )
+            if not tasks:
+                return
+            task_id, element, unit, case_id = data.draw(st.sampled_from(tasks))
+            right = data.draw(st.sampled_from([True, True, True, False]))
+            username = (
+                unit
+                if right
+                else data.draw(
+                    st.sampled_from(
+                        [
+                            u
+                            for u in (
+                                "office",
+                                "court",
+                                "bank_icbc",
+                                "bank_abc",
+                                "police",
+                                "supervisor",
+                                "auditor",
+                            )
+                            if u != unit
+                        ]
+                    )
+                )
+            )
+            kind = self.db.scalar(
+                select(Debtor.kind).join(Case, Case.debtor_id == Debtor.id).where(Case.id == case_id)
+            )
+            form = _form(element, unit, kind or "enterprise", data.draw, catalogue)
+            before = self._events(case_id)
+            user = self.user(username)
+            try:
+                atomic(self.db, lambda: service.complete(self.db, user, task_id, form, forms_dir))
+            except (Forbidden, NotFound):
+                assert not right, f"the owning unit {unit} was refused"
+                assert self._events(case_id) == before, "a refused step left a trace"
+                return
+            assert right, f"{username} completed {element} owned by {unit}"
+
+        @rule(data=st.data())
+        def invalid_submission(self, data: Any) -> None:
+            tasks = list(
+                self.db.execute(
+                    select(Task.id, Task.unit_code, Task.case_id)
+                    .where(Task.status == "open")
+                    .order_by(Task.id)
+                )
+            )
+            if not tasks:
+                return
+            task_id, unit, case_id = data.draw(st.sampled_from(tasks))
+            bad = data.draw(
+                st.sampled_from([{}, {"unknown_field": "x"}, {"measures": []}, {"rectification_days": -1}])
+            )
+            before = (self._events(case_id), self.db.get(Case, case_id).version)
+            user = self.user(unit)
+            try:
+                atomic(self.db, lambda: service.complete(self.db, user, task_id, bad, forms_dir))
+            except Invalid:
+                self.db.expire_all()
+                assert (self._events(case_id), self.db.get(Case, case_id).version) == before
+                return
+            raise AssertionError(f"invalid data {bad} was accepted")
+
+        @rule(data=st.data())
+        def settle(self, data: Any) -> None:
+            rows = list(
+                self.db.execute(
+                    select(Loan.case_id, Loan.bank_unit_code)
+                    .join(Case, Case.id == Loan.case_id)
+                    .where(Case.status == "open", Loan.settled_at.is_(None))
+                    .order_by(Loan.id)
+                )
+            )
+            if not rows:
+                return
+            case_id, bank = data.draw(st.sampled_from(rows))
+            case = self.db.get(Case, case_id)
+            user = self.user(bank)
+            atomic(
+                self.db,
+                lambda: settlement.report_settlement(self.db, user, case, f"JQ-{next(self.contracts)}"),
+            )
+
+        @rule(days=st.integers(1, 45))
+        def time_passes(self, days: int) -> None:
+            self.clock.tick(dt.timedelta(days=days))
+            report = timers.fire_due(self.db)
+            assert report.failed == [], report.failed
+
+        # ---- the rules ---------------------------------------------------------------
+        def _events(self, case_id: int) -> int:
+            return self.db.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case_id)) or 0
+
+        @invariant()
+        def rules_hold(self) -> None:
+            db = self.db
+            db.expire_all()
+            dynamic = catalogue.dynamic_lanes
+            public = app.test_client().get("/public/blacklist").get_data(as_text=True)
+            for case in db.scalars(select(Case)):
+                events = list(
+                    db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+                )
+                kinds = [(e.kind, e.element_id) for e in events]
+                # 1. a sanction step opens only after a talk and a deadline passed after it
+                for index, (kind, element) in enumerate(kinds):
+                    if kind == "task_opened" and element in ("apply_sanction", "three_stops"):
+                        talks = [
+                            i
+                            for i, (k, el) in enumerate(kinds[:index])
+                            if k == "task_completed" and el in TALKS
+                        ]
+                        assert talks, f"case {case.id}: sanction before any interview"
+                        assert any(k == "timer_fired" for k, _ in kinds[talks[-1] + 1 : index]), (
+                            f"case {case.id}: sanction before the deadline passed"
+                        )
+                # 2. a settlement wins; nothing closes with sanctions in force; public list
+                loans = list(db.scalars(select(Loan).where(Loan.case_id == case.id)))
+                if case.status == "open" and loans and all(ln.settled_at for ln in loans):
+                    assert case.stage == "delisting", f"case {case.id}: settled but at {case.stage}"
+                if case.status == "closed":
+                    assert not case.blacklisted
+                    if case.outcome == "delisted":
+                        assert unlifted_sanctions(db, case) == []
+                open_rows = list(
+                    db.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open"))
+                )
+                open_elements = {t.element_id for t in open_rows}
+                if case.stage == "delisting" and "verify_settlement" not in open_elements and open_rows:
+                    lifts = sorted(t.unit_code for t in open_rows if t.element_id == "lift_sanction")
+                    in_force = sorted(set(unlifted_sanctions(db, case)))
+                    assert lifts == in_force, f"case {case.id}: lift tasks {lifts} for sanctions {in_force}"
+                debtor = db.get(Debtor, case.debtor_id)
+                listed = case.blacklisted and case.stage != "delisting" and case.status == "open"
+                assert (
+                    (debtor.name in public) == listed
+                    or (not listed
+                    and debtor.name in public
+                    and self._listed_elsewhere(debtor.id))
+                ), f"case {case.id}: public list disagrees"
+                # 3. a closed case has no open step
+                if case.status == "closed":
+                    assert open_rows == []
+                # 4. the projection agrees with the engine state
+                version = db.get(ProcessVersion, case.process_version_id)
+                snapshot = engine.CaseRun.load(definition_of(version), case.state).snapshot(dynamic)
+                assert {r.id for r in snapshot.ready} == {t.id for t in open_rows}, (
+                    f"case {case.id}: tasks drift"
+                )
+                assert snapshot.finished == (case.status == "closed")
+                assert snapshot.next_timer_at == case.next_timer_at
+                # 5. every change has its event, in an intact chain
+                assert verify_chain(db, chain_of(case.id)).ok
+                completed = set(
+                    db.scalars(select(Task.id).where(Task.case_id == case.id, Task.status == "completed"))
+                )
+                assert completed <= {e.task_id for e in events if e.kind == "task_completed"}
+                sanctions = db.scalar(select(func.count(Sanction.id)).where(Sanction.case_id == case.id))
+                assert sanctions == sum(1 for k, _ in kinds if k == "sanction_applied")
+                # 6. no full identifier in public
+                assert debtor.identifier not in public
+
+        def _listed_elsewhere(self, debtor_id: int) -> bool:
+            return (
+                self.db.scalar(
+                    select(func.count(Case.id)).where(
+                        Case.debtor_id == debtor_id,
+                        Case.blacklisted.is_(True),
+                        Case.status == "open",
+                        Case.stage != "delisting",
+                    )
+                )
+                > 0
+            )
+
+    return Histories
+
+
+def test_due_process_rules_hold_over_random_histories(app, tmp_path):
+    if app.config["BACKEND"] != "sqlite" and EXAMPLES > 12:
+        return  # the large run is for SQLite
+    run_state_machine_as_test(
+        make_machine(app),
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=30,
+            deadline=None,
+            derandomize=EXAMPLES <= 12,
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.filter_too_much,
+                HealthCheck.data_too_large,
+            ],
+            database=None,
+        ),
+    )

@@ -1,0 +1,56 @@
+"""Due-process rules kept by the domain, whatever a diagram says (docs/GUARANTEES.md).
+
+The diagram already follows them; these checks make an edited or faulty diagram fail loudly:
+the step is refused and recorded as an incident instead of silently breaking a rule.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp import engine
+from webapp.models import Case, CaseEvent, Sanction
+
+SANCTION_EFFECT = "sanction_applied"
+TALK_STAGES = frozenset({"interview", "official_talk"})
+
+
+def opens_sanction(ready: engine.ReadyTask) -> bool:
+    return SANCTION_EFFECT in ready.properties.get("effect", "").split()
+
+
+def sanction_may_open(
+    session: Session, case: Case, pending: list[CaseEvent], definition: engine.Definition
+) -> bool:
+    """Rule 1: only after the debtor was interviewed (or, for an official, talked to) and a
+    deadline passed after that: the last talk's completion followed by a fired timer."""
+    talks = {
+        element
+        for element, props in definition.element_properties().items()
+        if props.get("stage") in TALK_STAGES
+    }
+    stored = [
+        (kind, element)
+        for kind, element in session.execute(
+            select(CaseEvent.kind, CaseEvent.element_id)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.seq)
+        )
+    ]
+    history = stored + [(e.kind, e.element_id) for e in pending]
+    last_talk = max(
+        (i for i, (kind, element) in enumerate(history) if kind == "task_completed" and element in talks),
+        default=None,
+    )
+    if last_talk is None:
+        return False
+    return any(kind == "timer_fired" for kind, _element in history[last_talk + 1 :])
+
+
+def unlifted_sanctions(session: Session, case: Case) -> list[str]:
+    return list(
+        session.scalars(
+            select(Sanction.unit_code).where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
+        )
+    )
