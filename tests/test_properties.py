@@ -44,7 +44,10 @@ TALKS = ("interview", "official_talk")
 
 
 def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) -> dict[str, Any]:
-    """Valid data for a task's form, with random choices."""
+    """Valid data for a task's form, with random choices.
+
+    Rows are drawn in a stable order (task ids are random UUIDs), so that hypothesis can
+    replay and shrink a history."""
     pick = lambda options: draw(st.sampled_from(options))  # noqa: E731
     if element == "review":
         if pick([True, False, False]):
@@ -153,7 +156,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 self.db.execute(
                     select(Task.id, Task.element_id, Task.unit_code, Task.case_id)
                     .where(Task.status == "open")
-                    .order_by(Task.created_at, Task.id)
+                    .order_by(Task.case_id, Task.element_id, Task.unit_code)
                 )
             )
             if not tasks:
@@ -201,7 +204,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 self.db.execute(
                     select(Task.id, Task.unit_code, Task.case_id)
                     .where(Task.status == "open")
-                    .order_by(Task.id)
+                    .order_by(Task.case_id, Task.element_id, Task.unit_code)
                 )
             )
             if not tasks:
@@ -291,11 +294,8 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                     assert lifts == in_force, f"case {case.id}: lift tasks {lifts} for sanctions {in_force}"
                 debtor = db.get(Debtor, case.debtor_id)
                 listed = case.blacklisted and case.stage != "delisting" and case.status == "open"
-                assert (
-                    (debtor.name in public) == listed
-                    or (not listed
-                    and debtor.name in public
-                    and self._listed_elsewhere(debtor.id))
+                assert (debtor.name in public) == listed or (
+                    not listed and debtor.name in public and self._listed_elsewhere(debtor.id)
                 ), f"case {case.id}: public list disagrees"
                 # 3. a closed case has no open step
                 if case.status == "closed":
