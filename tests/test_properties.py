@@ -18,6 +18,7 @@ import itertools
 import os
 from typing import Any
 
+import pytest
 from freezegun import freeze_time
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -337,7 +338,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
 
 def test_due_process_rules_hold_over_random_histories(app, tmp_path):
     if app.config["BACKEND"] != "sqlite" and EXAMPLES > 12:
-        return  # the large run is for SQLite
+        pytest.skip("the large run is for SQLite")
     run_state_machine_as_test(
         make_machine(app),
         settings=settings(

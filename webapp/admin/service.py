@@ -56,11 +56,17 @@ def add_user(
     display_name: str,
 ) -> User:
     require_admin(admin)
+    fields: dict[str, list[str]] = {}
     if not CODE.match(username):
-        raise Invalid(
-            _("Please correct the highlighted fields."),
-            {"username": [_("Lower-case letters, digits and _, starting with a letter.")]},
-        )
+        fields["username"] = [_("Lower-case letters, digits and _, starting with a letter.")]
+    if session.get(Unit, unit) is None:
+        fields["unit"] = [_("Choose one of the offered values.")]
+    if not roles or set(roles) - set(ROLES):
+        fields["roles"] = [_("Choose at least %(n)s.", n=1)]
+    if len(password) < MIN_LENGTH:
+        fields["password"] = [_("Use at least %(n)s characters.", n=MIN_LENGTH)]
+    if fields:
+        raise Invalid(_("Please correct the highlighted fields."), fields)
     try:
         user = create_user(session, username, unit, roles, password, display_name or username)
     except Invalid as err:

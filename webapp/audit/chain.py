@@ -1,7 +1,7 @@
 """Hash chains over the history (tamper evidence).
 
 Every event is sealed when it is flushed: it gets the next sequence number of its chain
-(``case:<id>``, or ``system`` for logins), the hash of the chain's previous event, and its
+(``case:<id>``; outside cases ``user:<id>`` or ``login:<name>``), the hash of the previous event, and its
 own hash = SHA-256(previous hash + canonical JSON of its content). ``chain_heads`` keeps
 each chain's length and last hash. Verification walks a chain and names the first event
 that was altered, removed or inserted.
@@ -30,6 +30,7 @@ _ORDER = itertools.count()
 
 
 def chain_of(case_id: int | None) -> str:
+    """The chain of a case's events (events outside cases name their own chain)."""
     return f"case:{case_id}" if case_id else SYSTEM
 
 
@@ -71,7 +72,7 @@ def _seal_new_events(session: Session, _context: Any, _instances: Any) -> None:
     with session.no_autoflush:
         heads: dict[str, ChainHead] = {}
         for e in fresh:
-            chain = chain_of(e.case_id)
+            chain = e.chain or chain_of(e.case_id)
             head = heads.get(chain) or session.get(ChainHead, chain)
             if head is None:
                 head = ChainHead(chain=chain, length=0, head_hash=GENESIS)

@@ -87,12 +87,11 @@ def export_csv(case_id: int) -> ResponseReturnValue:
 def print_case(case_id: int) -> ResponseReturnValue:
     session = get_session()
     case = queries.get_case(session, current_user, case_id)
-    return render_template(
-        "audit/print.html",
-        case=case,
-        rows=replay.export_rows(session, case),
-        verdict=replay.verdict(session, case),
-    )
+    rows = [
+        {**row, "when": local_time(dt.datetime.fromisoformat(row["created_at"]), "%Y-%m-%d %H:%M:%S")}
+        for row in replay.export_rows(session, case)
+    ]
+    return render_template("audit/print.html", case=case, rows=rows, verdict=replay.verdict(session, case))
 
 
 @bp.get("/events")
@@ -127,11 +126,9 @@ def _date(value: str | None, next_day: bool = False) -> dt.datetime | None:
     if not value:
         return None
     try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
+        day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if next_day else 0)
+    except (ValueError, OverflowError):
         return None
-    if next_day:
-        day += dt.timedelta(days=1)
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone(dt.timedelta(hours=8))).astimezone(
         dt.UTC
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -7,11 +8,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webapp.auth import throttle
 from webapp.auth.passwords import MIN_LENGTH, check_password, hash_password
 from webapp.cases import history
 from webapp.db import get_session
+from webapp.errors import Conflict
 from webapp.extensions import LOCALES
 from webapp.models import User
 from webapp.transactions import atomic
@@ -33,17 +36,25 @@ def login() -> ResponseReturnValue:
         and user.active
         and check_password(user.password_hash, request.form.get("password", ""))
     ):
+        _record(db, lambda: history.system_event(db, "login", user, address=address))
         login_user(user)
-        atomic(db, lambda: history.system_event(db, "login", user, address=address))
         return redirect(_local_target(request.args.get("next", "")))
-
-    def failed() -> None:
-        throttle.record_failure(db, username, address)
-        history.system_event(db, "login_failed", None, username=username, address=address)
-
-    atomic(db, failed)
+    # the failure counts even if its history event loses a race with another attempt
+    atomic(db, lambda: throttle.record_failure(db, username, address))
+    _record(db, lambda: history.system_event(db, "login_failed", None, username=username, address=address))
     flash(_("Wrong user name or password."), "error")
     return render_template("auth/login.html"), 401
+
+
+def _record(db: Session, write: Callable[[], object]) -> None:
+    """Append an event on the user's chain; a concurrent append to the same chain retries."""
+    for attempt in range(3):
+        try:
+            atomic(db, write)
+            return
+        except Conflict:
+            if attempt == 2:
+                raise
 
 
 def _local_target(target: str) -> str:

@@ -50,8 +50,11 @@ def append(session: Session, case: Case, kind: str, actor: User | None = None, *
 
 
 def system_event(session: Session, kind: str, actor: User | None = None, **data: Any) -> CaseEvent:
-    """An event outside any case (logins), on the ``system`` chain."""
+    """An event outside any case (logins, administration), on the chain of its user
+    (``user:<id>``), or of the user name tried (``login:<name>``) for failed logins, so that
+    users never wait on each other's history."""
     event = CaseEvent(
+        chain=f"user:{actor.id}" if actor else f"login:{str(data.get('username', ''))[:30]}",
         case_id=None,
         kind=kind,
         actor_id=actor.id if actor else None,

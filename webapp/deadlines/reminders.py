@@ -12,12 +12,14 @@ from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from webapp.deadlines.calendar import LOCAL
 from webapp.deadlines.due import digest_time, due_soon_window, rules
 from webapp.models import Case, Notification, Task
 from webapp.models.tasks import OPEN
+
+DIGEST_LIMIT = 200  # the most overdue tasks listed in one digest; the counts cover all
 
 
 def _claim(session: Session, task: Task, column: str, at: dt.datetime) -> bool:
@@ -95,13 +97,18 @@ def digest(session: Session, at: dt.datetime) -> dict[str, Any]:
         ).all()
     )
     escalated = []
-    for task, case in session.execute(
+    rows = session.execute(
         select(Task, Case)
         .join(Case, Task.case_id == Case.id)
+        .options(joinedload(Case.debtor))
         .where(Task.status == OPEN, Task.due_at < at)
         .order_by(Task.due_at)
-    ):
-        days = (at - task.due_at).days if task.due_at else 0
+        .limit(DIGEST_LIMIT)
+    )
+    for task, case in rows:
+        # calendar days past due, in China time: a task due yesterday is one day late today
+        due = task.due_at.astimezone(LOCAL).date() if task.due_at else at.astimezone(LOCAL).date()
+        days = (at.astimezone(LOCAL).date() - due).days
         level = escalation_level(days)
         if level:
             escalated.append(

@@ -14,9 +14,10 @@ from webapp.models.users import User
 class CaseEvent(Base):
     """One append-only entry of the history: who did what, when, on which step.
 
-    Events form hash chains: one per case (``case:<id>``) and one for events outside cases
-    (``system``: logins). Each event stores the hash of the previous event of its chain and
-    its own hash over its content and that previous hash (see ``webapp/audit/chain.py``).
+    Events form hash chains: one per case (``case:<id>``), and for events outside cases one
+    per user (``user:<id>``: logins, administration) or per name tried (``login:<name>``).
+    Each event stores the hash of the previous event of its chain and its own hash over
+    its content and that previous hash (see ``webapp/audit/chain.py``).
     ``active_elements`` is where the case stood on its diagram after the event, so the
     history can be replayed without loading engine state.
     """

@@ -38,7 +38,7 @@ def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing
         dict(
             session.execute(
                 select(Loan.case_id, func.sum(Loan.principal + Loan.interest))
-                .where(Loan.case_id.in_(ids))
+                .where(Loan.case_id.in_(ids), Loan.settled_at.is_(None))
                 .group_by(Loan.case_id)
             ).all()
         )
@@ -47,7 +47,9 @@ def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing
     )
     creditors: dict[int, list[str]] = {}
     for case_id, bank in session.execute(
-        select(Loan.case_id, Loan.bank_unit_code).where(Loan.case_id.in_(ids)).order_by(Loan.id)
+        select(Loan.case_id, Loan.bank_unit_code)
+        .where(Loan.case_id.in_(ids), Loan.settled_at.is_(None))
+        .order_by(Loan.id)
     ):
         if bank not in creditors.setdefault(case_id, []):
             creditors[case_id].append(bank)

@@ -113,7 +113,9 @@ def reassign(
     if to_user_id and target is None:
         raise NotFound(_("User not found."))
     for task in tasks:
-        if target is not None and (target.unit_code != task.unit_code or not target.has_role("caseworker")):
+        if target is not None and (
+            target.unit_code != task.unit_code or not target.has_role("caseworker") or not target.active
+        ):
             message = _("%(user)s is no caseworker of the unit that owns the task.", user=target.display_name)
             raise Invalid(message, {"to_user": [message]})
         previous = task.claimed_by.username if task.claimed_by else None

@@ -60,14 +60,12 @@ def tasks() -> ResponseReturnValue:
 @bp.post("/reassign")
 def reassign() -> ResponseReturnValue:
     session = get_session()
-    to_user = request.form.get("to_user", "")
+    to_user = request.form.get("to_user", type=int)  # empty or not a number: the unit queue
     ids = request.form.getlist("task_ids")
     try:
         atomic(
             session,
-            lambda: service.reassign(
-                session, current_user, ids, int(to_user) if to_user else None, request.form.get("reason", "")
-            ),
+            lambda: service.reassign(session, current_user, ids, to_user, request.form.get("reason", "")),
         )
     except Invalid as err:
         return _redisplay(err)
