@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -16,6 +17,35 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     shutil.which("chromium") is None, reason="Debian's chromium is not installed: browser tests SKIPPED"
 )
+
+
+def _launch(pw: Any) -> Any:
+    """Debian's Chromium, with the flags this machine's closed network needs."""
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+
+
+def _logged_in_page(browser: Any, live_url: str, username: str) -> tuple[Any, list[str]]:
+    """A page logged in as ``username``, and the list its script errors go to."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_url}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    return page, errors
 
 
 @pytest.fixture
@@ -38,27 +68,9 @@ def test_case_diagram_highlights_completed_and_active_elements(app, users, live_
     office.complete(case_id, "interview", **interview_form(30))
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = _launch(pw)
         try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_url}/login")
-            page.fill("#username", "office")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
+            page, errors = _logged_in_page(browser, live_url, "office")
             page.goto(f"{live_url}/cases/{case_id}")
             page.wait_for_selector("#case-diagram[data-rendered=true]", timeout=15000)
             completed = page.eval_on_selector_all(
@@ -97,27 +109,9 @@ def test_replay_steps_through_the_history_on_the_diagram(app, users, live_url):
         )
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = _launch(pw)
         try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_url}/login")
-            page.fill("#username", "auditor")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
+            page, errors = _logged_in_page(browser, live_url, "auditor")
             # deep link to the first step: the report, review waiting
             page.goto(f"{live_url}/audit/cases/{case_id}?step=1")
             page.wait_for_selector("#case-diagram[data-rendered=true]", timeout=15000)

@@ -81,7 +81,13 @@ def report() -> ResponseReturnValue:
 @bp.get("/cases/<int:case_id>")
 @login_required
 def show(case_id: int) -> ResponseReturnValue:
-    view = queries.case_view(get_session(), current_user, case_id)
+    return _case_page(case_id)
+
+
+def _case_page(case_id: int, **extra: object) -> str:
+    """The case page; the user's own unsettled loans feed the settlement form."""
+    session = get_session()
+    view = queries.case_view(session, current_user, case_id)
     own_unsettled = [
         ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at
     ]
@@ -90,7 +96,8 @@ def show(case_id: int) -> ResponseReturnValue:
         view=view,
         case=view.case,
         own_unsettled=own_unsettled,
-        may_reveal=privacy.may_reveal(get_session(), current_user, view.case),
+        may_reveal=privacy.may_reveal(session, current_user, view.case),
+        **extra,
     )
 
 
@@ -129,18 +136,7 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
     try:
         result = atomic(session, work)
     except Invalid as err:
-        view = queries.case_view(session, current_user, case_id)
-        own_unsettled = [
-            ln for ln in view.loans if ln.bank_unit_code == current_user.unit_code and not ln.settled_at
-        ]
-        return render_template(
-            "cases/show.html",
-            view=view,
-            case=view.case,
-            own_unsettled=own_unsettled,
-            settlement_errors=err.fields,
-            error=err,
-        ), 422
+        return _case_page(case_id, settlement_errors=err.fields, error=err), 422
     if result.delivered:
         flash(
             _("Settlement reported: the office verifies the certificate, then the debtor is delisted."),
