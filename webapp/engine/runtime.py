@@ -86,9 +86,8 @@ class CaseRun:
     def load(cls, definition: Definition, state: str) -> CaseRun:
         try:
             dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
-            dct.update(json.loads(definition.spec_json))
             SERIALIZER.migrate(dct)
-            workflow = SERIALIZER.from_dict(dct)
+            workflow = _restore(dct, definition)
         except Exception as err:  # an unreadable state is an incident, not a 500
             raise EngineError(f"the case state cannot be loaded: {_describe(err)}") from err
         # the script engine is not saved: without this the case would run unrestricted
@@ -96,8 +95,7 @@ class CaseRun:
         return cls(definition, workflow)
 
     def dump(self) -> str:
-        dct = SERIALIZER.to_dict(self.workflow)
-        del dct["spec"], dct["subprocess_specs"]
+        dct = _instance_dict(self.workflow)
         dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
         return json.dumps(dct, cls=SERIALIZER.json_encoder_cls, separators=(",", ":"))
 
@@ -219,6 +217,38 @@ class CaseRun:
             raise EngineError(_describe(err)) from err
         if errors:
             raise EngineError(f"element {errors[0].task_spec.bpmn_id} is in error")
+
+
+def _workflow_converter() -> Any:
+    """SpiffWorkflow's own BpmnWorkflow converter, to save and restore a case's instance
+    state around the definition's cached spec objects: restoring the spec from JSON on every
+    load was the largest part of a step (ENGINE_NOTES: store the definition once)."""
+    registry = SERIALIZER.registry
+    return registry.convert_from_dict[registry.typenames[BpmnWorkflow]].args[0].__self__
+
+
+_CONVERTER = _workflow_converter()
+
+
+def _instance_dict(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """What ``BpmnWorkflowConverter.to_dict`` writes, without the spec and subprocess specs."""
+    conv = _CONVERTER
+    dct: dict[str, Any] = super(type(conv), conv).to_dict(workflow)
+    dct["subprocesses"] = conv.mapping_to_dict(workflow.subprocesses)
+    dct["bpmn_events"] = conv.registry.convert(workflow.bpmn_events)
+    return dct
+
+
+def _restore(dct: dict[str, Any], definition: Definition) -> BpmnWorkflow:
+    """``BpmnWorkflowConverter.from_dict`` with the definition's spec objects (shared, read-only)."""
+    conv = _CONVERTER
+    workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, deserializing=True)
+    workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    conv.set_default_attributes(workflow, dct)
+    conv.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = conv.registry.restore(dct.pop("bpmn_events", []))
+    return workflow
 
 
 def _properties(spec: Any) -> dict[str, str]:
