@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
@@ -186,10 +185,6 @@ def interview_form(days: int = 30) -> dict[str, Any]:
         "commitments": "按期还款",
         "rectification_days": days,
     }
-
-
-def later(start: dt.datetime, days: int, hours: int = 1) -> dt.datetime:
-    return start + dt.timedelta(days=days, hours=hours)
 
 
 def app_with_edited_diagram(app: Flask, tmp_path: Path, old: str, new: str) -> Flask:

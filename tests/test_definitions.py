@@ -40,7 +40,7 @@ def test_every_flow_element_has_a_shape_or_edge(path):
 
 def test_main_diagram_parses_with_validation():
     definition = engine.load_directory(ROOT / "processes", "debt_case")
-    assert "review" in definition.element_properties()
+    assert "review" in definition.element_properties
 
 
 def test_every_form_a_diagram_names_exists_and_is_a_valid_schema():

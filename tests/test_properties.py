@@ -294,10 +294,10 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                     in_force = sorted(set(unlifted_sanctions(db, case)))
                     assert lifts == in_force, f"case {case.id}: lift tasks {lifts} for sanctions {in_force}"
                 debtor = db.get(Debtor, case.debtor_id)
-                listed = case.blacklisted and case.stage != "delisting" and case.status == "open"
-                assert (debtor.name in public) == listed or (
-                    not listed and debtor.name in public and self._listed_elsewhere(debtor.id)
-                ), f"case {case.id}: public list disagrees"
+                # listed while any case of the debtor is blacklisted and no settlement was reported
+                assert (debtor.name in public) == self._should_be_listed(debtor.id), (
+                    f"case {case.id}: public list"
+                )
                 # 3. a closed case has no open step
                 if case.status == "closed":
                     assert open_rows == []
@@ -320,7 +320,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 # 6. no full identifier in public
                 assert debtor.identifier not in public
 
-        def _listed_elsewhere(self, debtor_id: int) -> bool:
+        def _should_be_listed(self, debtor_id: int) -> bool:
             return (
                 self.db.scalar(
                     select(func.count(Case.id)).where(

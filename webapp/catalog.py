@@ -54,10 +54,6 @@ class Catalog:
         return int(self.settings["rectification"]["default_days"])
 
     @property
-    def rectification_max_days(self) -> int:
-        return int(self.settings["rectification"]["max_days"])
-
-    @property
     def monitoring_period(self) -> str:
         return str(self.settings["monitoring"]["period"])
 

@@ -27,7 +27,7 @@ def sanction_may_open(
     deadline passed after that: the last talk's completion followed by a fired timer."""
     talks = {
         element
-        for element, props in definition.element_properties().items()
+        for element, props in definition.element_properties.items()
         if props.get("stage") in TALK_STAGES
     }
     stored = [

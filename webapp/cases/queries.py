@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from webapp.clock import now
@@ -95,15 +95,4 @@ def mark_read(session: Session, user: User) -> None:
         update(Notification)
         .where(Notification.unit_code == user.unit_code, Notification.read_at.is_(None))
         .values(read_at=now())
-    )
-
-
-def unread_notifications(session: Session, user: User) -> int:
-    return (
-        session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.unit_code == user.unit_code, Notification.read_at.is_(None)
-            )
-        )
-        or 0
     )

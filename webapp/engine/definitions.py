@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class Definition:
         marker = f'id="{self.process_id}"'
         return next((xml for xml in self.files.values() if marker in xml), next(iter(self.files.values())))
 
+    @cached_property
     def element_properties(self) -> dict[str, dict[str, str]]:
         """Spiff properties (stage, effect, form, ...) of every element, by BPMN id."""
         props: dict[str, dict[str, str]] = {}
