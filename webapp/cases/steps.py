@@ -231,17 +231,16 @@ def _project_tasks(
         if task_id not in ready_ids and row is not ctx.completed_task:
             row.status = CANCELLED
             ctx.event("task_cancelled", task=row, unit_code=row.unit_code)
-    for ready in snapshot.ready:
-        if ready.id in open_rows:
-            continue
-        if guarantees.opens_sanction(ready) and not guarantees.sanction_may_open(
-            session, case, ctx.events, definition
-        ):
-            raise StepFailed(
-                f"rule 1: {ready.element_id} would open before the interview and a passed deadline",
-                case.id,
-                ctx.actor.id if ctx.actor else None,
-            )
+    new = [r for r in snapshot.ready if r.id not in open_rows]
+    # rule 1, checked once a step: the history is read only when sanction tasks open
+    sanction = next((r for r in new if guarantees.opens_sanction(r)), None)
+    if sanction is not None and not guarantees.sanction_may_open(session, case, ctx.events, definition):
+        raise StepFailed(
+            f"rule 1: {sanction.element_id} would open before the interview and a passed deadline",
+            case.id,
+            ctx.actor.id if ctx.actor else None,
+        )
+    for ready in new:
         if ready.assignee is None or ready.assignee not in units:
             raise StepFailed(
                 f"lane {ready.lane} of {ready.element_id} resolves to unknown unit {ready.assignee!r}",
