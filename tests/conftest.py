@@ -1,7 +1,8 @@
 """Test fixtures: one app per database backend and test session, a clean database per test.
 
 Database tests run on SQLite and, when it is reachable, on PostgreSQL
-(``LIANDONG_TEST_PG_URL``, default the machine's server at 127.0.0.1:5432). When it is not
+(``LIANDONG_TEST_PG_URL``, default the machine's server at 127.0.0.1:5432; the test database's
+name is ``LIANDONG_TEST_PG_DB``, default ``liandong_test``). When it is not
 reachable they are skipped with a message saying so.
 """
 
@@ -23,7 +24,8 @@ from tests.support import ROOT, Browser, clear_database, seed_users
 from webapp import create_app
 
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PG_DB = "liandong_test"
+# a separate name lets two test runs share the server without dropping each other's database
+PG_DB = os.environ.get("LIANDONG_TEST_PG_DB", "liandong_test")
 
 
 def _pg_url() -> str | None:

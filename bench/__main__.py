@@ -1,0 +1,37 @@
+"""Benchmark runner: ``python -m bench <scenario> [args...]``, ``python -m bench list``.
+
+Each scenario is a module in ``bench/`` that prints its figures and writes its section of
+docs/PERFORMANCE.md (with machine and date) when run as a script.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+# name -> what it measures; ``all`` runs the ones marked quick, in this order
+SCENARIOS: dict[str, tuple[str, bool]] = {
+    "whole_case": ("whole case through the pages, Flask test client, SQLite", True),
+    "timers": ("deadline lateness and overdue firing throughput", True),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"list", "-h", "--help"}:
+        print("usage: python -m bench <scenario> [args...] | all | list\n")
+        for name, (what, quick) in SCENARIOS.items():
+            print(f"  {name:<14} {what}{'' if quick else '  (not in all)'}")
+        return 0
+    names = [n for n, (_, quick) in SCENARIOS.items() if quick] if argv[0] == "all" else [argv[0]]
+    for name in names:
+        if name not in SCENARIOS:
+            print(f"unknown scenario {name!r}; try: python -m bench list", file=sys.stderr)
+            return 2
+        print(f"== {name}: {SCENARIOS[name][0]}", flush=True)
+        sys.argv = [f"bench/{name}.py", *(argv[1:] if argv[0] != "all" else [])]
+        runpy.run_module(f"bench.{name}", run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
