@@ -2,6 +2,7 @@
 
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
 from webapp.models.events import CaseEvent, ChainHead
+from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
 from webapp.models.processes import ProcessVersion
 from webapp.models.tasks import Task
 from webapp.models.units import Unit
@@ -14,6 +15,9 @@ __all__ = [
     "CaseEvent",
     "CaseParticipant",
     "ChainHead",
+    "IdempotencyKey",
+    "ImportBatch",
+    "ImportRow",
     "Debtor",
     "Loan",
     "LoginFailure",
