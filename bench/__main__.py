@@ -13,6 +13,8 @@ import sys
 SCENARIOS: dict[str, tuple[str, bool]] = {
     "whole_case": ("whole case through the pages, Flask test client, SQLite", True),
     "timers": ("deadline lateness and overdue firing throughput", True),
+    "http_case": ("whole case over HTTP, gunicorn, peer shape and full path, 1 and 4 clients", True),
+    "million": ("inbox, overdue list, case search with 1,000,000 cases in PostgreSQL", False),
 }
 
 
