@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import history
@@ -47,11 +47,21 @@ def dashboard(session: Session, stale_days: int = 14) -> Dashboard:
         .group_by(Task.element_id)
         .order_by(func.count(Task.id).desc())
     ).all()
+    # ages bucketed by the database: a province has hundreds of thousands of open cases, and
+    # "younger than N days" is "opened after now - N days" (an index range, no per-row arithmetic)
+    bucket = case(
+        *[
+            (Case.created_at > current - dt.timedelta(days=limit), i)
+            for i, (limit, _label) in enumerate(AGE_BUCKETS)
+            if limit is not None
+        ],
+        else_=len(AGE_BUCKETS) - 1,
+    )
     stages: dict[str, list[int]] = {}
-    for stage, created in session.execute(select(Case.stage, Case.created_at).where(Case.status == "open")):
-        age = (current - created).days
-        index = next(i for i, (limit, _label) in enumerate(AGE_BUCKETS) if limit is None or age < limit)
-        stages.setdefault(stage, [0] * len(AGE_BUCKETS))[index] += 1
+    for stage, index, count in session.execute(
+        select(Case.stage, bucket, func.count()).where(Case.status == "open").group_by(Case.stage, bucket)
+    ):
+        stages.setdefault(stage, [0] * len(AGE_BUCKETS))[index] += count
     stale = list(
         session.scalars(
             select(Case)
