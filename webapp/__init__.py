@@ -49,6 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cases.views import bp as cases_bp
+    from webapp.ledger.views import bp as ledger_bp
     from webapp.public.views import bp as public_bp
     from webapp.supervision.views import bp as supervision_bp
     from webapp.tasks.views import bp as tasks_bp
@@ -61,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(supervision_bp)
+    app.register_blueprint(ledger_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, templating

@@ -165,7 +165,8 @@ def worker_cmd(interval: float, once: bool) -> None:
         report = worker.run_once()
         click.echo(
             f"fired {len(report.fired)}, failed {len(report.failed)}, reminders {report.reminders}, "
-            f"digest {'sent' if report.digest else 'not due'}"
+            f"digest {'sent' if report.digest else 'not due'}, "
+            f"ledger batch {report.ledger_batch if report.ledger_batch else 'none'}"
         )
         return
     click.echo(f"worker running every {interval}s; Ctrl-C to stop")

@@ -12,18 +12,24 @@ from typing import Any, TypeVar
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from webapp.api import idempotency
+from webapp.api.idempotency import Answer
+from webapp.api.openapi import document
 from webapp.api.serialize import case_json, task_json
 from webapp.auth import tokens
 from webapp.auth.permissions import READ_METHODS, is_read_only
 from webapp.cases import attachments, intake, queries, settlement
+from webapp.cases.identifiers import normalize
 from webapp.db import get_session
 from webapp.errors import DomainError, Forbidden, Invalid
-from webapp.models import User
+from webapp.models import Case, User
 from webapp.paging import page_arg
+from webapp.taskforms import validate
 from webapp.tasks import service
 from webapp.transactions import atomic
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+API_BATCH_MAX = 500
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
 
@@ -42,6 +48,8 @@ def token_required(view: F) -> F:
         if request.method not in READ_METHODS and is_read_only(user):
             raise Forbidden("auditors have read-only access")
         g.api_user = user
+        if idempotency.HEADER in request.headers:
+            request.get_data(cache=True)  # kept for the key's fingerprint before a form is parsed
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -59,23 +67,148 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """The API's OpenAPI 3.1 document (no token needed to read it)."""
+    return jsonify(document(current_app.config["FORMS_DIR"]))
+
+
+def _reply(answer: Answer) -> ResponseReturnValue:
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 @bp.post("/cases")
 @token_required
 def report_case() -> ResponseReturnValue:
     session = get_session()
     payload = _json_body()
-    result = atomic(
-        session,
-        lambda: intake.report_debtor(
+
+    def work() -> Answer:
+        result = intake.report_debtor(
             session,
             _user(),
             payload,
             forms_dir=current_app.config["FORMS_DIR"],
             processes_dir=current_app.config["PROCESSES_DIR"],
-        ),
-    )
-    view = queries.case_view(session, _user(), result.case.id)
-    return jsonify({"created": result.created, "case": case_json(view)}), 201 if result.created else 200
+        )
+        body = {
+            "created": result.created,
+            "case": case_json(queries.case_view(session, _user(), result.case.id)),
+        }
+        return Answer(body, 201 if result.created else 200)
+
+    return _reply(idempotency.run(session, _user(), work))
+
+
+def _items(name: str) -> list[dict[str, Any]]:
+    """The list ``name`` of a batch body: 1 to API_BATCH_MAX objects."""
+    items = _json_body().get(name)
+    limit = int(current_app.config.get("API_BATCH_MAX", API_BATCH_MAX))
+    if (
+        not isinstance(items, list)
+        or not 1 <= len(items) <= limit
+        or not all(isinstance(i, dict) for i in items)
+    ):
+        message = f"{name} must be a list of 1 to {limit} objects"
+        raise Invalid(message, {name: [message]})
+    return items
+
+
+def _invalid_item(name: str, index: int, err: Invalid) -> Invalid:
+    """An item's validation error, its fields prefixed with the item's place in the batch."""
+    fields = {f"{name}.{index}.{k}": v for k, v in err.fields.items()}
+    return Invalid(f"{name}[{index}]: {err.message}", fields or {f"{name}.{index}": [err.message]})
+
+
+def _in_item(name: str, index: int, err: DomainError) -> DomainError:
+    if isinstance(err, Invalid):
+        return _invalid_item(name, index, err)
+    err.message = f"{name}[{index}]: {err.message}"
+    return err
+
+
+@bp.post("/cases/batch")
+@token_required
+def report_cases() -> ResponseReturnValue:
+    """Several reports at once, all or nothing: one invalid report and none is recorded."""
+    session = get_session()
+    items = _items("reports")
+    intake.check_reporter(_user())
+    form = intake.report_form(session, current_app.config["FORMS_DIR"])
+    checked: list[dict[str, Any]] = []
+    fields: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        try:
+            data = validate(form, item)
+            data["identifier"] = normalize(data["debtor_kind"], data["identifier"])
+            checked.append(data)
+        except Invalid as err:
+            fields |= _invalid_item("reports", index, err).fields
+    if fields:
+        raise Invalid("some reports are invalid; none was recorded", fields)
+
+    def work() -> Answer:
+        results = []
+        for index, data in enumerate(checked):
+            try:
+                result = intake.record_report(
+                    session, _user(), data, processes_dir=current_app.config["PROCESSES_DIR"]
+                )
+            except DomainError as err:
+                raise _in_item("reports", index, err) from err
+            results.append(_case_summary(index, result.case, created=result.created))
+        return Answer({"results": results}, 201 if any(r["created"] for r in results) else 200)
+
+    return _reply(idempotency.run(session, _user(), work))
+
+
+def _case_summary(index: int, case: Case, **extra: Any) -> dict[str, Any]:
+    return {"index": index, "case_id": case.id, "stage": case.stage, "status": case.status, **extra}
+
+
+@bp.post("/settlements/batch")
+@token_required
+def report_settlements() -> ResponseReturnValue:
+    """Settlements of several cases (JSON, no certificate files), all or nothing."""
+    session = get_session()
+    items = _items("settlements")
+
+    def work() -> Answer:
+        results = []
+        for index, item in enumerate(items):
+            try:
+                case_id, certificate_no, numbers = _settlement_fields(item)
+                case = queries.get_case(session, _user(), case_id)
+                result = settlement.report_settlement(session, _user(), case, certificate_no, numbers)
+            except DomainError as err:
+                raise _in_item("settlements", index, err) from err
+            results.append(
+                _case_summary(
+                    index,
+                    case,
+                    settled_loans=result.settled_loans,
+                    all_settled=result.all_settled,
+                    delivered=result.delivered,
+                )
+            )
+        return Answer({"results": results}, 200)
+
+    return _reply(idempotency.run(session, _user(), work))
+
+
+def _settlement_fields(item: dict[str, Any]) -> tuple[int, str, list[str] | None]:
+    case_id, numbers = item.get("case_id"), item.get("contract_nos")
+    if not isinstance(case_id, int) or isinstance(case_id, bool):
+        raise Invalid("case_id must be a case number", {"case_id": ["must be a case number"]})
+    if numbers is not None and not (isinstance(numbers, list) and all(isinstance(n, str) for n in numbers)):
+        raise Invalid(
+            "contract_nos must be a list of strings", {"contract_nos": ["must be a list of strings"]}
+        )
+    return case_id, str(item.get("certificate_no") or ""), numbers
 
 
 @bp.get("/cases/<int:case_id>")
@@ -113,16 +246,17 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
             session, _user(), case, certificate_no, contract_nos, upload, current_app.config["UPLOAD_DIR"]
         )
 
-    result = atomic(session, work)
-    view = queries.case_view(session, _user(), case_id)
-    return jsonify(
-        {
+    def answer() -> Answer:
+        result = work()
+        body = {
             "settled_loans": result.settled_loans,
             "all_settled": result.all_settled,
             "delivered": result.delivered,
-            "case": case_json(view),
+            "case": case_json(queries.case_view(session, _user(), case_id)),
         }
-    )
+        return Answer(body, 200)
+
+    return _reply(idempotency.run(session, _user(), answer))
 
 
 @bp.get("/tasks")

@@ -64,7 +64,7 @@ def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id
     target.mkdir(parents=True, exist_ok=True)
     path = target / stored_name
     path.write_bytes(content)
-    session.info.setdefault(_WRITTEN, []).append(path)
+    track_written(session, path)
     attachment = Attachment(
         case_id=case_id,
         original_name=Path(upload.filename).name[:255],
@@ -77,6 +77,11 @@ def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def track_written(session: Session, path: Path) -> None:
+    """A file written in this transaction, deleted again if the transaction rolls back."""
+    session.info.setdefault(_WRITTEN, []).append(path)
 
 
 def forget_written(session: Session, *, delete: bool) -> None:

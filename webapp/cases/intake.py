@@ -47,10 +47,28 @@ def report_debtor(
     session: Session, user: User, payload: dict[str, Any], *, forms_dir: str, processes_dir: str
 ) -> ReportResult:
     """Validate a report and open a case, or add its loans to the debtor's open case."""
+    check_reporter(user)
+    data = validate(report_form(session, forms_dir), payload)
+    data["identifier"] = normalize(data["debtor_kind"], data["identifier"])
+    return record_report(session, user, data, processes_dir=processes_dir)
+
+
+def check_reporter(user: User) -> None:
     if not user.has_role("caseworker") or user.unit.kind not in REPORTING_KINDS:
         raise Forbidden(_("Only caseworkers of banks and guarantors report debtors."))
-    data = validate(report_form(session, forms_dir), payload)
-    identifier = normalize(data["debtor_kind"], data["identifier"])
+
+
+def record_report(
+    session: Session,
+    user: User,
+    data: dict[str, Any],
+    *,
+    processes_dir: str,
+    source: dict[str, Any] | None = None,
+) -> ReportResult:
+    """Record a validated report (identifier in compact form): open a case, or join the
+    debtor's open case. ``source`` goes into the history event (e.g. the import batch)."""
+    identifier = data["identifier"]
     _check_duplicate_contracts(session, user.unit_code, data["loans"])
 
     debtor = session.scalar(select(Debtor).where(Debtor.identifier == identifier))
@@ -66,7 +84,7 @@ def report_debtor(
                     )
                 )
             case = steps.lock_case(session, open_case.id)
-            _add_loans(session, case, user, data)
+            _add_loans(session, case, user, data, source=source)
             steps.merge_case_data(
                 session, case, {"creditor_banks": steps.creditor_banks(session, case.id)}, user
             )
@@ -112,7 +130,12 @@ def report_debtor(
         version,
         start_data,
         user,
-        {"debtor": debtor.name, "behaviour": data["behaviour"], "loans": [ln.contract_no for ln in loans]},
+        {
+            "debtor": debtor.name,
+            "behaviour": data["behaviour"],
+            "loans": [ln.contract_no for ln in loans],
+            **(source or {}),
+        },
     )
     return ReportResult(case, created=True)
 
@@ -136,7 +159,12 @@ def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str
 
 
 def _add_loans(
-    session: Session, case: Case, user: User, data: dict[str, Any], event: bool = True
+    session: Session,
+    case: Case,
+    user: User,
+    data: dict[str, Any],
+    event: bool = True,
+    source: dict[str, Any] | None = None,
 ) -> list[Loan]:
     if case.status != "open":
         raise Conflict(_("The case is closed."))
@@ -168,5 +196,6 @@ def _add_loans(
             user,
             loans=[ln.contract_no for ln in loans],
             behaviour=data["behaviour"],
+            **(source or {}),
         )
     return loans

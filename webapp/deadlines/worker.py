@@ -1,4 +1,5 @@
-"""The background worker: fires due BPMN timers, sends reminders and the daily digest.
+"""The background worker: fires due BPMN timers, sends reminders and the daily digest, and
+checks and imports ledger files (one batch per pass).
 
 Run beside the web server (``flask worker``; ``make run`` starts one). Several workers may
 run at once: a case fires under its row lock with a re-check of its deadline, reminders
@@ -20,6 +21,8 @@ from webapp.clock import now
 from webapp.db import get_session
 from webapp.deadlines import reminders
 from webapp.errors import Conflict
+from webapp.ledger import jobs as ledger_jobs
+from webapp.ledger.settings import LedgerSettings
 from webapp.transactions import atomic
 
 
@@ -29,6 +32,7 @@ class PassReport:
     failed: list[tuple[int, str]] = field(default_factory=list)
     reminders: int = 0
     digest: bool = False
+    ledger_batch: int | None = None
 
 
 def run_once() -> PassReport:
@@ -43,7 +47,8 @@ def run_once() -> PassReport:
         digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
     except Conflict:  # another worker sent today's digest (unique dedupe key)
         digest = False
-    return PassReport(fire.fired, fire.failed, sent, digest)
+    batch = ledger_jobs.run_next(session, LedgerSettings.from_config(current_app.config))
+    return PassReport(fire.fired, fire.failed, sent, digest, batch)
 
 
 def run_forever(interval: float = 1.0) -> None:

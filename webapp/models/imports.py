@@ -12,8 +12,11 @@ from webapp.clock import now
 from webapp.db import Base
 from webapp.models.users import User
 
-# a batch's life: previewed -> queued (confirmed) -> importing -> done | failed; or discarded
-PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDED = (
+# a batch's life: uploaded -> validating -> previewed -> queued (confirmed) -> importing ->
+# done | failed; a previewed batch may be discarded
+UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDED = (
+    "uploaded",
+    "validating",
     "previewed",
     "queued",
     "importing",
@@ -22,7 +25,8 @@ PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDED = (
     "discarded",
 )
 # what the preview found for a row; new and join rows are the ones imported
-ROW_NEW, ROW_JOIN, ROW_DUPLICATE, ROW_EXISTING, ROW_INVALID = "new", "join", "duplicate", "existing", "invalid"
+ROW_NEW, ROW_JOIN, ROW_DUPLICATE, ROW_EXISTING = "new", "join", "duplicate", "existing"
+ROW_INVALID = "invalid"
 ROW_KINDS = (ROW_NEW, ROW_JOIN, ROW_DUPLICATE, ROW_EXISTING, ROW_INVALID)
 
 
@@ -40,7 +44,9 @@ class ImportBatch(Base):
     file_format: Mapped[str] = mapped_column(String(10))
     encoding: Mapped[str | None] = mapped_column(String(20))
     header_language: Mapped[str] = mapped_column(String(5))
-    status: Mapped[str] = mapped_column(String(12), default=PREVIEWED, index=True)
+    # the uploaded file under a generated name, kept until its rows are read
+    stored_name: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(12), default=UPLOADED, index=True)
     total_rows: Mapped[int] = mapped_column(default=0)
     # rows per kind found by the preview (ROW_KINDS)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -62,7 +68,10 @@ class ImportRow(Base):
     """
 
     __tablename__ = "import_rows"
-    __table_args__ = (Index("ix_import_rows_batch_kind", "batch_id", "kind", "row_no"),)
+    __table_args__ = (
+        Index("ix_import_rows_batch_kind", "batch_id", "kind", "row_no"),
+        Index("ix_import_rows_batch_identifier", "batch_id", "identifier", "row_no"),
+    )
 
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), primary_key=True)
     row_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -62,7 +62,15 @@ def _convert(raw: str, kind: str | None) -> Any:
 
 def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and return the data; raise ``Invalid`` with messages per field."""
-    validator = Draft202012Validator(form.schema, format_checker=FormatChecker())
+    fields = field_errors(Draft202012Validator(form.schema, format_checker=FormatChecker()), data)
+    if fields:
+        raise Invalid(_("Please correct the highlighted fields."), fields)
+    return dict(data)
+
+
+def field_errors(validator: Draft202012Validator, data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Messages per field path (``loans.0.principal``); empty when the data is valid. Callers
+    checking many records build the validator once."""
     fields: dict[str, list[str]] = {}
     for path in _non_finite(data):
         fields.setdefault(path, []).append(_("Enter a valid number."))
@@ -71,9 +79,7 @@ def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
             fields.setdefault(field, [])
             if message not in fields[field]:
                 fields[field].append(message)
-    if fields:
-        raise Invalid(_("Please correct the highlighted fields."), fields)
-    return dict(data)
+    return fields
 
 
 def _non_finite(value: Any, path: str = "") -> list[str]:

@@ -1,0 +1,153 @@
+"""A ledger batch from the user's side: upload (the file checked as a whole at once),
+look at the preview, confirm or discard. Rows are checked and imported by the worker
+(``webapp.ledger.jobs``)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Any, cast
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from webapp.cases import intake
+from webapp.cases.attachments import track_written
+from webapp.clock import now
+from webapp.errors import Conflict, NotFound
+from webapp.ledger import rows
+from webapp.ledger.columns import columns
+from webapp.ledger.reader import open_ledger
+from webapp.ledger.settings import LedgerSettings
+from webapp.models import ImportBatch, ImportRow, User
+from webapp.models.imports import (
+    DISCARDED,
+    IMPORTING,
+    PREVIEWED,
+    QUEUED,
+    UPLOADED,
+    VALIDATING,
+)
+
+# a batch in one of these is still on its way: the same file uploaded again goes to it
+UNFINISHED = (UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING)
+
+
+def upload(session: Session, user: User, content: bytes, filename: str, cfg: LedgerSettings) -> ImportBatch:
+    """Check the file as a whole (format, encoding, size, header) and queue its rows for
+    checking; ``LedgerFileError`` (422) and nothing stored when it cannot be read."""
+    intake.check_reporter(user)
+    sheet = open_ledger(content, max_bytes=cfg.max_bytes, max_unpacked_bytes=cfg.max_unpacked_bytes)
+    layout = rows.layout(sheet.header, columns(intake.report_form(session, cfg.forms_dir)), sheet.encoding)
+    digest = hashlib.sha256(content).hexdigest()
+    same = session.scalar(
+        select(ImportBatch).where(
+            ImportBatch.unit_code == user.unit_code,
+            ImportBatch.sha256 == digest,
+            ImportBatch.status.in_(UNFINISHED),
+        )
+    )
+    if same is not None:
+        return same
+    stored_name = secrets.token_hex(16) + (".xlsx" if sheet.file_format == "xlsx" else ".csv")
+    cfg.upload_dir.mkdir(parents=True, exist_ok=True)
+    path = cfg.upload_dir / stored_name
+    path.write_bytes(content)
+    track_written(session, path)
+    batch = ImportBatch(
+        unit_code=user.unit_code,
+        user_id=user.id,
+        filename=Path(filename).name[:255] or "ledger",
+        sha256=digest,
+        file_format=sheet.file_format,
+        encoding=sheet.encoding,
+        header_language=layout.language,
+        stored_name=stored_name,
+        status=UPLOADED,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def get(session: Session, user: User, batch_id: int) -> ImportBatch:
+    """A batch of the user's unit (others' batches do not exist for them)."""
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None or batch.unit_code != user.unit_code:
+        raise NotFound(_("No such import."))
+    return batch
+
+
+def of_unit(session: Session, user: User, limit: int, offset: int) -> list[ImportBatch]:
+    return list(
+        session.scalars(
+            select(ImportBatch)
+            .where(ImportBatch.unit_code == user.unit_code)
+            .order_by(ImportBatch.created_at.desc(), ImportBatch.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def rows_of(session: Session, batch: ImportBatch, kind: str, limit: int, offset: int) -> list[ImportRow]:
+    return list(
+        session.scalars(
+            select(ImportRow)
+            .where(ImportRow.batch_id == batch.id, ImportRow.kind == kind)
+            .order_by(ImportRow.row_no)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def count_rows(session: Session, batch: ImportBatch, kind: str) -> int:
+    return int(
+        session.scalar(select(func.count()).where(ImportRow.batch_id == batch.id, ImportRow.kind == kind))
+        or 0
+    )
+
+
+def confirm(session: Session, user: User, batch_id: int) -> ImportBatch:
+    """Queue a previewed batch for import; confirming twice imports once."""
+    intake.check_reporter(user)
+    batch = get(session, user, batch_id)
+    if batch.status != PREVIEWED:
+        raise Conflict(
+            _("Only a previewed import can be confirmed; this one is %(status)s.", status=batch.status)
+        )
+    if not (batch.counts.get("new", 0) or batch.counts.get("join", 0)):
+        raise Conflict(_("The file has no rows to import."))
+    _move(session, batch, PREVIEWED, QUEUED, confirmed_at=now())
+    return batch
+
+
+def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
+    intake.check_reporter(user)
+    batch = get(session, user, batch_id)
+    if batch.status != PREVIEWED:
+        raise Conflict(
+            _("Only a previewed import can be discarded; this one is %(status)s.", status=batch.status)
+        )
+    _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
+    return batch
+
+
+def _move(session: Session, batch: ImportBatch, old: str, new: str, **values: object) -> None:
+    """A conditional update, so two clicks (or two workers) cannot both move the batch."""
+    moved = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == batch.id, ImportBatch.status == old)
+            .values(status=new, **values)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if moved != 1:
+        raise Conflict(_("The import was changed at the same time; reload the page."))
+    session.refresh(batch)

@@ -1,0 +1,42 @@
+"""Ledger limits and paths, from the app config (``LIANDONG_LEDGER_*`` in the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULTS = {
+    "LEDGER_MAX_BYTES": 32 * 2**20,
+    "LEDGER_MAX_ROWS": 100_000,
+    # what a workbook may unpack to (a 100,000-row sheet is about 60 MB of XML)
+    "LEDGER_MAX_UNPACKED_BYTES": 256 * 2**20,
+    # a job whose progress has not moved for this long was cut off and is run again
+    "LEDGER_STALE_SECONDS": 600,
+}
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    upload_dir: Path
+    forms_dir: str
+    processes_dir: str
+    max_bytes: int
+    max_rows: int
+    max_unpacked_bytes: int
+    stale_seconds: int
+
+    @classmethod
+    def from_config(cls, config: Any) -> LedgerSettings:
+        def get(key: str) -> int:
+            return int(config.get(key, DEFAULTS[key]))
+
+        return cls(
+            upload_dir=Path(config["UPLOAD_DIR"]) / "imports",
+            forms_dir=config["FORMS_DIR"],
+            processes_dir=config["PROCESSES_DIR"],
+            max_bytes=get("LEDGER_MAX_BYTES"),
+            max_rows=get("LEDGER_MAX_ROWS"),
+            max_unpacked_bytes=get("LEDGER_MAX_UNPACKED_BYTES"),
+            stale_seconds=get("LEDGER_STALE_SECONDS"),
+        )

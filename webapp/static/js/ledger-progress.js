@@ -1,0 +1,21 @@
+// Polls an import's progress and reloads the page when its state changes.
+(function () {
+  const box = document.getElementById("progress");
+  if (!box) return;
+  const bar = document.getElementById("progress-bar");
+  const text = document.getElementById("progress-text");
+  const start = document.querySelector("[data-status]").dataset.status;
+  async function poll() {
+    try {
+      const answer = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
+      const state = await answer.json();
+      if (state.status !== start) { window.location.reload(); return; }
+      if (state.done !== null) {
+        if (state.percent !== null) bar.value = state.percent;
+        text.textContent = state.done + (state.total ? " / " + state.total : "");
+      }
+    } catch (err) { /* the next poll tries again */ }
+    setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 1000);
+})();
