@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from tests.ledger_files import person_row, to_csv
 from tests.support import PASSWORD, Browser, open_task_id, report_payload
 from webapp import create_app
 from webapp.models import Attachment, CaseEvent
@@ -81,6 +82,9 @@ def api(participant: int, unrelated: int, office: int, others: int) -> dict[str,
     }
 
 
+# a ledger batch is seen by its own unit only
+UNIT_BATCH = {**same(404), "anonymous": 302, "participant": 200}
+
 # (endpoint, method) -> expected status per role; POSTs carry empty or invalid data so that
 # nothing but claims changes
 RULES: dict[tuple[str, str], dict[str, int]] = {
@@ -138,6 +142,17 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.claim_task", "POST"): api(403, 404, 200, 403),
     ("api.unclaim_task", "POST"): api(403, 404, 200, 403),
     ("api.complete_task", "POST"): api(403, 404, 422, 403),
+    ("api.openapi", "GET"): same(200),
+    ("api.report_cases", "POST"): api(422, 422, 403, 403),
+    ("api.report_settlements", "POST"): {**api(422, 422, 422, 422), "auditor": 403},
+    ("ledger.index", "GET"): {**same(403), "anonymous": 302, "participant": 200, "unrelated": 200},
+    ("ledger.upload", "POST"): {**same(403), "anonymous": 302, "participant": 422, "unrelated": 422},
+    ("ledger.template", "GET"): logged_in(302, 200),
+    ("ledger.show", "GET"): UNIT_BATCH,
+    ("ledger.show_progress", "GET"): UNIT_BATCH,
+    ("ledger.error_file", "GET"): UNIT_BATCH,
+    ("ledger.confirm", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
+    ("ledger.discard", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }
@@ -168,7 +183,13 @@ def test_access_matrix(app, users, browser):
     )
     with app.extensions["db_sessionmaker"]() as session:
         attachment_id = session.scalar(select(Attachment.id))
+    ledger = io.BytesIO(to_csv([person_row(2, "P-2")]))
+    upload = browser("bank_icbc").post(
+        "/ledger/", data={"file": (ledger, "l.csv")}, content_type="multipart/form-data"
+    )
     values = {
+        "batch_id": int(upload.headers["Location"].rstrip("/").split("/")[-1]),
+        "file_format": "csv",
         "case_id": case_id,
         "task_id": task_id,
         "attachment_id": attachment_id,

@@ -136,8 +136,8 @@ def _in_item(name: str, index: int, err: DomainError) -> DomainError:
 def report_cases() -> ResponseReturnValue:
     """Several reports at once, all or nothing: one invalid report and none is recorded."""
     session = get_session()
-    items = _items("reports")
     intake.check_reporter(_user())
+    items = _items("reports")
     form = intake.report_form(session, current_app.config["FORMS_DIR"])
     checked: list[dict[str, Any]] = []
     fields: dict[str, list[str]] = {}
