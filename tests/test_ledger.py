@@ -101,7 +101,7 @@ def test_csv_preview_confirm_import_and_error_file(app, users, browser):
     page = icbc.get(f"/ledger/{batch_id}?kind=join").get_data(as_text=True)
     assert f"#{joined}" in page
     page = icbc.get(f"/ledger/{batch_id}?kind=duplicate").get_data(as_text=True)
-    assert "same contract as row 2" in page
+    assert zh(app, "same contract as row %(n)s", n=2) in page
 
     errors = icbc.get(f"/ledger/{batch_id}/errors.csv")
     lines = list(csv.reader(io.StringIO(errors.get_data().decode("utf-8-sig"))))
@@ -126,7 +126,7 @@ def test_csv_preview_confirm_import_and_error_file(app, users, browser):
         banks = {ln.bank_unit_code for ln in session.scalars(select(Loan).where(Loan.case_id == joined))}
         assert banks == {"bank_abc", "bank_icbc"}  # merged across banks
     page = icbc.get(f"/ledger/{batch_id}?kind=new").get_data(as_text=True)
-    assert "2 cases opened, 4 loans added" in page
+    assert zh(app, "%(cases)s cases opened, %(loans)s loans added.", cases=2, loans=4) in page
     case_page = icbc.get(f"/cases/{joined}").get_data(as_text=True)
     assert "E-20" in case_page
 
