@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
 from webapp import engine
@@ -161,7 +161,13 @@ def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], 
     case = ctx.case
     if case.status == CLOSED:
         raise Conflict("the case is closed")
-    version = session.get(ProcessVersion, case.process_version_id)
+    with session.no_autoflush:  # a version row never changes: nothing to flush before reading it
+        # the diagram files are read only when the definition is not cached yet
+        version = session.get(
+            ProcessVersion,
+            case.process_version_id,
+            options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json)],
+        )
     if version is None:  # cannot happen with the foreign key; say so if it does
         raise StepFailed(
             "the case's process version is missing", case.id, ctx.actor.id if ctx.actor else None
@@ -184,7 +190,9 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     _apply_effects(session, ctx, run.completed)
     _project_tasks(session, ctx, snapshot, cat.unit_codes(), run.definition)
     case.active_elements = snapshot.active_elements
-    case.completed_elements = snapshot.completed_elements
+    # the engine forgets finished history (engine.compact): what the case completed earlier
+    # is kept here, so the diagram still shows it
+    case.completed_elements = sorted(set(case.completed_elements or []) | set(snapshot.completed_elements))
     case.next_timer_at = snapshot.next_timer_at
     case.updated_at = now()
     case.incident = None  # the step ran: an earlier incident is resolved
@@ -209,7 +217,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
             case.stage = ranked[-1]
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
-        event.completed_elements = snapshot.completed_elements
+        event.completed_elements = case.completed_elements
         session.add(event)
     session.flush()
 
@@ -222,9 +230,12 @@ def _project_tasks(
     definition: engine.Definition,
 ) -> None:
     case = ctx.case
-    open_rows = {
-        t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
-    }
+    # no autoflush: the step's changes go out in one flush at its end (the open rows are
+    # matched by identity, the completed task among them)
+    with session.no_autoflush:
+        open_rows = {
+            t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
+        }
     ready_ids = {r.id for r in snapshot.ready}
     opened, calendar = now(), work_calendar.load()
     for task_id, row in open_rows.items():
@@ -240,6 +251,7 @@ def _project_tasks(
             case.id,
             ctx.actor.id if ctx.actor else None,
         )
+    participants: set[str] | None = None
     for ready in new:
         if ready.assignee is None or ready.assignee not in units:
             raise StepFailed(
@@ -261,13 +273,23 @@ def _project_tasks(
             context=ready.item,
         )
         session.add(row)
-        _participate(session, case.id, ready.assignee)
+        if participants is None:  # read once a step, whatever the number of new tasks
+            participants = _participants(session, case.id)
+        if ready.assignee not in participants:
+            participants.add(ready.assignee)
+            session.add(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
 
 
-def _participate(session: Session, case_id: int, unit_code: str) -> None:
-    if session.get(CaseParticipant, (case_id, unit_code)) is None:
-        session.add(CaseParticipant(case_id=case_id, unit_code=unit_code))
+def _participants(session: Session, case_id: int) -> set[str]:
+    """Units taking part in the case, those added in this transaction included (read
+    without autoflush, so that the step's changes still go out in one flush)."""
+    with session.no_autoflush:
+        stored = set(
+            session.scalars(select(CaseParticipant.unit_code).where(CaseParticipant.case_id == case_id))
+        )
+    pending = {o.unit_code for o in session.new if isinstance(o, CaseParticipant) and o.case_id == case_id}
+    return stored | pending
 
 
 def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.CompletedElement]) -> None:

@@ -95,6 +95,8 @@ class CaseRun:
         return cls(definition, workflow)
 
     def dump(self) -> str:
+        """The instance state to save; the finished history is dropped first (``compact``)."""
+        compact(self.workflow)
         dct = _instance_dict(self.workflow)
         dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
         return json.dumps(dct, cls=SERIALIZER.json_encoder_cls, separators=(",", ":"))
@@ -217,6 +219,73 @@ class CaseRun:
             raise EngineError(_describe(err)) from err
         if errors:
             raise EngineError(f"element {errors[0].task_spec.bpmn_id} is in error")
+
+
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def compact(workflow: BpmnWorkflow) -> int:
+    """Drop the finished history of the task trees; the number of tasks removed.
+
+    SpiffWorkflow keeps every task a case ever ran, so a case's state, its load and save,
+    and every walk over its tasks grow with its history (a loop also stalls once the tree
+    is 1,000 levels deep). Only the unfinished part matters to the engine: in each task
+    tree (the case and each subprocess) the chain of completed tasks between the root and
+    the last one above the unfinished tasks is cut out, with the finished branches hanging
+    off it (cancelled paths, completed multi-instance items) and the subprocesses those
+    held. The root, the last completed task (whose data the next task inherits) and the
+    workflow's ``last_task`` stay. What the case did is kept in its own tables and history.
+    """
+    removed = 0
+    for wf in [workflow, *list(workflow.subprocesses.values())]:
+        # a subprocess dropped with an earlier tree's history is gone
+        if wf is workflow or workflow.subprocesses.get(wf.parent_task_id) is wf:
+            removed += _compact_tree(workflow, wf)
+    return removed
+
+
+def _compact_tree(top: BpmnWorkflow, wf: Any) -> int:
+    live: set[UUID] = set()  # unfinished tasks and their ancestors
+    for task in wf.tasks.values():
+        subprocess = top.subprocesses.get(task.id)
+        if (
+            task.has_state(_FINISHED)
+            and task is not wf.last_task
+            and (subprocess is None or subprocess.completed)
+        ):
+            continue
+        while task is not None and task.id not in live:
+            live.add(task.id)
+            task = task.parent
+    root = wf.task_tree
+    spine: list[Any] = []
+    node = root
+    while True:
+        ahead = [child for child in node._children if child in live]
+        if len(ahead) != 1:
+            break
+        child = wf.tasks[ahead[0]]
+        if not child.has_state(TaskState.COMPLETED) or child is wf.last_task:
+            break
+        spine.append(child)
+        node = child
+    if len(spine) < 2:
+        return 0
+    keep = spine[-1]
+    doomed: list[UUID] = []
+    stack = [spine[0].id]
+    while stack:
+        task_id = stack.pop()
+        if task_id != keep.id:
+            doomed.append(task_id)
+            stack.extend(wf.tasks[task_id]._children)
+    for task_id in doomed:
+        if task_id in top.subprocesses:
+            top.delete_subprocess(wf.tasks[task_id])
+        del wf.tasks[task_id]
+    root._children[root._children.index(spine[0].id)] = keep.id
+    keep._parent = root.id
+    return len(doomed)
 
 
 def _workflow_converter() -> Any:

@@ -7,6 +7,7 @@ that is no longer open cannot be completed again (409).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, cast
 
 from flask_babel import gettext as _
@@ -22,7 +23,8 @@ from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
 from webapp.models import Case, Task, Unit, User
 from webapp.models.tasks import OPEN
-from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
+from webapp.taskforms import FormSchema, coerce_form, load_schema, resolve_schema, validate
+from webapp.taskforms.validation import MultiDictLike
 
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
 
@@ -84,10 +86,18 @@ def overdue_count(session: Session, unit_code: str) -> int:
 
 def get_task(session: Session, user: User, task_id: str) -> Task:
     """A task of a case the user may see (404 otherwise, so nothing leaks)."""
-    task = session.get(Task, task_id)
-    if task is None or session.scalar(visible_cases(user).where(Case.id == task.case_id)) is None:
+    return _visible_task(session, user, task_id)[0]
+
+
+def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Case]:
+    # one statement for the task and the visibility of its case
+    row = session.execute(
+        visible_cases(user).join(Task, Task.case_id == Case.id).where(Task.id == task_id).add_columns(Task)
+    ).first()
+    if row is None:
         raise NotFound(_("Task not found."))
-    return task
+    case, task = row
+    return task, case
 
 
 def _check_owner(user: User, task: Task) -> None:
@@ -102,7 +112,8 @@ def _check_open(task: Task) -> None:
         raise Conflict(_("This task was cancelled: the case moved on."))
 
 
-def task_form(session: Session, task: Task, forms_dir: str) -> FormSchema | None:
+def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = None) -> FormSchema | None:
+    """The task's form resolved for its unit and debtor (``case``: the task's case, if at hand)."""
     if not task.form:
         return None
     cat = catalog_mod.current()
@@ -110,7 +121,8 @@ def task_form(session: Session, task: Task, forms_dir: str) -> FormSchema | None
     kind = unit.kind if unit else ""
     options = {"sanction_measures": [(m.code, m.zh, m.en) for m in cat.measures_for(task.unit_code, kind)]}
     defaults = {"rectification_days": cat.rectification_default_days}
-    case = session.get(Case, task.case_id)
+    if case is None or case.id != task.case_id:
+        case = session.get(Case, task.case_id)
     debtor_kind = case.debtor.kind if case else None
     return resolve_schema(load_schema(forms_dir, task.form), options, defaults, debtor_kind)
 
@@ -150,14 +162,35 @@ def unclaim(session: Session, user: User, task_id: str) -> Task:
 
 
 def complete(session: Session, user: User, task_id: str, data: dict[str, Any], forms_dir: str) -> Task:
-    task = get_task(session, user, task_id)
+    """Complete a task with JSON data (validated against its form)."""
+    return _complete(session, user, task_id, forms_dir, lambda _form: data)
+
+
+def complete_posted(
+    session: Session, user: User, task_id: str, posted: MultiDictLike, forms_dir: str
+) -> Task:
+    """Complete a task with an HTML form's fields, converted to the form's types first."""
+    return _complete(
+        session, user, task_id, forms_dir, lambda form: coerce_form(form, posted) if form else {}
+    )
+
+
+def _complete(
+    session: Session,
+    user: User,
+    task_id: str,
+    forms_dir: str,
+    submitted: Callable[[FormSchema | None], dict[str, Any]],
+) -> Task:
+    task, _case = _visible_task(session, user, task_id)
     _check_owner(user, task)
     case = steps.lock_case(session, task.case_id)
     session.refresh(task)
     _check_open(task)
     if task.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is claimed by another user."))
-    form = task_form(session, task, forms_dir)
+    form = task_form(session, task, forms_dir, case)
+    data = submitted(form)
     clean = validate(form, data) if form else {}
     task.claimed_by_id = user.id
     steps.complete_task(session, case, task, clean, user)

@@ -10,7 +10,6 @@ from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Invalid
 from webapp.paging import page_arg
-from webapp.taskforms import coerce_form
 from webapp.tasks import service
 from webapp.transactions import atomic
 
@@ -42,16 +41,14 @@ def show(task_id: str) -> ResponseReturnValue:
 @login_required
 def complete(task_id: str) -> ResponseReturnValue:
     session = get_session()
-    task = service.get_task(session, current_user, task_id)
-    form = service.task_form(session, task, current_app.config["FORMS_DIR"])
-    data = coerce_form(form, request.form) if form else {}
+    forms_dir = current_app.config["FORMS_DIR"]
     try:
-        atomic(
-            session,
-            lambda: service.complete(session, current_user, task_id, data, current_app.config["FORMS_DIR"]),
+        task = atomic(
+            session, lambda: service.complete_posted(session, current_user, task_id, request.form, forms_dir)
         )
     except Invalid as err:
         task = service.get_task(session, current_user, task_id)
+        form = service.task_form(session, task, forms_dir)
         return render_template(
             "tasks/task.html", task=task, form=form, values=request.form, errors=err.fields, error=err
         ), 422
