@@ -21,7 +21,7 @@ from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
-from webapp.models import Case, CaseParticipant, Debtor, Loan, Unit, User
+from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Unit, User
 from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
 
 REPORTING_KINDS = ("bank", "guarantor")
@@ -65,9 +65,11 @@ def record_report(
     *,
     processes_dir: str,
     source: dict[str, Any] | None = None,
+    version: ProcessVersion | None = None,
 ) -> ReportResult:
     """Record a validated report (identifier in compact form): open a case, or join the
-    debtor's open case. ``source`` goes into the history event (e.g. the import batch)."""
+    debtor's open case. ``source`` goes into the history event (e.g. the import batch);
+    ``version`` is the deployed process, when the caller has it (an import of many rows)."""
     identifier = data["identifier"]
     _check_duplicate_contracts(session, user.unit_code, data["loans"])
 
@@ -100,7 +102,7 @@ def record_report(
     debtor.position = data.get("position")
     session.flush()
 
-    version = deploy(session, processes_dir)
+    version = version or deploy(session, processes_dir)
     case = Case(
         debtor_id=debtor.id,
         open_debtor_id=debtor.id,

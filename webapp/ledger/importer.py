@@ -9,14 +9,16 @@ meantime (another batch, the API) is skipped as already imported.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from itertools import groupby
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp.cases import intake
+from webapp.cases.versions import deploy
 from webapp.errors import DomainError
 from webapp.ledger import progress
 from webapp.ledger.rows import debtor_fields
@@ -25,6 +27,7 @@ from webapp.models import ImportBatch, ImportRow, Loan
 from webapp.models.imports import DONE, ROW_EXISTING, ROW_JOIN, ROW_NEW
 
 DEBTORS_PER_CHUNK = 500
+PROGRESS_EVERY = 0.5  # seconds between progress reports
 
 
 class ImportFailed(Exception):
@@ -37,6 +40,8 @@ def import_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> No
     total = batch.counts.get(ROW_NEW, 0) + batch.counts.get(ROW_JOIN, 0)
     done = created = added = 0
     progress.write(cfg.upload_dir, batch.id, "importing", 0, total)
+    reported_at = time.monotonic()
+    version = deploy(session, cfg.processes_dir)
     for debtor_rows in _debtors(session, batch.id):
         reported = set(
             session.scalars(
@@ -61,7 +66,12 @@ def import_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> No
                 report["evidence"] = _data(fresh[0])["evidence"]
             try:
                 result = intake.record_report(
-                    session, user, report, processes_dir=cfg.processes_dir, source={"import_batch": batch.id}
+                    session,
+                    user,
+                    report,
+                    processes_dir=cfg.processes_dir,
+                    source={"import_batch": batch.id},
+                    version=version,
                 )
             except DomainError as err:
                 raise ImportFailed(f"row {fresh[0].row_no}: {err.message}") from err
@@ -69,7 +79,7 @@ def import_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> No
             added += len(fresh)
             placed += [{"row": r.row_no, "new_kind": r.kind, "new_case": result.case.id} for r in fresh]
         if placed:
-            rows_table = ImportRow.__table__
+            rows_table = cast("Table", ImportRow.__table__)
             session.execute(
                 update(rows_table)
                 .where(rows_table.c.batch_id == batch.id, rows_table.c.row_no == bindparam("row"))
@@ -77,7 +87,9 @@ def import_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> No
                 placed,
             )
         done += len(debtor_rows)
-        progress.write(cfg.upload_dir, batch.id, "importing", done, total)
+        if time.monotonic() - reported_at > PROGRESS_EVERY:
+            progress.write(cfg.upload_dir, batch.id, "importing", done, total)
+            reported_at = time.monotonic()
     batch.cases_created = created
     batch.loans_added = added
     batch.status = DONE

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import fastjsonschema
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -106,6 +107,10 @@ class RowChecker:
         self.layout = file_layout
         self.today = today
         self.validator = Draft202012Validator(report.schema, format_checker=FormatChecker())
+        # most rows are valid: a compiled check passes them ~20x faster than jsonschema, which
+        # then only explains the rows that fail (the form uses no keyword past draft 7)
+        plain = {k: v for k, v in report.schema.items() if k not in ("$schema", "$id")}
+        self.passes = fastjsonschema.compile({**plain, "$schema": "http://json-schema.org/draft-07/schema#"})
 
     def check(self, row_no: int, raw: Sequence[Cell]) -> RowCheck:
         positions = self.layout.positions
@@ -126,7 +131,7 @@ class RowChecker:
                 values[col.key] = value
         report = {k: v for k, v in values.items() if k not in LOAN_FIELDS}
         report["loans"] = [{k: v for k, v in values.items() if k in LOAN_FIELDS}]
-        for path, messages in field_errors(self.validator, report).items():
+        for path, messages in self._errors(report).items():
             key = path.rsplit(".", 1)[-1] if path.startswith("loans.") else path
             if key == "loans":  # an empty loan: its own required fields say which
                 continue
@@ -140,6 +145,13 @@ class RowChecker:
         if not result.errors:
             result.data = report
         return result
+
+    def _errors(self, report: dict[str, Any]) -> dict[str, list[str]]:
+        try:
+            self.passes(report)
+        except fastjsonschema.JsonSchemaValueException:
+            return field_errors(self.validator, report)
+        return {}
 
     def _convert(self, col: Column, cell: Cell) -> tuple[Any, str | None]:
         if cell is None or (isinstance(cell, str) and not cell.strip()):
