@@ -57,6 +57,10 @@ STAGE_ORDER = (
 )
 
 
+# a step needs a version's id and hash; its files only when the definition is not cached
+_VERSION_WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
+
+
 @dataclass
 class StepContext:
     """What one step did, collected while it runs and written at its end."""
@@ -86,7 +90,14 @@ class StepContext:
 def lock_case(session: Session, case_id: int) -> Case:
     """The case row, locked for the step (``SELECT … FOR UPDATE`` on PostgreSQL; the
     version column catches concurrent writers on SQLite)."""
-    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update(of=Case))
+    # populate_existing: the row is read again under the lock, even if the session holds it
+    # already (a writer that committed before we got the lock must not be overwritten)
+    case = session.scalar(
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
     if case is None:
         raise NotFound("case not found")
     return case
@@ -162,12 +173,7 @@ def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], 
     if case.status == CLOSED:
         raise Conflict("the case is closed")
     with session.no_autoflush:  # a version row never changes: nothing to flush before reading it
-        # the diagram files are read only when the definition is not cached yet
-        version = session.get(
-            ProcessVersion,
-            case.process_version_id,
-            options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json)],
-        )
+        version = session.get(ProcessVersion, case.process_version_id, options=_VERSION_WITHOUT_FILES)
     if version is None:  # cannot happen with the foreign key; say so if it does
         raise StepFailed(
             "the case's process version is missing", case.id, ctx.actor.id if ctx.actor else None
