@@ -31,6 +31,9 @@ def from_env() -> dict[str, object]:
         "DATABASE_URL": os.environ.get("LIANDONG_DATABASE_URL", f"sqlite:///{INSTANCE / 'liandong.db'}"),
         "UPLOAD_DIR": os.path.abspath(os.environ.get("LIANDONG_UPLOAD_DIR", str(INSTANCE / "uploads"))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("LIANDONG_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        # ledger files have their own, larger limit (the upload view raises it for itself)
+        "LEDGER_MAX_BYTES": int(os.environ.get("LIANDONG_LEDGER_MAX_BYTES", 32 * 1024 * 1024)),
+        "LEDGER_MAX_ROWS": int(os.environ.get("LIANDONG_LEDGER_MAX_ROWS", 100_000)),
         "BABEL_DEFAULT_LOCALE": os.environ.get("LIANDONG_DEFAULT_LOCALE", "zh"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("LIANDONG_TIMEZONE", "Asia/Shanghai"),
         "SESSION_COOKIE_HTTPONLY": True,
