@@ -42,54 +42,55 @@ def import_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> No
     progress.write(cfg.upload_dir, batch.id, "importing", 0, total)
     reported_at = time.monotonic()
     version = deploy(session, cfg.processes_dir)
-    for debtor_rows in _debtors(session, batch.id):
+    for debtors in _chunks(session, batch.id):
+        # contracts reported since the preview (another batch, the API) are skipped
         reported = set(
             session.scalars(
                 select(Loan.contract_no).where(
                     Loan.bank_unit_code == batch.unit_code,
-                    Loan.contract_no.in_([r.contract_no for r in debtor_rows]),
+                    Loan.contract_no.in_([r.contract_no for rows in debtors for r in rows]),
                 )
             )
         )
         placed: list[dict[str, Any]] = []
-        for (_behaviour, _evidence), group in groupby(
-            debtor_rows, key=lambda r: (_data(r)["behaviour"], _data(r).get("evidence"))
-        ):
-            members = list(group)
-            fresh = [r for r in members if r.contract_no not in reported]
-            skipped = [r for r in members if r.contract_no in reported]
-            placed += [{"row": r.row_no, "new_kind": ROW_EXISTING, "new_case": None} for r in skipped]
-            if not fresh:
-                continue
-            report = {**debtor_fields(_data(fresh[0])), "loans": [_data(r)["loans"][0] for r in fresh]}
-            if "evidence" in _data(fresh[0]):
-                report["evidence"] = _data(fresh[0])["evidence"]
-            try:
-                result = intake.record_report(
-                    session,
-                    user,
-                    report,
-                    processes_dir=cfg.processes_dir,
-                    source={"import_batch": batch.id},
-                    version=version,
-                )
-            except DomainError as err:
-                raise ImportFailed(f"row {fresh[0].row_no}: {err.message}") from err
-            created += result.created
-            added += len(fresh)
-            placed += [{"row": r.row_no, "new_kind": r.kind, "new_case": result.case.id} for r in fresh]
-        if placed:
-            rows_table = cast("Table", ImportRow.__table__)
-            session.execute(
-                update(rows_table)
-                .where(rows_table.c.batch_id == batch.id, rows_table.c.row_no == bindparam("row"))
-                .values(kind=bindparam("new_kind"), case_id=bindparam("new_case")),
-                placed,
-            )
-        done += len(debtor_rows)
-        if time.monotonic() - reported_at > PROGRESS_EVERY:
-            progress.write(cfg.upload_dir, batch.id, "importing", done, total)
-            reported_at = time.monotonic()
+        for debtor_rows in debtors:
+            for (_behaviour, _evidence), group in groupby(
+                debtor_rows, key=lambda r: (_data(r)["behaviour"], _data(r).get("evidence"))
+            ):
+                members = list(group)
+                fresh = [r for r in members if r.contract_no not in reported]
+                skipped = [r for r in members if r.contract_no in reported]
+                placed += [{"row": r.row_no, "new_kind": ROW_EXISTING, "new_case": None} for r in skipped]
+                if not fresh:
+                    continue
+                report = {**debtor_fields(_data(fresh[0])), "loans": [_data(r)["loans"][0] for r in fresh]}
+                if "evidence" in _data(fresh[0]):
+                    report["evidence"] = _data(fresh[0])["evidence"]
+                try:
+                    result = intake.record_report(
+                        session,
+                        user,
+                        report,
+                        processes_dir=cfg.processes_dir,
+                        source={"import_batch": batch.id},
+                        version=version,
+                    )
+                except DomainError as err:
+                    raise ImportFailed(f"row {fresh[0].row_no}: {err.message}") from err
+                created += result.created
+                added += len(fresh)
+                placed += [{"row": r.row_no, "new_kind": r.kind, "new_case": result.case.id} for r in fresh]
+            done += len(debtor_rows)
+            if time.monotonic() - reported_at > PROGRESS_EVERY:
+                progress.write(cfg.upload_dir, batch.id, "importing", done, total)
+                reported_at = time.monotonic()
+        rows_table = cast("Table", ImportRow.__table__)
+        session.execute(
+            update(rows_table)
+            .where(rows_table.c.batch_id == batch.id, rows_table.c.row_no == bindparam("row"))
+            .values(kind=bindparam("new_kind"), case_id=bindparam("new_case")),
+            placed,
+        )
     batch.cases_created = created
     batch.loans_added = added
     batch.status = DONE
@@ -99,8 +100,8 @@ def _data(row: ImportRow) -> dict[str, Any]:
     return row.data or {}  # importable rows always carry their checked report
 
 
-def _debtors(session: Session, batch_id: int) -> Iterator[list[ImportRow]]:
-    """The rows to import, a debtor's rows together, a few hundred debtors at a time."""
+def _chunks(session: Session, batch_id: int) -> Iterator[list[list[ImportRow]]]:
+    """The rows to import, a few hundred debtors at a time, each debtor's rows together."""
     importable = (ImportRow.batch_id == batch_id, ImportRow.kind.in_((ROW_NEW, ROW_JOIN)))
     after = ""
     while True:
@@ -120,6 +121,5 @@ def _debtors(session: Session, batch_id: int) -> Iterator[list[ImportRow]]:
             .where(*importable, ImportRow.identifier.in_(identifiers))
             .order_by(ImportRow.identifier, ImportRow.row_no)
         ).all()
-        for _identifier, debtor_rows in groupby(chunk, key=lambda r: r.identifier):
-            yield list(debtor_rows)
+        yield [list(rows) for _identifier, rows in groupby(chunk, key=lambda r: r.identifier)]
         after = str(identifiers[-1])
