@@ -137,3 +137,40 @@ def test_replay_steps_through_the_history_on_the_diagram(app, users, live_url):
             assert errors == []
         finally:
             browser.close()
+
+
+def test_ledger_upload_preview_and_import(app, users, live_url, tmp_path):
+    """The page follows the worker by itself: checked rows appear, then the import's result."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ledger_files import person_row, to_csv
+
+    ledger = tmp_path / "台账.csv"
+    ledger.write_bytes(to_csv([person_row(2, "P-2"), person_row(3, "P-3", principal="-1")], encoding="gbk"))
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            app.test_cli_runner().invoke(args=["worker", "--once"])
+            stop.wait(0.3)
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        thread = threading.Thread(target=worker, daemon=True)
+        try:
+            page, errors = _logged_in_page(browser, live_url, "bank_icbc")
+            page.goto(f"{live_url}/ledger/")
+            page.set_input_files("#file", str(ledger))
+            page.click("#upload button[type=submit]")
+            page.wait_for_selector("#progress")  # waiting for the worker
+            thread.start()
+            page.wait_for_selector("[data-status=previewed]", timeout=20000)  # the page reloaded itself
+            assert page.inner_text("#counts tr[data-kind=new] td:last-child") == "1"
+            assert page.inner_text("#counts tr[data-kind=invalid] td:last-child") == "1"
+            page.click("#confirm")
+            page.wait_for_selector("[data-status=done]", timeout=20000)
+            assert page.query_selector("#batch-result") is not None
+            assert errors == []
+        finally:
+            stop.set()
+            browser.close()
