@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from webapp.clock import now
 from webapp.errors import NotFound
@@ -44,10 +44,13 @@ def list_cases(
     if status:
         stmt = stmt.where(Case.status == status)
     if query:
-        stmt = stmt.where(Debtor.name.contains(query))
-    return list(
-        session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset))
-    )
+        # one bound pattern (not '%' || :q || '%'), so PostgreSQL sees the text and can use the
+        # name's trigram index; % and _ typed by the user are matched literally
+        pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Debtor.name.like(f"%{pattern}%", escape="\\"))
+    # a list never shows the engine state: not reading it saves 8-15 kB a row
+    stmt = stmt.options(defer(Case.state)).order_by(Case.created_at.desc(), Case.id.desc())
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
 @dataclass(frozen=True)

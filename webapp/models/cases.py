@@ -19,6 +19,13 @@ class Debtor(Base):
     """A debtor (惩治对象): an organisation (credit code) or a person (identity number)."""
 
     __tablename__ = "debtors"
+    __table_args__ = (
+        # the case search by a part of the name (LIKE '%...%'): a trigram index on PostgreSQL,
+        # a plain one on SQLite (which has no trigram index; kept so both schemas match)
+        Index(
+            "ix_debtors_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -43,6 +50,11 @@ class Case(Base):
     """
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # supervision: open cases by stage and age, cases without activity (migration 0005)
+        Index("ix_cases_status_stage_created", "status", "stage", "created_at"),
+        Index("ix_cases_status_updated", "status", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)

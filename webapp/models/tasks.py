@@ -25,7 +25,8 @@ class Task(Base):
         Index("ix_tasks_unit_status_created", "unit_code", "status", "created_at"),
         Index("ix_tasks_case_status", "case_id", "status"),
         Index("ix_tasks_unit_status_due", "unit_code", "status", "due_at"),
-        Index("ix_tasks_status_due", "status", "due_at"),
+        # overdue counts by unit and by step read this index alone (migration 0005)
+        Index("ix_tasks_status_due_unit_element", "status", "due_at", "unit_code", "element_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
