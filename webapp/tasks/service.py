@@ -13,7 +13,7 @@ from typing import Any, cast
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
 from webapp.cases import history, steps
@@ -48,12 +48,10 @@ def inbox(
         .where(Task.unit_code == user.unit_code, Task.status == OPEN)
     )
     stmt = _due_filter(stmt, due)
-    ordering = (
-        [Task.due_at.is_(None), Task.due_at.asc()]
-        if order == "due"
-        else [ORDERS.get(order, ORDERS["oldest"])]
-    )
-    stmt = stmt.order_by(*ordering, Task.id).limit(limit).offset(offset)
+    # NULLS LAST (not "due_at IS NULL" first) lets the (unit_code, status, due_at) index give the
+    # order, so the LIMIT stops early; the inbox never shows the engine state (8-15 kB a case)
+    ordering = [Task.due_at.asc().nulls_last()] if order == "due" else [ORDERS.get(order, ORDERS["oldest"])]
+    stmt = stmt.order_by(*ordering, Task.id).options(defer(Case.state)).limit(limit).offset(offset)
     return [(t, c) for t, c in session.execute(stmt)]
 
 
