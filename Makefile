@@ -8,7 +8,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 VENDOR := webapp/static/vendor/bpmn-js
 
-.PHONY: run test setup python-deps vendor translations system-deps db lint clean
+.PHONY: run serve test setup python-deps vendor translations system-deps db lint clean
 
 run: setup db
 	$(BIN)/flask --app webapp demo --if-empty
@@ -16,6 +16,19 @@ run: setup db
 	@# the worker fires deadlines and sends reminders beside the web server, and stops with it
 	$(BIN)/flask --app webapp worker & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
 	  $(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
+
+# Production shape (docs/PRODUCTION.md): gunicorn and the timer worker against DATABASE_URL,
+#   make serve DATABASE_URL=postgresql+psycopg://liandong@db.example/liandong
+# The schema is migrated first; the worker stops with the server.
+WORKERS ?= 2
+THREADS ?= 4
+serve: setup
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgresql+psycopg://user@host/db"; exit 2; }
+	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/alembic upgrade head
+	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/flask --app webapp worker & worker=$$!; \
+	  trap "kill $$worker" EXIT INT TERM; \
+	  LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) \
+	    --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
 
 test: setup system-deps
 	$(BIN)/ruff check .
