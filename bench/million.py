@@ -489,6 +489,10 @@ def write(
             "|---|---|---|---|",
             *rows,
             "",
+            "Search terms: common fragments are mostly one or two characters (a surname, a place), which "
+            "no trigram index can serve; rare terms are three characters or more and use the trigram "
+            "index (see PRODUCTION.md, Scale).",
+            "",
             "Goal: inbox first page ≤ 50 ms p95. Indexes: `migrations/versions/0005_query_indexes.py`. "
             "Plans (`EXPLAIN (ANALYZE, BUFFERS)` of one run each) are in "
             "[PRODUCTION.md](PRODUCTION.md#query-plans-with-a-million-cases).",
