@@ -112,8 +112,8 @@ def to_csv(rows: Iterable[list[object]], encoding: str = "utf-8-sig", header: li
 
 
 def to_xlsx(rows: Iterable[list[object]], header: list[str] = HEADER_ZH) -> bytes:
-    book = Workbook()
-    sheet = book.active
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
     sheet.append(header)
     for row in rows:
         sheet.append(row)
