@@ -222,21 +222,20 @@ def table(title: str, points: list[Point]) -> list[str]:
     ]
 
 
+def engine_total(point: Point) -> float:
+    """Median over the cases of load + complete + save."""
+    return statistics.median(
+        [a + b + c for a, b, c in zip(point.load, point.complete, point.save, strict=True)]
+    )
+
+
 def main(cases: int) -> None:
     bench = Bench()
     settlement = settlement_loop(bench, cases, [1, 2, 10, 50, 100])
     referral = referral_loop(bench, cases, [10, 50, 100])
     by_steps = {p.steps: p for p in settlement}
     at2, at50 = statistics.median(by_steps[2].request), statistics.median(by_steps[50].request)
-    engine_at2 = statistics.median(
-        [a + b + c for a, b, c in zip(by_steps[2].load, by_steps[2].complete, by_steps[2].save, strict=True)]
-    )
-    engine_at50 = statistics.median(
-        [
-            a + b + c
-            for a, b, c in zip(by_steps[50].load, by_steps[50].complete, by_steps[50].save, strict=True)
-        ]
-    )
+    engine_at2, engine_at50 = engine_total(by_steps[2]), engine_total(by_steps[50])
     ratio, engine_ratio = at50 / at2, engine_at50 / engine_at2
     machine = (
         f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
@@ -265,4 +264,4 @@ def main(cases: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 6)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 8)
