@@ -114,8 +114,7 @@ def record_report(
     )
     session.add(case)
     session.flush()
-    session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
-    loans = _add_loans(session, case, user, data, event=False)
+    loans = _add_loans(session, case, user, data, new_case=True)
     cat = catalog_mod.current()
     start_data = {
         "case_id": case.id,
@@ -165,9 +164,11 @@ def _add_loans(
     case: Case,
     user: User,
     data: dict[str, Any],
-    event: bool = True,
+    new_case: bool = False,
     source: dict[str, Any] | None = None,
 ) -> list[Loan]:
+    """The report's loans on the case; a new case's opening event names them instead of a
+    ``loan_added`` event."""
     if case.status != "open":
         raise Conflict(_("The case is closed."))
     loans = [
@@ -187,10 +188,11 @@ def _add_loans(
         for item in data["loans"]
     ]
     session.add_all(loans)
-    if session.get(CaseParticipant, (case.id, user.unit_code)) is None:
+    # a new case has no participants yet: no lookup (and no flush it would cause)
+    if new_case or session.get(CaseParticipant, (case.id, user.unit_code)) is None:
         session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     session.flush()
-    if event:
+    if not new_case:
         history.append(
             session,
             case,
