@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tests.ledger_files import HEADER_EN, enterprise_row, person_row, to_csv, to_xlsx
 from tests.support import credit_code, report_payload
+from webapp.cases.identifiers import mask
 from webapp.models import Case, Debtor, ImportBatch, ImportRow, Loan
 
 
@@ -98,6 +99,8 @@ def test_csv_preview_confirm_import_and_error_file(app, users, browser):
         ("Formulas are not accepted in a ledger; enter the value itself.", {}),
     ):
         assert zh(app, reason, **values) in page, reason
+    # an invalid row's identifier is shown only when it is the error; otherwise masked
+    assert person_row(5, "P-5")[2] not in page and mask(str(person_row(5, "P-5")[2])) in page
     page = icbc.get(f"/ledger/{batch_id}?kind=join").get_data(as_text=True)
     assert f"#{joined}" in page
     page = icbc.get(f"/ledger/{batch_id}?kind=duplicate").get_data(as_text=True)
