@@ -13,7 +13,7 @@ import time
 from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from webapp.clock import now
 from webapp.errors import DomainError
 from webapp.ledger import importer, preview, progress
 from webapp.ledger.settings import LedgerSettings
-from webapp.models import ImportBatch
+from webapp.models import ImportBatch, ImportRow
 from webapp.models.imports import FAILED, IMPORTING, QUEUED, UPLOADED, VALIDATING
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ def _run(session: Session, batch_id: int, running: str, cfg: LedgerSettings) -> 
 
 def _fail(session: Session, batch_id: int, message: str, cfg: LedgerSettings) -> None:
     batch = session.get_one(ImportBatch, batch_id, populate_existing=True)
+    if batch.status == VALIDATING:  # rows of a failed check are not kept
+        session.execute(delete(ImportRow).where(ImportRow.batch_id == batch_id))
     if batch.stored_name:  # a file that failed its check is fixed and uploaded anew
         (cfg.upload_dir / batch.stored_name).unlink(missing_ok=True)
         batch.stored_name = None

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import intake
@@ -51,7 +51,12 @@ class _Seen:
 
 
 def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> None:
-    """Read the stored file, check and sort every row, store them, mark the batch previewed."""
+    """Read the stored file, check and sort every row, store them, mark the batch previewed.
+
+    Rows are committed a chunk at a time (they are not shown before the batch is previewed),
+    so a large file does not hold SQLite's write lock for the whole check."""
+    # a check cut off midway left some rows; this one starts over
+    session.execute(delete(ImportRow).where(ImportRow.batch_id == batch.id))
     path = cfg.upload_dir / (batch.stored_name or "")
     content = path.read_bytes()
     sheet = open_ledger(content, max_bytes=cfg.max_bytes, max_unpacked_bytes=cfg.max_unpacked_bytes)
@@ -71,6 +76,7 @@ def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> Non
         for record in records:
             counts[record["kind"]] += 1
         session.execute(insert(ImportRow), [{"batch_id": batch.id, **r} for r in records])
+        session.commit()
         done += len(chunk)
         progress.write(cfg.upload_dir, batch.id, "validating", done, None)
     batch.total_rows = done
