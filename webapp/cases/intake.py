@@ -100,12 +100,11 @@ def record_report(
     debtor.actual_controller = data.get("actual_controller")
     debtor.employer_unit_code = data.get("employer_unit") if data["debtor_kind"] == "official" else None
     debtor.position = data.get("position")
-    session.flush()
 
     version = version or deploy(session, processes_dir)
     case = Case(
-        debtor_id=debtor.id,
-        open_debtor_id=debtor.id,
+        debtor=debtor,
+        open_debtor=debtor,
         process_version_id=version.id,
         creditor_unit_code=user.unit_code,
         stage="review",
@@ -113,8 +112,10 @@ def record_report(
         created_at=now(),
     )
     session.add(case)
-    session.flush()
-    loans = _add_loans(session, case, user, data, new_case=True)
+    loans = _new_loans(user, data, case=case)
+    session.add_all(loans)
+    session.flush()  # debtor, case and loans in one go: the engine needs the case's id
+    session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     cat = catalog_mod.current()
     start_data = {
         "case_id": case.id,
@@ -159,21 +160,11 @@ def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str
         raise Invalid(_("Please correct the highlighted fields."), fields)
 
 
-def _add_loans(
-    session: Session,
-    case: Case,
-    user: User,
-    data: dict[str, Any],
-    new_case: bool = False,
-    source: dict[str, Any] | None = None,
-) -> list[Loan]:
-    """The report's loans on the case; a new case's opening event names them instead of a
-    ``loan_added`` event."""
-    if case.status != "open":
-        raise Conflict(_("The case is closed."))
-    loans = [
+def _new_loans(user: User, data: dict[str, Any], **owner: Any) -> list[Loan]:
+    """The report's loans, for ``case=`` a new case or ``case_id=`` an open one."""
+    return [
         Loan(
-            case_id=case.id,
+            **owner,
             bank_unit_code=user.unit_code,
             contract_no=item["contract_no"],
             principal=Decimal(str(item["principal"])),
@@ -187,19 +178,30 @@ def _add_loans(
         )
         for item in data["loans"]
     ]
+
+
+def _add_loans(
+    session: Session,
+    case: Case,
+    user: User,
+    data: dict[str, Any],
+    source: dict[str, Any] | None = None,
+) -> list[Loan]:
+    """The report's loans added to the debtor's open case, with a ``loan_added`` event."""
+    if case.status != "open":
+        raise Conflict(_("The case is closed."))
+    loans = _new_loans(user, data, case_id=case.id)
     session.add_all(loans)
-    # a new case has no participants yet: no lookup (and no flush it would cause)
-    if new_case or session.get(CaseParticipant, (case.id, user.unit_code)) is None:
+    if session.get(CaseParticipant, (case.id, user.unit_code)) is None:
         session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     session.flush()
-    if not new_case:
-        history.append(
-            session,
-            case,
-            "loan_added",
-            user,
-            loans=[ln.contract_no for ln in loans],
-            behaviour=data["behaviour"],
-            **(source or {}),
-        )
+    history.append(
+        session,
+        case,
+        "loan_added",
+        user,
+        loans=[ln.contract_no for ln in loans],
+        behaviour=data["behaviour"],
+        **(source or {}),
+    )
     return loans

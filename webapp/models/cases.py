@@ -80,7 +80,11 @@ class Case(Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads this
 
-    debtor: Mapped[Debtor] = relationship(lazy="joined")
+    debtor: Mapped[Debtor] = relationship(lazy="joined", foreign_keys=[debtor_id])
+    # set when the case opens, so the debtor and the case are written in one flush
+    open_debtor: Mapped[Debtor | None] = relationship(
+        primaryjoin="foreign(Case.open_debtor_id) == Debtor.id", lazy="select"
+    )
     creditor_unit: Mapped[Unit] = relationship()
     loans: Mapped[list[Loan]] = relationship(back_populates="case", order_by="Loan.id")
 
