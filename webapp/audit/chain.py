@@ -16,10 +16,11 @@ import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.clock import now
 from webapp.models import CaseEvent, ChainHead
@@ -86,6 +87,56 @@ def _seal_new_events(session: Session, _context: Any, _instances: Any) -> None:
             e.hash = event_hash(e.prev_hash, e)
             head.length = e.seq
             head.head_hash = e.hash
+
+
+_EVENTS = cast(Table, CaseEvent.__table__)
+_HEADS = cast(Table, ChainHead.__table__)
+# every column but the generated id, in table order
+_EVENT_COLUMNS = [c.key for c in _EVENTS.columns if c.key != "id"]
+
+
+def insert_events(session: Session, events: list[CaseEvent]) -> None:
+    """Seal ``events`` (not added to the session) and insert them in one statement.
+
+    A step writes several events; as ORM objects each cost the unit of work's bookkeeping and
+    an INSERT of its own (to fetch its id). Events already pending in the session are flushed
+    (and sealed) first, so these follow them on their chain. The events stay transient: read
+    them back from the database when their ids are needed.
+    """
+    if not events:
+        return
+    session.flush()
+    heads: dict[str, ChainHead | None] = {}
+    tips: dict[str, tuple[int, str]] = {}
+    rows: list[dict[str, Any]] = []
+    with session.no_autoflush:
+        for e in sorted(events, key=lambda e: e.__dict__.get("_ld_order", 0)):
+            chain = e.chain or chain_of(e.case_id)
+            if chain not in tips:
+                head = session.get(ChainHead, chain)
+                heads[chain] = head
+                tips[chain] = (head.length, head.head_hash) if head else (0, GENESIS)
+            length, head_hash = tips[chain]
+            e.chain = chain
+            e.seq = length + 1
+            e.prev_hash = head_hash
+            if e.created_at is None:
+                e.created_at = now()
+            e.hash = event_hash(e.prev_hash, e)
+            tips[chain] = (e.seq, e.hash)
+            rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
+    session.execute(insert(_EVENTS), rows)
+    for chain, (length, head_hash) in tips.items():
+        head = heads[chain]
+        if head is None:
+            session.execute(insert(_HEADS).values(chain=chain, length=length, head_hash=head_hash))
+            continue
+        session.execute(
+            update(_HEADS).where(_HEADS.c.chain == chain).values(length=length, head_hash=head_hash)
+        )
+        # the session's copy of the head says what the database says, without a flush
+        set_committed_value(head, "length", length)
+        set_committed_value(head, "head_hash", head_hash)
 
 
 @dataclass(frozen=True)

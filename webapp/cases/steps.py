@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
 from webapp import engine
+from webapp.audit import chain
 from webapp.cases import guarantees, history
 from webapp.cases.versions import definition_of
 from webapp.clock import now
@@ -69,6 +70,8 @@ class StepContext:
     actor: User | None
     events: list[CaseEvent] = field(default_factory=list)
     completed_task: Task | None = None
+    # the case's open task rows, when the caller read them under the step's lock already
+    open_rows: dict[str, Task] | None = None
 
     def event(
         self,
@@ -103,6 +106,19 @@ def lock_case(session: Session, case_id: int) -> Case:
     return case
 
 
+def open_tasks(session: Session, case_id: int) -> dict[str, Task]:
+    """The case's open task rows by id, read again (call it under the case's lock)."""
+    # populate_existing: as for the case row, a row the session holds is refreshed; no
+    # autoflush, so that a step's changes still go out in one flush at its end
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(Task)
+            .where(Task.case_id == case_id, Task.status == OPEN)
+            .execution_options(populate_existing=True)
+        )
+        return {t.id: t for t in rows}
+
+
 def start(
     session: Session,
     case: Case,
@@ -121,8 +137,17 @@ def start(
     _finish(session, ctx, run)
 
 
-def complete_task(session: Session, case: Case, task: Task, data: dict[str, Any], actor: User) -> None:
-    ctx = StepContext(case, actor, completed_task=task)
+def complete_task(
+    session: Session,
+    case: Case,
+    task: Task,
+    data: dict[str, Any],
+    actor: User,
+    open_rows: dict[str, Task] | None = None,
+) -> None:
+    """Complete ``task``; ``open_rows``: the case's open tasks (``open_tasks``) if the caller
+    read them after locking the case, so the step does not read them again."""
+    ctx = StepContext(case, actor, completed_task=task, open_rows=open_rows)
     task.status = COMPLETED
     task.completed_at = now()
     task.completed_by_id = actor.id
@@ -224,8 +249,10 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements
-        session.add(event)
     session.flush()
+    # the step's events go out in one statement, without the unit of work's bookkeeping per
+    # event (sealed on the case's chain after any event the flush above wrote)
+    chain.insert_events(session, ctx.events)
 
 
 def _project_tasks(
@@ -238,10 +265,13 @@ def _project_tasks(
     case = ctx.case
     # no autoflush: the step's changes go out in one flush at its end (the open rows are
     # matched by identity, the completed task among them)
-    with session.no_autoflush:
-        open_rows = {
-            t.id: t for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
-        }
+    open_rows = ctx.open_rows
+    if open_rows is None:
+        with session.no_autoflush:
+            open_rows = {
+                t.id: t
+                for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
+            }
     ready_ids = {r.id for r in snapshot.ready}
     opened, calendar = now(), work_calendar.load()
     for task_id, row in open_rows.items():
@@ -340,13 +370,7 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                 )
                 ctx.event("sanction_applied", task=task, unit_code=task.unit_code, measures=measures)
             elif name == "sanction_lifted" and own_task and task is not None:
-                for sanction in session.scalars(
-                    select(Sanction).where(
-                        Sanction.case_id == case.id,
-                        Sanction.unit_code == task.unit_code,
-                        Sanction.lifted_at.is_(None),
-                    )
-                ):
+                for sanction in _unlifted(session, case.id, task.unit_code):
                     sanction.lifted_at = now()
                     sanction.lift_task_id = task.id
                 ctx.event("sanction_lifted", task=task, unit_code=task.unit_code)
@@ -359,6 +383,31 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                     unit_code=task.unit_code,
                     answer=(task.submitted or {}).get("referral_answer"),
                 )
+
+
+def _unlifted(session: Session, case_id: int, unit_code: str) -> list[Sanction]:
+    """The unit's sanctions on the case not lifted yet, those added in this transaction
+    included (read without autoflush: the step's changes go out in one flush at its end)."""
+    with session.no_autoflush:
+        stored = list(
+            session.scalars(
+                select(Sanction).where(
+                    Sanction.case_id == case_id,
+                    Sanction.unit_code == unit_code,
+                    Sanction.lifted_at.is_(None),
+                )
+            )
+        )
+    pending = [
+        o
+        for o in session.new
+        if isinstance(o, Sanction)
+        and o.case_id == case_id
+        and o.unit_code == unit_code
+        and o.lifted_at is None
+        and o not in stored
+    ]
+    return stored + pending
 
 
 def _reopen_loans(session: Session, ctx: StepContext) -> None:

@@ -98,6 +98,21 @@ def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Cas
     return task, case
 
 
+def _lock_visible_case(session: Session, user: User, task_id: str) -> Case:
+    """The case of a task the user may see (404 otherwise), locked for a step and read
+    again, in one statement (``steps.lock_case`` for a case the caller may see)."""
+    case = session.scalar(
+        visible_cases(user)
+        .join(Task, Task.case_id == Case.id)
+        .where(Task.id == task_id)
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+    if case is None:
+        raise NotFound(_("Task not found."))
+    return case
+
+
 def _check_owner(user: User, task: Task) -> None:
     if user.unit_code != task.unit_code or not user.has_role("caseworker"):
         raise Forbidden(_("Only caseworkers of the unit that owns this task can work on it."))
@@ -180,10 +195,14 @@ def _complete(
     forms_dir: str,
     submitted: Callable[[FormSchema | None], dict[str, Any]],
 ) -> Task:
-    task, _case = _visible_task(session, user, task_id)
+    case = _lock_visible_case(session, user, task_id)
+    # the case's open tasks, read once under the lock: the task to complete among them, and
+    # the step's projection starts from them
+    open_rows = steps.open_tasks(session, case.id)
+    task = open_rows.get(task_id) or session.get(Task, task_id, populate_existing=True)
+    if task is None:  # cannot happen: the task's case was just found through it
+        raise NotFound(_("Task not found."))
     _check_owner(user, task)
-    case = steps.lock_case(session, task.case_id)
-    session.refresh(task)
     _check_open(task)
     if task.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is claimed by another user."))
@@ -191,7 +210,7 @@ def _complete(
     data = submitted(form)
     clean = validate(form, data) if form else {}
     task.claimed_by_id = user.id
-    steps.complete_task(session, case, task, clean, user)
+    steps.complete_task(session, case, task, clean, user, open_rows)
     return task
 
 
