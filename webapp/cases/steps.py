@@ -59,7 +59,7 @@ STAGE_ORDER = (
 
 
 # a step needs a version's id and hash; its files only when the definition is not cached
-_VERSION_WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
+VERSION_WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
 
 
 @dataclass
@@ -72,6 +72,8 @@ class StepContext:
     completed_task: Task | None = None
     # the case's open task rows, when the caller read them under the step's lock already
     open_rows: dict[str, Task] | None = None
+    # the case's process version, when the caller read it with the case
+    version: ProcessVersion | None = None
 
     def event(
         self,
@@ -144,10 +146,12 @@ def complete_task(
     data: dict[str, Any],
     actor: User,
     open_rows: dict[str, Task] | None = None,
+    version: ProcessVersion | None = None,
 ) -> None:
     """Complete ``task``; ``open_rows``: the case's open tasks (``open_tasks``) if the caller
-    read them after locking the case, so the step does not read them again."""
-    ctx = StepContext(case, actor, completed_task=task, open_rows=open_rows)
+    read them after locking the case, ``version``: the case's process version if at hand, so
+    the step does not read them again."""
+    ctx = StepContext(case, actor, completed_task=task, open_rows=open_rows, version=version)
     task.status = COMPLETED
     task.completed_at = now()
     task.completed_by_id = actor.id
@@ -197,8 +201,10 @@ def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], 
     case = ctx.case
     if case.status == CLOSED:
         raise Conflict("the case is closed")
-    with session.no_autoflush:  # a version row never changes: nothing to flush before reading it
-        version = session.get(ProcessVersion, case.process_version_id, options=_VERSION_WITHOUT_FILES)
+    version = ctx.version
+    if version is None or version.id != case.process_version_id:
+        with session.no_autoflush:  # a version row never changes: nothing to flush before reading it
+            version = session.get(ProcessVersion, case.process_version_id, options=VERSION_WITHOUT_FILES)
     if version is None:  # cannot happen with the foreign key; say so if it does
         raise StepFailed(
             "the case's process version is missing", case.id, ctx.actor.id if ctx.actor else None

@@ -21,7 +21,7 @@ from webapp.cases.queries import visible_cases
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
-from webapp.models import Case, Task, Unit, User
+from webapp.models import Case, ProcessVersion, Task, Unit, User
 from webapp.models.tasks import OPEN
 from webapp.taskforms import FormSchema, coerce_form, load_schema, resolve_schema, validate
 from webapp.taskforms.validation import MultiDictLike
@@ -98,19 +98,25 @@ def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Cas
     return task, case
 
 
-def _lock_visible_case(session: Session, user: User, task_id: str) -> Case:
+def _lock_visible_case(session: Session, user: User, task_id: str) -> tuple[Case, ProcessVersion]:
     """The case of a task the user may see (404 otherwise), locked for a step and read
     again, in one statement (``steps.lock_case`` for a case the caller may see)."""
-    case = session.scalar(
+    # its process version comes along (a version row never changes), so the step need not
+    # read it
+    row = session.execute(
         visible_cases(user)
         .join(Task, Task.case_id == Case.id)
+        .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+        .add_columns(ProcessVersion)
+        .options(*steps.VERSION_WITHOUT_FILES)
         .where(Task.id == task_id)
         .with_for_update(of=Case)
         .execution_options(populate_existing=True)
-    )
-    if case is None:
+    ).first()
+    if row is None:
         raise NotFound(_("Task not found."))
-    return case
+    case, version = row
+    return case, version
 
 
 def _check_owner(user: User, task: Task) -> None:
@@ -195,7 +201,7 @@ def _complete(
     forms_dir: str,
     submitted: Callable[[FormSchema | None], dict[str, Any]],
 ) -> Task:
-    case = _lock_visible_case(session, user, task_id)
+    case, version = _lock_visible_case(session, user, task_id)
     # the case's open tasks, read once under the lock: the task to complete among them, and
     # the step's projection starts from them
     open_rows = steps.open_tasks(session, case.id)
@@ -210,7 +216,7 @@ def _complete(
     data = submitted(form)
     clean = validate(form, data) if form else {}
     task.claimed_by_id = user.id
-    steps.complete_task(session, case, task, clean, user, open_rows)
+    steps.complete_task(session, case, task, clean, user, open_rows, version)
     return task
 
 
