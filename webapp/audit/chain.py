@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -93,6 +93,14 @@ _EVENTS = cast(Table, CaseEvent.__table__)
 _HEADS = cast(Table, ChainHead.__table__)
 # every column but the generated id, in table order
 _EVENT_COLUMNS = [c.key for c in _EVENTS.columns if c.key != "id"]
+# built once: building a statement costs about as much as running it
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_HEAD = insert(_HEADS)
+_UPDATE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head_chain"))
+    .values(length=bindparam("new_length"), head_hash=bindparam("new_hash"))
+)
 
 
 def insert_events(session: Session, events: list[CaseEvent]) -> None:
@@ -103,9 +111,9 @@ def insert_events(session: Session, events: list[CaseEvent]) -> None:
     (and sealed) first, so these follow them on their chain. The events stay transient: read
     them back from the database when their ids are needed.
     """
+    session.flush()
     if not events:
         return
-    session.flush()
     heads: dict[str, ChainHead | None] = {}
     tips: dict[str, tuple[int, str]] = {}
     rows: list[dict[str, Any]] = []
@@ -125,15 +133,13 @@ def insert_events(session: Session, events: list[CaseEvent]) -> None:
             e.hash = event_hash(e.prev_hash, e)
             tips[chain] = (e.seq, e.hash)
             rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
-    session.execute(insert(_EVENTS), rows)
+    session.execute(_INSERT_EVENTS, rows)
     for chain, (length, head_hash) in tips.items():
         head = heads[chain]
         if head is None:
-            session.execute(insert(_HEADS).values(chain=chain, length=length, head_hash=head_hash))
+            session.execute(_INSERT_HEAD, {"chain": chain, "length": length, "head_hash": head_hash})
             continue
-        session.execute(
-            update(_HEADS).where(_HEADS.c.chain == chain).values(length=length, head_hash=head_hash)
-        )
+        session.execute(_UPDATE_HEAD, {"head_chain": chain, "new_length": length, "new_hash": head_hash})
         # the session's copy of the head says what the database says, without a flush
         set_committed_value(head, "length", length)
         set_committed_value(head, "head_hash", head_hash)

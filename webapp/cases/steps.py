@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
@@ -108,17 +108,19 @@ def lock_case(session: Session, case_id: int) -> Case:
     return case
 
 
+# populate_existing: as for the case row, a row the session holds is read again
+_OPEN_TASKS = (
+    select(Task)
+    .where(Task.case_id == bindparam("case_id"), Task.status == OPEN)
+    .execution_options(populate_existing=True)
+)
+
+
 def open_tasks(session: Session, case_id: int) -> dict[str, Task]:
     """The case's open task rows by id, read again (call it under the case's lock)."""
-    # populate_existing: as for the case row, a row the session holds is refreshed; no
-    # autoflush, so that a step's changes still go out in one flush at its end
+    # no autoflush, so that a step's changes still go out in one flush at its end
     with session.no_autoflush:
-        rows = session.scalars(
-            select(Task)
-            .where(Task.case_id == case_id, Task.status == OPEN)
-            .execution_options(populate_existing=True)
-        )
-        return {t.id: t for t in rows}
+        return {t.id: t for t in session.scalars(_OPEN_TASKS, {"case_id": case_id})}
 
 
 def start(
@@ -255,9 +257,9 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements
-    session.flush()
-    # the step's events go out in one statement, without the unit of work's bookkeeping per
-    # event (sealed on the case's chain after any event the flush above wrote)
+    # the step's changes are flushed, then its events go out in one statement, without the
+    # unit of work's bookkeeping per event (sealed on the case's chain after any event the
+    # flush wrote)
     chain.insert_events(session, ctx.events)
 
 
