@@ -46,20 +46,19 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
-from tests.support import PASSWORD, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
+from tests.support import (  # noqa: E402
+    PASSWORD,
+    SANCTION_MEASURES,
+    flatten_report,
+    open_task_id,
+    report_payload,
+    seed_users,
+)
 from webapp import create_app  # noqa: E402
 from webapp.cases import timers  # noqa: E402
 
 STOPWATCH = {"now": time.perf_counter}  # a dict value: freezegun leaves it alone
-SANCTIONS = {
-    "bank_icbc": "no_new_credit",
-    "court": "exit_ban",
-    "ndrc": "credit_record",
-    "market": "block_deregistration",
-    "land_housing": "restrict_property_transfer",
-    "finance": "no_procurement",
-    "publicity": "expose_media",
-}
+SANCTIONS = SANCTION_MEASURES
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 INBOX_ROW = re.compile(r'href="/tasks/([0-9a-f-]{36})".*?href="/cases/(\d+)"', re.S)
 

@@ -40,21 +40,20 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
-from tests.support import Browser, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
+from tests.support import (  # noqa: E402
+    SANCTION_MEASURES,
+    Browser,
+    flatten_report,
+    open_task_id,
+    report_payload,
+    seed_users,
+)
 from webapp import catalog, create_app, engine  # noqa: E402
 from webapp.cases.versions import definition_of  # noqa: E402
 from webapp.models import Case, ProcessVersion  # noqa: E402
 
 STOPWATCH = {"now": time.perf_counter}  # out of freezegun's reach (see whole_case.py)
-SANCTIONS = {
-    "bank_icbc": "no_new_credit",
-    "court": "exit_ban",
-    "ndrc": "credit_record",
-    "market": "block_deregistration",
-    "land_housing": "restrict_property_transfer",
-    "finance": "no_procurement",
-    "publicity": "expose_media",
-}
+SANCTIONS = SANCTION_MEASURES
 REJECT = {"certificate_decision": "rejected", "verification_notes": "印章不符"}
 DECIDE = {"referral_decision": "court", "referral_reason": "涉嫌拒不执行"}
 ANSWER = {"referral_answer": "filed", "answer_document_no": "(2026)1号", "answer_date": "2026-04-10"}

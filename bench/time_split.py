@@ -45,7 +45,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
-from tests.support import Browser, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
+from tests.support import (  # noqa: E402
+    SANCTION_MEASURES,
+    Browser,
+    flatten_report,
+    open_task_id,
+    report_payload,
+    seed_users,
+)
 from webapp import create_app  # noqa: E402
 from webapp.audit import chain  # noqa: E402
 from webapp.cases import steps  # noqa: E402
@@ -53,15 +60,7 @@ from webapp.engine import CaseRun  # noqa: E402
 from webapp.tasks import views  # noqa: E402
 
 PERF = {"now": time.perf_counter}  # out of freezegun's reach (see whole_case.py)
-SANCTIONS = {
-    "bank_icbc": "no_new_credit",
-    "court": "exit_ban",
-    "ndrc": "credit_record",
-    "market": "block_deregistration",
-    "land_housing": "restrict_property_transfer",
-    "finance": "no_procurement",
-    "publicity": "expose_media",
-}
+SANCTIONS = SANCTION_MEASURES
 PARTS = (
     "request handling",
     "domain and ORM",

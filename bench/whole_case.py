@@ -27,21 +27,20 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
-from tests.support import Browser, flatten_report, open_task_id, report_payload, seed_users  # noqa: E402
+from tests.support import (  # noqa: E402
+    SANCTION_MEASURES,
+    Browser,
+    flatten_report,
+    open_task_id,
+    report_payload,
+    seed_users,
+)
 from webapp import create_app  # noqa: E402
 
 # freezegun replaces module attributes that are the real clock functions; a dict value is
 # left alone, so the stopwatch keeps real time while the app's clock is frozen
 STOPWATCH = {"now": time.perf_counter}
-SANCTIONS = {
-    "bank_icbc": "no_new_credit",
-    "court": "exit_ban",
-    "ndrc": "credit_record",
-    "market": "block_deregistration",
-    "land_housing": "restrict_property_transfer",
-    "finance": "no_procurement",
-    "publicity": "expose_media",
-}
+SANCTIONS = SANCTION_MEASURES
 
 
 def main(cases: int) -> None:

@@ -22,6 +22,18 @@ PASSWORD = "correct-horse-battery"
 _HASH = hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per test session
 
 
+# one measure of each sanctioning unit, for paths that run every sanction task
+SANCTION_MEASURES = {
+    "bank_icbc": "no_new_credit",
+    "court": "exit_ban",
+    "ndrc": "credit_record",
+    "market": "block_deregistration",
+    "land_housing": "restrict_property_transfer",
+    "finance": "no_procurement",
+    "publicity": "expose_media",
+}
+
+
 def seed_users(app: Flask) -> dict[str, int]:
     maker = app.extensions["db_sessionmaker"]
     with maker() as session:

@@ -19,18 +19,18 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from tests.support import Browser, case_row, interview_form, open_task_id, open_tasks, report_payload
+from tests.support import (
+    SANCTION_MEASURES,
+    Browser,
+    case_row,
+    interview_form,
+    open_task_id,
+    open_tasks,
+    report_payload,
+)
 from webapp.models import CaseEvent, Sanction, Task
 
-SANCTIONS = {
-    "bank_icbc": "no_new_credit",
-    "court": "exit_ban",
-    "ndrc": "credit_record",
-    "market": "block_deregistration",
-    "land_housing": "restrict_property_transfer",
-    "finance": "no_procurement",
-    "publicity": "expose_media",
-}
+SANCTIONS = SANCTION_MEASURES
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 
