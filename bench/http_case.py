@@ -26,13 +26,11 @@ import argparse
 import datetime as dt
 import http.client
 import os
-import platform
 import re
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -44,17 +42,15 @@ from freezegun import freeze_time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     PASSWORD,
     SANCTION_MEASURES,
     flatten_report,
     open_task_id,
     report_payload,
-    seed_users,
 )
-from webapp import create_app  # noqa: E402
 from webapp.cases import timers  # noqa: E402
 
 STOPWATCH = {"now": time.perf_counter}  # a dict value: freezegun leaves it alone
@@ -136,13 +132,8 @@ class Server:
     """gunicorn serving ``webapp:create_app()`` on a free port against a fresh SQLite file."""
 
     def __init__(self, workers: int, threads: int) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="liandong-http-"))
-        self.url = f"sqlite:///{self.tmp / 'bench.db'}"
-        migrate(self.url)
-        self.app = create_app(
-            {"DATABASE_URL": self.url, "SECRET_KEY": "bench", "UPLOAD_DIR": str(self.tmp / "uploads")}
-        )
-        seed_users(self.app)
+        self.app, self.tmp = setup.fresh_app()
+        self.url = str(self.app.config["DATABASE_URL"])
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -315,10 +306,7 @@ def _print(shape: str, clients: int, timings: Timings) -> None:
 
 
 def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> None:
-    machine = (
-        f"{platform.machine()}, 2 cores shared with two other working sessions (figures are noisy), "
-        f"Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     lines = [
         f"gunicorn {args.workers} workers × {args.threads} threads (gthread), SQLite (WAL), "
         f"CSRF on, client `http.client` with a cookie jar, keep-alive; {machine}. "

@@ -12,22 +12,17 @@ workbook costs more than reading CSV text).
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
 from tests.ledger_files import enterprise_row, to_csv, to_xlsx  # noqa: E402
-from tests.support import seed_users  # noqa: E402
-from webapp import create_app  # noqa: E402
 from webapp.db import get_session  # noqa: E402
 from webapp.ledger import batches, jobs  # noqa: E402
 from webapp.ledger.settings import LedgerSettings  # noqa: E402
@@ -62,18 +57,7 @@ def peak_rss_mb() -> float:
 
 
 def main(count: int) -> None:
-    tmp = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    migrate(url)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "SECRET_KEY": "bench",
-            "UPLOAD_DIR": str(tmp / "uploads"),
-            "LEDGER_MAX_ROWS": count,
-        }
-    )
-    seed_users(app)
+    app, _tmp = setup.fresh_app(LEDGER_MAX_ROWS=count)
     rows = ledger_rows(count)
     csv_bytes = to_csv(rows)
     started = time.perf_counter()
@@ -134,9 +118,7 @@ def write(
     xlsx_write: float,
     rss_before: float,
 ) -> None:
-    machine = (
-        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     importable = counts["new"] + counts["join"]
     check = f["upload csv"] + f["check csv rows"]
     phases = [

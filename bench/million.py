@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import statistics
 import sys
@@ -40,6 +39,7 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
 from tests.support import Browser, report_payload, seed_users  # noqa: E402
@@ -467,11 +467,7 @@ def main() -> None:
 def write(
     runs: int, results: list[tuple[str, list[float]]], plans: list[tuple[str, str, str]], sizes: dict
 ) -> None:
-    machine = (
-        f"{platform.machine()}, 2 cores (shared with two other working sessions), "
-        f"Python {platform.python_version()}, PostgreSQL 15 (default settings: shared_buffers 128 MB), "
-        f"{dt.date.today().isoformat()}"
-    )
+    machine = f"{setup.machine()}, PostgreSQL 15 (default settings: shared_buffers 128 MB)"
     rows = [f"| {label} | {statistics.median(v):.1f} | {_p95(v):.1f} | {len(v)} |" for label, v in results]
     size_text = ", ".join(f"{v:,} {k}" for k, v in sizes.items())
     body = "\n".join(

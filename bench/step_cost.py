@@ -22,10 +22,8 @@ completed steps costs at most 1.5x a step at 2.
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,17 +36,16 @@ from sqlalchemy import event
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     SANCTION_MEASURES,
     Browser,
     flatten_report,
     open_task_id,
     report_payload,
-    seed_users,
 )
-from webapp import catalog, create_app, engine  # noqa: E402
+from webapp import catalog, engine  # noqa: E402
 from webapp.cases.versions import definition_of  # noqa: E402
 from webapp.models import Case, ProcessVersion  # noqa: E402
 
@@ -73,13 +70,7 @@ class Point:
 
 class Bench:
     def __init__(self) -> None:
-        tmp = Path(tempfile.mkdtemp())
-        url = f"sqlite:///{tmp / 'bench.db'}"
-        migrate(url)
-        self.app = create_app(
-            {"DATABASE_URL": url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench", "UPLOAD_DIR": str(tmp)}
-        )
-        seed_users(self.app)
+        self.app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
         self.people = {u: Browser(self.app, u) for u in ["office", *SANCTIONS]}
         self.lanes = catalog.load(self.app.config["PROCESSES_DIR"]).dynamic_lanes
         self.sql = 0
@@ -236,15 +227,13 @@ def main(cases: int) -> None:
     at2, at50 = statistics.median(by_steps[2].request), statistics.median(by_steps[50].request)
     engine_at2, engine_at50 = engine_total(by_steps[2]), engine_total(by_steps[50])
     ratio, engine_ratio = at50 / at2, engine_at50 / engine_at2
-    machine = (
-        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     body = "\n".join(
         [
             f"{cases} cases per loop, SQLite, Flask test client, one process; {machine}. The engine",
             f"columns are medians of {ENGINE_RUNS} runs on the stored state; the whole step is the page",
             "request of the same step (lock, validate, engine, projection, events, commit), p50 over the",
-            "cases. Other sessions shared the 2 cores while this ran.",
+            "cases.",
             "",
             *table(
                 "Settlement rejected and reviewed again (the step: `verify_settlement`; the case also ran "

@@ -26,10 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -43,17 +41,15 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     SANCTION_MEASURES,
     Browser,
     flatten_report,
     open_task_id,
     report_payload,
-    seed_users,
 )
-from webapp import create_app  # noqa: E402
 from webapp.audit import chain  # noqa: E402
 from webapp.cases import steps  # noqa: E402
 from webapp.engine import CaseRun  # noqa: E402
@@ -143,13 +139,7 @@ def instrument(app: Any) -> None:
 
 
 def main(cases: int) -> None:
-    tmp = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    migrate(url)
-    app = create_app(
-        {"DATABASE_URL": url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench", "UPLOAD_DIR": str(tmp)}
-    )
-    seed_users(app)
+    app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
     instrument(app)
     people = {u: Browser(app, u) for u in ["office", *SANCTIONS]}
     splits: list[dict[str, float]] = []
@@ -193,15 +183,12 @@ def write(cases: int, splits: list[dict[str, float]], totals: list[float]) -> No
         rows.append(f"| {part} | {mean:.2f} | {statistics.median(values):.2f} | {mean / mean_total:.0%} |")
     ordered = sorted(totals)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    machine = (
-        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     body = "\n".join(
         [
             f"{len(totals)} task completions ({cases} whole cases as in bench/whole_case.py), Flask test",
             f"client, SQLite, one process; {machine}. Each moment is charged to the innermost",
             "part running, so the parts add up to the request (the stopwatch itself adds a little).",
-            "Other sessions shared the 2 cores while this ran.",
             "",
             "| part | mean ms | p50 ms | share |",
             "|---|---|---|---|",

@@ -7,7 +7,6 @@ how many due timers one worker pass fires per second. Figures go to docs/PERFORM
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
 from tests.support import Browser, interview_form, report_payload, seed_users  # noqa: E402
@@ -105,9 +105,7 @@ def throughput(count: int) -> tuple[float, int]:
 def main(late_count: int, many_count: int) -> None:
     lags, fired = lateness(late_count)
     rate, many = throughput(many_count)
-    machine = (
-        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     p95 = sorted(lags)[int(0.95 * (len(lags) - 1))]
     body = "\n".join(
         [

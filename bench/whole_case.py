@@ -11,10 +11,8 @@ it intercepts, so it is kept out of the other requests).
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,17 +23,15 @@ from freezegun import freeze_time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import setup  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     SANCTION_MEASURES,
     Browser,
     flatten_report,
     open_task_id,
     report_payload,
-    seed_users,
 )
-from webapp import create_app  # noqa: E402
 
 # freezegun replaces module attributes that are the real clock functions; a dict value is
 # left alone, so the stopwatch keeps real time while the app's clock is frozen
@@ -44,18 +40,7 @@ SANCTIONS = SANCTION_MEASURES
 
 
 def main(cases: int) -> None:
-    tmp = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    migrate(url)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "bench",
-            "UPLOAD_DIR": str(tmp / "uploads"),
-        }
-    )
-    seed_users(app)
+    app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
     people = {u: Browser(app, u) for u in ["office", *SANCTIONS]}
     timings: dict[str, list[float]] = {}
 
@@ -112,9 +97,7 @@ def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
         f"| {label} | {statistics.median(v):.1f} | {_p95(v):.1f} | {len(v)} |" for label, v in timings.items()
     ]
     completion = statistics.median(timings["complete a task"])
-    machine = (
-        f"{platform.machine()}, 2 cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
-    )
+    machine = setup.machine()
     body = "\n".join(
         [
             f"{cases} cases, each: report → review → interview → deadline fired → 7 sanctions →",
@@ -130,7 +113,7 @@ def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
             "Goal (issue 7): a task completion at most 8 ms p50 over HTTP on SQLite. Here, through the",
             f"Flask test client (no server, no network): {completion:.1f} ms p50, "
             f"{'met' if completion <= 8 else 'not met'}. The figure over a real server is",
-            "bench/http_case.py's. Other sessions shared the 2 cores while this ran.",
+            "bench/http_case.py's.",
         ]
     )
     print(body)
