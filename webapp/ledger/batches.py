@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -105,21 +105,9 @@ def rows_of(session: Session, batch: ImportBatch, kind: str, limit: int, offset:
     )
 
 
-def count_rows(session: Session, batch: ImportBatch, kind: str) -> int:
-    return int(
-        session.scalar(select(func.count()).where(ImportRow.batch_id == batch.id, ImportRow.kind == kind))
-        or 0
-    )
-
-
 def confirm(session: Session, user: User, batch_id: int) -> ImportBatch:
     """Queue a previewed batch for import; confirming twice imports once."""
-    intake.check_reporter(user)
-    batch = get(session, user, batch_id)
-    if batch.status != PREVIEWED:
-        raise Conflict(
-            _("Only a previewed import can be confirmed; this one is %(status)s.", status=batch.status)
-        )
+    batch = _previewed(session, user, batch_id)
     if not (batch.counts.get("new", 0) or batch.counts.get("join", 0)):
         raise Conflict(_("The file has no rows to import."))
     _move(session, batch, PREVIEWED, QUEUED, confirmed_at=now())
@@ -127,13 +115,22 @@ def confirm(session: Session, user: User, batch_id: int) -> ImportBatch:
 
 
 def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
+    batch = _previewed(session, user, batch_id)
+    _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
+    return batch
+
+
+def _previewed(session: Session, user: User, batch_id: int) -> ImportBatch:
+    """The user's batch, which must wait in its preview to be confirmed or discarded."""
     intake.check_reporter(user)
     batch = get(session, user, batch_id)
     if batch.status != PREVIEWED:
         raise Conflict(
-            _("Only a previewed import can be discarded; this one is %(status)s.", status=batch.status)
+            _(
+                "Only a previewed import can be confirmed or discarded; this one is %(status)s.",
+                status=batch.status,
+            )
         )
-    _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
     return batch
 
 

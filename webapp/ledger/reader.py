@@ -30,7 +30,7 @@ MAX_RATIO = 100
 MAX_PARTS = 200
 
 
-def ENCODING_MESSAGE() -> str:  # noqa: N802 - a message, translated when raised
+def encoding_message() -> str:  # translated when raised, in the request's language
     return _(
         "The file's text encoding is not recognised (UTF-8 or GBK expected). Save it from Excel "
         'as "CSV UTF-8" or as .xlsx and upload it again.'
@@ -110,7 +110,7 @@ def _decode(data: bytes) -> tuple[str, str]:
                 return data.decode(encoding), label
             except UnicodeDecodeError:
                 continue
-    raise LedgerFileError(ENCODING_MESSAGE())
+    raise LedgerFileError(encoding_message())
 
 
 def _first_row(reader: Iterator[list[str]]) -> list[str]:

@@ -17,14 +17,13 @@ from typing import Any
 
 import fastjsonschema
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator, FormatChecker
 
 from webapp.cases.identifiers import normalize
 from webapp.errors import Invalid
 from webapp.ledger.columns import DEBTOR_FIELDS, LOAN_FIELDS, Column, fold
-from webapp.ledger.reader import ENCODING_MESSAGE, Cell, LedgerFileError
+from webapp.ledger.reader import Cell, LedgerFileError, encoding_message
 from webapp.taskforms import FormSchema
-from webapp.taskforms.validation import field_errors
+from webapp.taskforms.validation import field_errors, validator_for
 
 # a text cell starting with one of these is a formula to a spreadsheet (CSV injection)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -78,7 +77,7 @@ def layout(header: Sequence[str], columns: list[Column], encoding: str | None = 
             zh += fold(title) == fold(match.title_zh)
     if not positions and encoding == "gbk":
         # nothing matched and the bytes were only readable as GBK: most likely another encoding
-        raise LedgerFileError(ENCODING_MESSAGE())
+        raise LedgerFileError(encoding_message())
     language = "zh" if zh >= len(positions) / 2 else "en"
     missing = [c.title(language) for c in columns if c.required and c.key not in positions]
     problems = []
@@ -106,7 +105,7 @@ class RowChecker:
     def __init__(self, report: FormSchema, file_layout: Layout, today: dt.date) -> None:
         self.layout = file_layout
         self.today = today
-        self.validator = Draft202012Validator(report.schema, format_checker=FormatChecker())
+        self.validator = validator_for(report)
         # most rows are valid: a compiled check passes them ~20x faster than jsonschema, which
         # then only explains the rows that fail (the form uses no keyword past draft 7)
         plain = {k: v for k, v in report.schema.items() if k not in ("$schema", "$id")}

@@ -60,9 +60,16 @@ def _convert(raw: str, kind: str | None) -> Any:
     return raw
 
 
-def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
+def validator_for(form: FormSchema) -> Draft202012Validator:
+    """A form's compiled validator, for callers that check many records against it."""
+    return Draft202012Validator(form.schema, format_checker=FormatChecker())
+
+
+def validate(
+    form: FormSchema, data: Mapping[str, Any], checker: Draft202012Validator | None = None
+) -> dict[str, Any]:
     """Validate and return the data; raise ``Invalid`` with messages per field."""
-    fields = field_errors(Draft202012Validator(form.schema, format_checker=FormatChecker()), data)
+    fields = field_errors(checker or validator_for(form), data)
     if fields:
         raise Invalid(_("Please correct the highlighted fields."), fields)
     return dict(data)
