@@ -113,7 +113,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _user_in_g() -> None:
-        g.user = current_user if current_user.is_authenticated else None
+        # the user object itself: every attribute read through the proxy looks the user up again
+        g.user = current_user._get_current_object() if current_user.is_authenticated else None
         changes = request.method not in READ_METHODS and request.endpoint not in READ_ONLY_ALLOWED
         if g.user is not None and changes and is_read_only(g.user):
             raise Forbidden("auditors have read-only access")

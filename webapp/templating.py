@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, g
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp import catalog
 from webapp.cases.identifiers import mask
 from webapp.clock import now
 from webapp.db import get_session
-from webapp.models import Notification, Task, Unit
+from webapp.models import Unit
 from webapp.taskforms.schemas import enum_title, load_schema, localized
-from webapp.tasks.service import overdue_count
+from webapp.tasks.service import nav_counts
 
 STAGES = {
     "review": _l("Review"),
@@ -131,26 +131,6 @@ def money(value: Decimal | float | None) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
-def inbox_count(unit_code: str) -> int:
-    return (
-        get_session().scalar(
-            select(func.count(Task.id)).where(Task.unit_code == unit_code, Task.status == "open")
-        )
-        or 0
-    )
-
-
-def unread_count(unit_code: str) -> int:
-    return (
-        get_session().scalar(
-            select(func.count(Notification.id)).where(
-                Notification.unit_code == unit_code, Notification.read_at.is_(None)
-            )
-        )
-        or 0
-    )
-
-
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(unit_label=unit_name)
     app.jinja_env.filters.update(
@@ -160,9 +140,7 @@ def register(app: Flask) -> None:
         unit_name=unit_name,
         now_local=lambda: local_time(now()),
         locale=locale,
-        inbox_count=inbox_count,
-        overdue_count=lambda unit: overdue_count(get_session(), unit),
-        unread_count=unread_count,
+        nav_counts=lambda unit: nav_counts(get_session(), unit),
         stage_label=lambda s: STAGES.get(s, s),
         outcome_label=lambda s: OUTCOMES.get(s, s or ""),
         event_label=lambda s: EVENTS.get(s, s),

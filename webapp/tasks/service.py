@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, func, select, update
@@ -23,7 +23,7 @@ from webapp.cases.queries import visible_cases
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
-from webapp.models import Case, ProcessVersion, Task, Unit, User
+from webapp.models import Case, Notification, ProcessVersion, Task, Unit, User
 from webapp.models.tasks import OPEN
 from webapp.taskforms import FormSchema, coerce_form, load_schema, resolve_schema, validate
 from webapp.taskforms.validation import MultiDictLike
@@ -73,15 +73,26 @@ def _due_filter(stmt: Any, due: str | None) -> Any:
     return stmt
 
 
-def overdue_count(session: Session, unit_code: str) -> int:
-    return (
-        session.scalar(
-            select(func.count(Task.id)).where(
-                Task.unit_code == unit_code, Task.status == OPEN, Task.due_at < now()
-            )
-        )
-        or 0
-    )
+class NavCounts(NamedTuple):
+    inbox: int
+    overdue: int
+    unread: int
+
+
+# built once; every page's top bar runs it
+_NAV_COUNTS = select(
+    func.count(Task.id),
+    func.count(Task.id).filter(Task.due_at < bindparam("now")),
+    select(func.count(Notification.id))
+    .where(Notification.unit_code == bindparam("unit"), Notification.read_at.is_(None))
+    .scalar_subquery(),
+).where(Task.unit_code == bindparam("unit"), Task.status == OPEN)
+
+
+def nav_counts(session: Session, unit_code: str) -> NavCounts:
+    """The unit's open and overdue tasks and unread notifications, in one statement."""
+    row = session.execute(_NAV_COUNTS, {"unit": unit_code, "now": now()}).one()
+    return NavCounts(*(int(n or 0) for n in row))
 
 
 def get_task(session: Session, user: User, task_id: str) -> Task:
