@@ -25,7 +25,6 @@ from webapp.errors import DomainError, Forbidden, Invalid
 from webapp.models import Case, User
 from webapp.paging import page_arg
 from webapp.taskforms import validate
-from webapp.taskforms.validation import validator_for
 from webapp.tasks import service
 from webapp.transactions import atomic
 
@@ -140,12 +139,11 @@ def report_cases() -> ResponseReturnValue:
     intake.check_reporter(_user())
     items = _items("reports")
     form = intake.report_form(session, current_app.config["FORMS_DIR"])
-    checker = validator_for(form)
     checked: list[dict[str, Any]] = []
     fields: dict[str, list[str]] = {}
     for index, item in enumerate(items):
         try:
-            data = validate(form, item, checker)
+            data = validate(form, item)
             data["identifier"] = normalize(data["debtor_kind"], data["identifier"])
             checked.append(data)
         except Invalid as err:

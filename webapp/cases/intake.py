@@ -22,7 +22,7 @@ from webapp.cases.versions import deploy
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
 from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Unit, User
-from webapp.taskforms import FormSchema, load_schema, resolve_schema, validate
+from webapp.taskforms import FormSchema, resolve_schema, validate
 
 REPORTING_KINDS = ("bank", "guarantor")
 
@@ -40,7 +40,7 @@ def report_form(session: Session, forms_dir: str) -> FormSchema:
         .order_by(Unit.kind, Unit.code)
     )
     options = {"employer_units": [(u.code, u.name_zh, u.name_en) for u in employers]}
-    return resolve_schema(load_schema(forms_dir, "report.json"), options, {})
+    return resolve_schema(forms_dir, "report.json", options, {})
 
 
 def report_debtor(

@@ -295,6 +295,9 @@ def _project_tasks(
             case.id,
             ctx.actor.id if ctx.actor else None,
         )
+    # units with an open task take part already (a task row is only made here, with its
+    # unit's participation): the participants are read only for a unit new to the case
+    taking_part = {row.unit_code for row in open_rows.values()}
     participants: set[str] | None = None
     for ready in new:
         if ready.assignee is None or ready.assignee not in units:
@@ -317,11 +320,12 @@ def _project_tasks(
             context=ready.item,
         )
         session.add(row)
-        if participants is None:  # read once a step, whatever the number of new tasks
-            participants = _participants(session, case.id)
-        if ready.assignee not in participants:
-            participants.add(ready.assignee)
-            session.add(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
+        if ready.assignee not in taking_part:
+            if participants is None:  # read once a step, whatever the number of new tasks
+                participants = _participants(session, case.id)
+            if ready.assignee not in participants:
+                participants.add(ready.assignee)
+                session.add(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
 
 

@@ -23,7 +23,7 @@ from webapp.errors import Invalid
 from webapp.ledger.columns import DEBTOR_FIELDS, LOAN_FIELDS, Column, fold
 from webapp.ledger.reader import Cell, LedgerFileError, encoding_message
 from webapp.taskforms import FormSchema
-from webapp.taskforms.validation import field_errors, validator_for
+from webapp.taskforms.validation import field_errors
 
 # a text cell starting with one of these is a formula to a spreadsheet (CSV injection)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -105,7 +105,7 @@ class RowChecker:
     def __init__(self, report: FormSchema, file_layout: Layout, today: dt.date) -> None:
         self.layout = file_layout
         self.today = today
-        self.validator = validator_for(report)
+        self.validator = report.validator
         # most rows are valid: a compiled check passes them ~20x faster than jsonschema, which
         # then only explains the rows that fail (the form uses no keyword past draft 7)
         plain = {k: v for k, v in report.schema.items() if k not in ("$schema", "$id")}

@@ -12,20 +12,25 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from webapp.errors import NotFound
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FormSchema:
     name: str
     schema: dict[str, Any]
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        """The compiled validator, built once per schema (a resolved form is shared)."""
+        return Draft202012Validator(self.schema, format_checker=FormatChecker())
 
     @property
     def properties(self) -> dict[str, dict[str, Any]]:
@@ -65,25 +70,44 @@ def load_schema(forms_dir: str, name: str) -> FormSchema:
 
 
 def resolve_schema(
-    form: FormSchema,
+    forms_dir: str,
+    name: str,
     options: dict[str, list[tuple[str, str, str]]],
     defaults: dict[str, Any],
     debtor_kind: str | None = None,
 ) -> FormSchema:
-    """Fill ``x-options`` enums (value, zh, en) and ``x-default`` defaults; drop the enum
-    values that ``x-debtor-kinds`` reserves for other kinds of debtor."""
-    schema = copy.deepcopy(form.schema)
+    """The form ``name`` with its ``x-options`` enums filled (value, zh, en) and its
+    ``x-default`` defaults set, without the enum values that ``x-debtor-kinds`` reserves for
+    other kinds of debtor.
+
+    Resolved once per distinct input and shared (a form page and a completion resolved it on
+    every request): callers must not change the result.
+    """
+    frozen_options = tuple(sorted((key, tuple(choices)) for key, choices in options.items()))
+    return _resolved(forms_dir, name, frozen_options, tuple(sorted(defaults.items())), debtor_kind)
+
+
+@lru_cache(maxsize=1024)
+def _resolved(
+    forms_dir: str,
+    name: str,
+    options: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...],
+    defaults: tuple[tuple[str, Any], ...],
+    debtor_kind: str | None,
+) -> FormSchema:
+    choices_of, default_of = dict(options), dict(defaults)
+    schema = copy.deepcopy(_load(forms_dir, name))
     for prop in schema.get("properties", {}).values():
         reserved = prop.get("x-debtor-kinds", {})
         if reserved and debtor_kind is not None and "enum" in prop:
             prop["enum"] = [v for v in prop["enum"] if v not in reserved or debtor_kind in reserved[v]]
         source = prop.get("x-options")
         if source:
-            choices = options.get(source, [])
+            choices = choices_of.get(source, ())
             target = prop["items"] if prop.get("type") == "array" else prop
             target["enum"] = [value for value, _, _ in choices]
             prop["x-enum-titles"] = {value: zh for value, zh, _ in choices}
             prop["x-enum-titles-en"] = {value: en for value, _, en in choices}
-        if prop.get("x-default") in defaults:
-            prop["default"] = defaults[prop["x-default"]]
-    return FormSchema(form.name, schema)
+        if prop.get("x-default") in default_of:
+            prop["default"] = default_of[prop["x-default"]]
+    return FormSchema(name, schema)

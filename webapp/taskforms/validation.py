@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from webapp.errors import Invalid
@@ -60,16 +60,9 @@ def _convert(raw: str, kind: str | None) -> Any:
     return raw
 
 
-def validator_for(form: FormSchema) -> Draft202012Validator:
-    """A form's compiled validator, for callers that check many records against it."""
-    return Draft202012Validator(form.schema, format_checker=FormatChecker())
-
-
-def validate(
-    form: FormSchema, data: Mapping[str, Any], checker: Draft202012Validator | None = None
-) -> dict[str, Any]:
+def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and return the data; raise ``Invalid`` with messages per field."""
-    fields = field_errors(checker or validator_for(form), data)
+    fields = field_errors(form.validator, data)
     if fields:
         raise Invalid(_("Please correct the highlighted fields."), fields)
     return dict(data)

@@ -25,7 +25,7 @@ from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
 from webapp.models import Case, Notification, ProcessVersion, Task, Unit, User
 from webapp.models.tasks import OPEN
-from webapp.taskforms import FormSchema, coerce_form, load_schema, resolve_schema, validate
+from webapp.taskforms import FormSchema, coerce_form, resolve_schema, validate
 from webapp.taskforms.validation import MultiDictLike
 
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
@@ -165,7 +165,7 @@ def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = 
     if case is None or case.id != task.case_id:
         case = session.get(Case, task.case_id)
     debtor_kind = case.debtor.kind if case else None
-    return resolve_schema(load_schema(forms_dir, task.form), options, defaults, debtor_kind)
+    return resolve_schema(forms_dir, task.form, options, defaults, debtor_kind)
 
 
 def claim(session: Session, user: User, task_id: str) -> Task:
