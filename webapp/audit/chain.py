@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from webapp.clock import now
 from webapp.models import CaseEvent, ChainHead
@@ -101,6 +102,17 @@ _UPDATE_HEAD = (
     .where(_HEADS.c.chain == bindparam("head_chain"))
     .values(length=bindparam("new_length"), head_hash=bindparam("new_hash"))
 )
+_READ_HEAD = select(_HEADS.c.length, _HEADS.c.head_hash).where(_HEADS.c.chain == bindparam("chain"))
+
+
+def _head(session: Session, chain: str) -> tuple[ChainHead | None, tuple[int, str] | None]:
+    """The session's copy of a chain's head if it holds one (current: the caller flushed),
+    else the head's length and hash as stored, read without building an ORM object."""
+    held = session.identity_map.get(identity_key(ChainHead, chain))
+    if isinstance(held, ChainHead):
+        return held, (held.length, held.head_hash)
+    row = session.execute(_READ_HEAD, {"chain": chain}).first()
+    return None, (int(row[0]), str(row[1])) if row else None
 
 
 def insert_events(session: Session, events: list[CaseEvent]) -> None:
@@ -114,16 +126,18 @@ def insert_events(session: Session, events: list[CaseEvent]) -> None:
     session.flush()
     if not events:
         return
-    heads: dict[str, ChainHead | None] = {}
+    held: dict[str, ChainHead | None] = {}
+    stored: set[str] = set()
     tips: dict[str, tuple[int, str]] = {}
     rows: list[dict[str, Any]] = []
     with session.no_autoflush:
         for e in sorted(events, key=lambda e: e.__dict__.get("_ld_order", 0)):
             chain = e.chain or chain_of(e.case_id)
             if chain not in tips:
-                head = session.get(ChainHead, chain)
-                heads[chain] = head
-                tips[chain] = (head.length, head.head_hash) if head else (0, GENESIS)
+                held[chain], tip = _head(session, chain)
+                if tip is not None:
+                    stored.add(chain)
+                tips[chain] = tip or (0, GENESIS)
             length, head_hash = tips[chain]
             e.chain = chain
             e.seq = length + 1
@@ -135,14 +149,15 @@ def insert_events(session: Session, events: list[CaseEvent]) -> None:
             rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
     session.execute(_INSERT_EVENTS, rows)
     for chain, (length, head_hash) in tips.items():
-        head = heads[chain]
-        if head is None:
+        if chain not in stored:
             session.execute(_INSERT_HEAD, {"chain": chain, "length": length, "head_hash": head_hash})
             continue
         session.execute(_UPDATE_HEAD, {"head_chain": chain, "new_length": length, "new_hash": head_hash})
-        # the session's copy of the head says what the database says, without a flush
-        set_committed_value(head, "length", length)
-        set_committed_value(head, "head_hash", head_hash)
+        head = held[chain]
+        if head is not None:
+            # the session's copy of the head says what the database says, without a flush
+            set_committed_value(head, "length", length)
+            set_committed_value(head, "head_hash", head_hash)
 
 
 @dataclass(frozen=True)
