@@ -7,6 +7,7 @@ saves it again inside one database transaction.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -202,17 +205,28 @@ class CaseRun:
         if bpmn_id:
             self.completed.append(CompletedElement(bpmn_id, str(task.id), _properties(task.task_spec)))
 
+    def _engine_ready_and_errors(self) -> tuple[bool, list[Any]]:
+        """Whether engine tasks are still ready, and the tasks in error, in one pass over the
+        task maps (walking the trees with ``get_tasks`` twice cost more than the rest)."""
+        pending, errors = False, []
+        workflow = self.workflow
+        for wf in (workflow, *workflow.subprocesses.values()):
+            for task in wf.tasks.values():
+                state = task._state
+                if state == TaskState.READY and not task.task_spec.manual:
+                    pending = True
+                elif state == TaskState.ERROR:
+                    errors.append(task)
+        return pending, errors
+
     def _advance(self) -> None:
         """Run engine tasks (scripts, gateways, events) until only people or timers are left."""
         try:
             for _ in range(1000):
                 self.workflow.do_engine_steps(did_complete_task=self._record)
-                pending = [
-                    t for t in self.workflow.get_tasks(state=TaskState.READY) if not t.task_spec.manual
-                ]
+                pending, errors = self._engine_ready_and_errors()
                 if not pending:
                     break
-            errors = self.workflow.get_tasks(state=TaskState.ERROR)
         except RecursionError as err:  # very deep task trees (ENGINE_NOTES)
             raise EngineError("the case history is too deep for the engine") from err
         except Exception as err:  # any engine failure becomes a recorded incident, never a 500
@@ -297,27 +311,162 @@ def _workflow_converter() -> Any:
 
 
 _CONVERTER = _workflow_converter()
+_REGISTRY = SERIALIZER.registry
+_TASK_TYPENAME = "Task"
+_TASK_CLASS = _REGISTRY.convert_from_dict[_TASK_TYPENAME].args[0].__self__.target_class
+_SUBWORKFLOW_TYPENAME = "BpmnSubWorkflow"
+_SUBWORKFLOW_CLASS = _REGISTRY.convert_from_dict[_SUBWORKFLOW_TYPENAME].args[0].__self__.target_class
+
+# The instance state is SpiffWorkflow's own format (its serializer reads it back); its task
+# and workflow converters are restated here because, going through the registry for every
+# task and every empty data dict, they were half of a step's engine time. The functions
+# below write and read exactly what SpiffWorkflow 3.2's TaskConverter, WorkflowConverter and
+# BpmnSubWorkflowConverter do (tests/test_engine_state.py compares them on every path).
 
 
 def _instance_dict(workflow: BpmnWorkflow) -> dict[str, Any]:
     """What ``BpmnWorkflowConverter.to_dict`` writes, without the spec and subprocess specs."""
-    conv = _CONVERTER
-    dct: dict[str, Any] = super(type(conv), conv).to_dict(workflow)
-    dct["subprocesses"] = conv.mapping_to_dict(workflow.subprocesses)
-    dct["bpmn_events"] = conv.registry.convert(workflow.bpmn_events)
+    names = _Names()  # each id is written up to four times (key, task, parent, child)
+    dct = _workflow_dict(workflow, names)
+    dct["subprocesses"] = {
+        names[key]: {
+            **_workflow_dict(sub, names),
+            "parent_task_id": names[sub.parent_task_id],
+            "spec": sub.spec.name,
+            "typename": _REGISTRY.typenames[type(sub)],
+        }
+        for key, sub in workflow.subprocesses.items()
+    }
+    dct["bpmn_events"] = _REGISTRY.convert(workflow.bpmn_events)
     return dct
+
+
+class _Names(dict[UUID, str]):
+    """Task ids as text, each formatted once."""
+
+    def __missing__(self, key: UUID) -> str:
+        text = self[key] = str(key)
+        return text
+
+
+def _workflow_dict(wf: Any, names: _Names) -> dict[str, Any]:
+    """``WorkflowConverter.to_dict``."""
+    return {
+        "data": _REGISTRY.convert(_REGISTRY.clean(wf.data)),
+        "correlations": wf.correlations,
+        "last_task": names[wf.last_task.id] if wf.last_task is not None else None,
+        "success": wf.success,
+        "completed": wf.completed,
+        "tasks": {names[key]: _task_dict(task, names) for key, task in wf.tasks.items()},
+        "root": names[wf.task_tree.id],
+    }
+
+
+def _task_dict(task: Any, names: _Names) -> dict[str, Any]:
+    """``TaskConverter.to_dict`` with the registry's typename: a task below the root keeps
+    only its changes to its parent's data."""
+    parent = task.parent
+    if parent is None:
+        data, delta = task.data, {}
+    else:
+        before, after = parent.data, task.data
+        data = {}
+        delta = {
+            "updates": {k: v for k, v in after.items() if k not in before or v != before[k]},
+            "deletions": [key for key in before if key not in after],
+        }
+    internal = task.internal_data
+    return {
+        "id": names[task.id],
+        "parent": names[task._parent] if parent is not None else None,
+        "children": [names[child] for child in task._children],
+        "last_state_change": task.last_state_change,
+        "state": task._state,
+        "task_spec": task.task_spec.name,
+        "triggered": task.triggered,
+        "internal_data": _REGISTRY.convert(internal) if internal else {},
+        "data": data,
+        "delta": delta,
+        "typename": _TASK_TYPENAME,
+    }
 
 
 def _restore(dct: dict[str, Any], definition: Definition) -> BpmnWorkflow:
     """``BpmnWorkflowConverter.from_dict`` with the definition's spec objects (shared, read-only)."""
     conv = _CONVERTER
+    ids: dict[str, UUID] = {}  # each id appears up to three times (task, parent, child)
     workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, deserializing=True)
-    workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    workflow.tasks = _tasks(dct["tasks"], workflow, ids)
+    workflow.task_tree = workflow.tasks.get(_uuid(ids, dct["root"]))
     conv.set_default_attributes(workflow, dct)
-    conv.subprocesses_from_dict(dct["subprocesses"], workflow)
-    workflow.bpmn_events = conv.registry.restore(dct.pop("bpmn_events", []))
+    _subprocesses(dct["subprocesses"], workflow, workflow, ids)
+    workflow.bpmn_events = _REGISTRY.restore(dct.pop("bpmn_events", []))
     return workflow
+
+
+def _subprocesses(dct: dict[str, Any], workflow: Any, top: BpmnWorkflow, ids: dict[str, UUID]) -> None:
+    """``WorkflowConverter.subprocesses_from_dict``: parents before the subprocesses they hold."""
+    for task in list(workflow.tasks.values()):
+        key = str(task.id)
+        if not isinstance(task.task_spec, SubWorkflowTask) or key not in dct:
+            continue
+        sub_dct = dct.pop(key)
+        if sub_dct.get("typename") != _SUBWORKFLOW_TYPENAME:  # not written by this module
+            sub = _REGISTRY.restore(sub_dct, task=task, top_workflow=top)
+        else:
+            spec = top.subprocess_specs.get(task.task_spec.spec)
+            sub = _SUBWORKFLOW_CLASS(spec, task.id, top, deserializing=True)
+            sub.tasks = _tasks(sub_dct["tasks"], sub, ids)
+            sub.task_tree = sub.tasks.get(_uuid(ids, sub_dct["root"]))
+            _CONVERTER.set_default_attributes(sub, sub_dct)
+        top.subprocesses[task.id] = sub
+        sub.completed_event.connect(task.task_spec._on_subworkflow_completed, task)
+        _subprocesses(dct, sub, top, ids)
+
+
+def _tasks(tasks: dict[str, Any], workflow: Any, ids: dict[str, UUID]) -> dict[UUID, Any]:
+    """``TaskConverter.from_dict`` for each task, in saved order (a parent before its children)."""
+    specs = workflow.spec.task_specs
+    restored: dict[UUID, Any] = {}
+    for key, dct in tasks.items():
+        if dct.get("typename") != _TASK_TYPENAME:  # not written by this module
+            restored[_uuid(ids, key)] = _REGISTRY.restore(dct, workflow=workflow)
+            continue
+        spec = specs.get(dct["task_spec"])
+        task = _TASK_CLASS(workflow, spec, state=dct["state"], id=_uuid(ids, dct["id"]))
+        parent_id = dct["parent"]
+        task._parent = _uuid(ids, parent_id) if parent_id is not None else None
+        task._children = [_uuid(ids, child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        internal = dct["internal_data"]
+        task.internal_data = _REGISTRY.restore(internal) if internal else {}
+        if isinstance(spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        parent = task.parent
+        if delta and parent is not None:
+            # DeepMerge.merge({}, parent.data): the parent's data, its containers copied once
+            data = {
+                k: copy.copy(v) if isinstance(v, dict | list | set) else v for k, v in parent.data.items()
+            }
+            updates = delta.get("updates")
+            if updates:
+                data.update(_REGISTRY.restore(updates))
+            for name in delta.get("deletions", ()):
+                data.pop(name, None)
+        else:
+            data = _REGISTRY.restore(dct["data"])
+        task.data = data
+        restored[_uuid(ids, key)] = task
+    return restored
+
+
+def _uuid(ids: dict[str, UUID], text: str) -> UUID:
+    found = ids.get(text)
+    if found is None:
+        found = ids[text] = UUID(text)
+    return found
 
 
 def _properties(spec: Any) -> dict[str, str]:

@@ -1,4 +1,8 @@
-"""Typed SQLAlchemy models, one module per aggregate."""
+"""Typed SQLAlchemy models, one module per aggregate.
+
+Relationships that are only read are ``viewonly``: the code sets foreign keys, and each
+writable relationship costs every flush a dependency check (a step's flush is hot).
+"""
 
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
 from webapp.models.events import CaseEvent, ChainHead

@@ -38,7 +38,7 @@ class Debtor(Base):
     position: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
 
-    employer_unit: Mapped[Unit | None] = relationship()
+    employer_unit: Mapped[Unit | None] = relationship(viewonly=True)
 
 
 class Case(Base):
@@ -85,7 +85,7 @@ class Case(Base):
     open_debtor: Mapped[Debtor | None] = relationship(
         primaryjoin="foreign(Case.open_debtor_id) == Debtor.id", lazy="select"
     )
-    creditor_unit: Mapped[Unit] = relationship()
+    creditor_unit: Mapped[Unit] = relationship(viewonly=True)
     loans: Mapped[list[Loan]] = relationship(back_populates="case", order_by="Loan.id")
 
 
@@ -112,7 +112,7 @@ class Loan(Base):
     settlement_attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
 
     case: Mapped[Case] = relationship(back_populates="loans")
-    bank_unit: Mapped[Unit] = relationship()
+    bank_unit: Mapped[Unit] = relationship(viewonly=True)
 
 
 class CaseParticipant(Base):
@@ -139,7 +139,7 @@ class Sanction(Base):
     lifted_at: Mapped[dt.datetime | None]
     lift_task_id: Mapped[str | None] = mapped_column(String(36))
 
-    unit: Mapped[Unit] = relationship()
+    unit: Mapped[Unit] = relationship(viewonly=True)
 
 
 class Attachment(Base):

@@ -45,7 +45,7 @@ class CaseEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    actor: Mapped[User | None] = relationship()
+    actor: Mapped[User | None] = relationship(viewonly=True)
 
 
 class ChainHead(Base):

@@ -58,7 +58,7 @@ class ImportBatch(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(viewonly=True)
 
 
 class ImportRow(Base):

@@ -49,5 +49,5 @@ class Task(Base):
     # the item of a multi-instance task (e.g. which unit sanctions), for display
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
-    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], viewonly=True)
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], viewonly=True)

@@ -26,7 +26,7 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
 
-    unit: Mapped[Unit] = relationship(lazy="joined")
+    unit: Mapped[Unit] = relationship(lazy="joined", viewonly=True)
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -58,7 +58,7 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     revoked_at: Mapped[dt.datetime | None]
 
-    user: Mapped[User] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined", viewonly=True)
 
 
 class LoginFailure(Base):
