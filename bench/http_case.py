@@ -13,7 +13,7 @@ token read from the form) and runs cases with a plain HTTP client (``http.client
 Each shape runs with one client (sequential) and with 4 concurrent clients (threads, each
 with its own users and connections). Figures go to docs/PERFORMANCE.md.
 
-    .venv/bin/python bench/http_case.py [--cases 20] [--workers 2] [--threads 2]
+    .venv/bin/python bench/http_case.py [--cases 20] [--workers 2] [--threads 2] [--pin]
 
 The deadline is fired by the worker's own function inside this process with the clock
 moved two days on (the timer cannot be made to fall due sooner); only the HTTP calls are
@@ -278,8 +278,14 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20, help="cases per client and run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--pin", action="store_true", help="run the client and gunicorn on one core (see docs/PERFORMANCE.md)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
+    if args.pin:
+        # gunicorn inherits the affinity: no wake-up of an idle core at each request and answer
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     server = Server(args.workers, args.threads)
     results: list[tuple[str, int, Timings]] = []
     try:
@@ -307,8 +313,9 @@ def _print(shape: str, clients: int, timings: Timings) -> None:
 
 def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> None:
     machine = setup.machine()
+    pinned = " client and server pinned to one core (`--pin`)," if args.pin else ""
     lines = [
-        f"gunicorn {args.workers} workers × {args.threads} threads (gthread), SQLite (WAL), "
+        f"gunicorn {args.workers} workers × {args.threads} threads (gthread),{pinned} SQLite (WAL), "
         f"CSRF on, client `http.client` with a cookie jar, keep-alive; {machine}. "
         f"{args.cases} cases per client and run; with 4 clients, 4 threads each run their own cases "
         "at once.",
@@ -342,7 +349,8 @@ def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> 
     ]
     body = "\n".join(lines)
     print(body)
-    write_section("Whole case over HTTP with gunicorn (bench/http_case.py)", body)
+    title = "Whole case over HTTP with gunicorn (bench/http_case.py)"
+    write_section(title.replace("gunicorn", "gunicorn on one core") if args.pin else title, body)
 
 
 if __name__ == "__main__":
