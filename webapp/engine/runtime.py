@@ -302,20 +302,22 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> int:
     return len(doomed)
 
 
-def _workflow_converter() -> Any:
-    """SpiffWorkflow's own BpmnWorkflow converter, to save and restore a case's instance
-    state around the definition's cached spec objects: restoring the spec from JSON on every
-    load was the largest part of a step (ENGINE_NOTES: store the definition once)."""
-    registry = SERIALIZER.registry
-    return registry.convert_from_dict[registry.typenames[BpmnWorkflow]].args[0].__self__
-
-
-_CONVERTER = _workflow_converter()
 _REGISTRY = SERIALIZER.registry
+
+
+def _converter(typename: str) -> Any:
+    """SpiffWorkflow's registered converter of ``typename`` (the object behind its from_dict)."""
+    return _REGISTRY.convert_from_dict[typename].args[0].__self__
+
+
+# SpiffWorkflow's own BpmnWorkflow converter, to save and restore a case's instance state
+# around the definition's cached spec objects: restoring the spec from JSON on every load was
+# the largest part of a step (ENGINE_NOTES: store the definition once)
+_CONVERTER = _converter(_REGISTRY.typenames[BpmnWorkflow])
 _TASK_TYPENAME = "Task"
-_TASK_CLASS = _REGISTRY.convert_from_dict[_TASK_TYPENAME].args[0].__self__.target_class
+_TASK_CLASS = _converter(_TASK_TYPENAME).target_class
 _SUBWORKFLOW_TYPENAME = "BpmnSubWorkflow"
-_SUBWORKFLOW_CLASS = _REGISTRY.convert_from_dict[_SUBWORKFLOW_TYPENAME].args[0].__self__.target_class
+_SUBWORKFLOW_CLASS = _converter(_SUBWORKFLOW_TYPENAME).target_class
 
 # The instance state is SpiffWorkflow's own format (its serializer reads it back); its task
 # and workflow converters are restated here because, going through the registry for every
