@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.support import case_row, interview_form, open_task_id, report_payload
 from webapp.deadlines.calendar import load
-from webapp.models import CaseEvent, Notification, Task
+from webapp.models import Case, CaseEvent, Notification, Task
 
 # Thursday 12 February 2026, 10:00 in China: the last working days before the Spring Festival
 START = dt.datetime(2026, 2, 12, 2, 0, tzinfo=dt.UTC)
@@ -187,6 +187,45 @@ def test_racing_workers_fire_each_case_once(app, browser, workers):
             ).all()
         )
     assert fired == dict.fromkeys(cases, 1)
+    assert all(case_row(app, c).stage == "sanction" for c in cases)
+
+
+def test_a_worker_passes_over_a_case_another_transaction_holds(app, browser):
+    """Timer workers share the due cases: one held by another transaction is passed over at
+    once (not waited for), the others fire, and the next run fires it."""
+    if app.config["BACKEND"] != "postgresql":
+        pytest.skip("row locks are PostgreSQL's: SQLite locks the whole database for a writer")
+    from webapp.cases import timers
+    from webapp.db import get_session
+
+    with freeze_time(START, tick=True) as clock:
+        office, cases = browser("office"), []
+        for n in (21, 22, 23):
+            case_id = browser("bank_icbc").report(report_payload(n))
+            office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+            office.complete(case_id, "interview", **interview_form(1))
+            cases.append(case_id)
+        clock.move_to(START + dt.timedelta(days=10))
+        held = cases[1]
+        reports: list[timers.FireReport] = []
+
+        def fire() -> None:
+            with app.app_context():
+                reports.append(timers.fire_due(get_session()))
+
+        with app.extensions["db_sessionmaker"]() as other:
+            other.execute(select(Case.id).where(Case.id == held).with_for_update())
+            worker = threading.Thread(target=fire)
+            worker.start()
+            worker.join(timeout=20)
+            waited = worker.is_alive()
+            other.rollback()  # releases the row: a worker that waited for it goes on now
+        worker.join()
+        assert not waited, "the worker waited for the held case instead of passing it over"
+        assert reports[0].busy == [held]
+        assert sorted(reports[0].fired) == [cases[0], cases[2]]
+        fire()
+    assert reports[1].fired == [held]
     assert all(case_row(app, c).stage == "sanction" for c in cases)
 
 

@@ -117,6 +117,9 @@ def fire() -> None:
     """Fire every timer that is due now."""
     report = timers.fire_due(get_session())
     click.echo(f"fired {len(report.fired)} case(s): {', '.join(map(str, report.fired)) or '-'}")
+    if report.busy:
+        busy = ", ".join(map(str, report.busy))
+        click.echo(f"passed over {len(report.busy)} case(s) another transaction held (next run): {busy}")
     for case_id, message in report.failed:
         click.echo(f"case {case_id}: incident recorded: {message}", err=True)
     if report.failed:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
@@ -95,17 +95,29 @@ class StepContext:
 def lock_case(session: Session, case_id: int) -> Case:
     """The case row, locked for the step (``SELECT … FOR UPDATE`` on PostgreSQL; the
     version column catches concurrent writers on SQLite)."""
-    # populate_existing: the row is read again under the lock, even if the session holds it
-    # already (a writer that committed before we got the lock must not be overwritten)
-    case = session.scalar(
-        select(Case)
-        .where(Case.id == case_id)
-        .with_for_update(of=Case)
-        .execution_options(populate_existing=True)
-    )
+    case = session.scalar(_lock(case_id, skip_locked=False))
     if case is None:
         raise NotFound("case not found")
     return case
+
+
+def lock_case_if_free(session: Session, case_id: int) -> Case | None:
+    """The case row locked for the step, or None at once if another transaction holds it
+    (``FOR UPDATE SKIP LOCKED``: timer workers share the due cases instead of queueing on
+    each other's locks) or it is gone. SQLite has no row locks: there it is ``lock_case``'s
+    read, and the version column catches concurrent writers."""
+    return session.scalar(_lock(case_id, skip_locked=True))
+
+
+def _lock(case_id: int, *, skip_locked: bool) -> Select[Case]:
+    # populate_existing: the row is read again under the lock, even if the session holds it
+    # already (a writer that committed before we got the lock must not be overwritten)
+    return (
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update(of=Case, skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
 
 
 # populate_existing: as for the case row, a row the session holds is read again

@@ -1,7 +1,9 @@
 """Firing due BPMN timers (rectification deadlines, monitoring periods).
 
 Due cases are found by the indexed ``cases.next_timer_at`` column; each case fires in its
-own transaction so one broken case does not hold up the others.
+own transaction so one broken case does not hold up the others. Several workers share the
+work: a case another transaction holds is passed over at once (``SKIP LOCKED`` on
+PostgreSQL) and left to it, or to the next run if that was a person's step.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from webapp.transactions import atomic
 class FireReport:
     fired: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)  # held by another transaction: passed over
 
 
 def due_case_ids(session: Session, at: dt.datetime, limit: int = 500) -> list[int]:
@@ -50,18 +53,24 @@ def fire_due(session: Session, at: dt.datetime | None = None, batch: int = 500) 
         for case_id in ids:
             tried.add(case_id)
             try:
-                if atomic(session, partial(_fire_one, session, case_id, at)):
-                    report.fired.append(case_id)
+                outcome = atomic(session, partial(_fire_one, session, case_id, at))
             except Conflict:
-                continue  # another worker fired it at the same moment
+                continue  # another worker fired it at the same moment (SQLite)
             except StepFailed as err:
                 report.failed.append((case_id, err.message))
+                continue
+            if outcome == "fired":
+                report.fired.append(case_id)
+            elif outcome == "busy":
+                report.busy.append(case_id)
 
 
-def _fire_one(session: Session, case_id: int, at: dt.datetime) -> bool:
-    case = steps.lock_case(session, case_id)
+def _fire_one(session: Session, case_id: int, at: dt.datetime) -> str:
+    case = steps.lock_case_if_free(session, case_id)
+    if case is None:
+        return "busy"
     # another worker may have fired it between the query and the lock
     if case.status != "open" or case.next_timer_at is None or case.next_timer_at > at:
-        return False
+        return "not due"
     steps.fire_timers(session, case)
-    return True
+    return "fired"
