@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
@@ -91,6 +91,14 @@ def record_report(
                 session, case, {"creditor_banks": steps.creditor_banks(session, case.id)}, user
             )
             return ReportResult(case, created=False)
+        if debtor.name != data["name"]:
+            # the debtor's earlier (closed) cases are found by its name as it is now
+            session.execute(
+                update(Case)
+                .where(Case.debtor_id == debtor.id)
+                .values(debtor_name=data["name"])
+                .execution_options(synchronize_session=False)
+            )
     else:
         debtor = Debtor(identifier=identifier, kind=data["debtor_kind"], name=data["name"])
         session.add(debtor)
@@ -104,6 +112,7 @@ def record_report(
     version = version or deploy(session, processes_dir)
     case = Case(
         debtor=debtor,
+        debtor_name=debtor.name,
         open_debtor=debtor,
         process_version_id=version.id,
         creditor_unit_code=user.unit_code,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, defer
 
 from webapp.clock import now
 from webapp.errors import NotFound
-from webapp.models import Case, CaseEvent, CaseParticipant, Debtor, Loan, Notification, Sanction, Task, User
+from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, Sanction, Task, User
 
 
 def visible_cases(user: User) -> Select[Case]:
@@ -40,17 +40,21 @@ def list_cases(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Case]:
-    stmt = visible_cases(user).join(Debtor, Case.debtor_id == Debtor.id)
+    newest_first = (Case.created_at.desc(), Case.id.desc())
+    page = visible_cases(user).with_only_columns(Case.id)
     if status:
-        stmt = stmt.where(Case.status == status)
+        page = page.where(Case.status == status)
     if query:
         # one bound pattern (not '%' || :q || '%'), so PostgreSQL sees the text and can use the
         # name's trigram index; % and _ typed by the user are matched literally
         pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Debtor.name.like(f"%{pattern}%", escape="\\"))
-    # a list never shows the engine state: not reading it saves 8-15 kB a row
-    stmt = stmt.options(defer(Case.state)).order_by(Case.created_at.desc(), Case.id.desc())
-    return list(session.scalars(stmt.limit(limit).offset(offset)))
+        page = page.where(Case.debtor_name.like(f"%{pattern}%", escape="\\"))
+    # the page's ids first: PostgreSQL finds them in the (created_at, id) index, whose entries
+    # hold the name and status, without reading a row per case it passes over; then those
+    # cases (a list never shows the engine state: not reading it saves 8-15 kB a row)
+    ids = page.order_by(*newest_first).limit(limit).offset(offset)
+    stmt = select(Case).where(Case.id.in_(ids)).options(defer(Case.state))
+    return list(session.scalars(stmt.order_by(*newest_first)))
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,6 @@ class Debtor(Base):
     """A debtor (惩治对象): an organisation (credit code) or a person (identity number)."""
 
     __tablename__ = "debtors"
-    __table_args__ = (
-        # the case search by a part of the name (LIKE '%...%'): a trigram index on PostgreSQL,
-        # a plain one on SQLite (which has no trigram index; kept so both schemas match)
-        Index(
-            "ix_debtors_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
-        ),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -54,10 +47,24 @@ class Case(Base):
         # supervision: open cases by stage and age, cases without activity (migration 0005)
         Index("ix_cases_status_stage_created", "status", "stage", "created_at"),
         Index("ix_cases_status_updated", "status", "updated_at"),
+        # the case search by a part of the debtor's name (migration 0007): newest first with
+        # the name and status in the index (PostgreSQL walks it alone, no row read per case),
+        # and for a long or rare part a trigram index (plain indexes on SQLite, kept so both
+        # schemas match)
+        Index("ix_cases_created_search", "created_at", "id", postgresql_include=["debtor_name", "status"]),
+        Index(
+            "ix_cases_debtor_name_trgm",
+            "debtor_name",
+            postgresql_using="gin",
+            postgresql_ops={"debtor_name": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    # the debtor's name, copied for the case search (intake keeps every case of a debtor equal
+    # to its name)
+    debtor_name: Mapped[str] = mapped_column(String(200), server_default="")
     # equals debtor_id while the case is open and NULL after: one open case per debtor
     open_debtor_id: Mapped[int | None] = mapped_column(unique=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
