@@ -13,7 +13,13 @@ token read from the form) and runs cases with a plain HTTP client (``http.client
 Each shape runs with one client (sequential) and with 4 concurrent clients (threads, each
 with its own users and connections). Figures go to docs/PERFORMANCE.md.
 
-    .venv/bin/python bench/http_case.py [--cases 20] [--workers 2] [--threads 2] [--pin]
+    .venv/bin/python bench/http_case.py [--cases 20] [--workers 2] [--threads 2] [--pin | --awake]
+
+Beside each call's time at the client, the server's own time for it is read from gunicorn's
+access log (``%(D)s``: from the request read to the response sent). ``--pin`` runs client and
+server on one core; ``--awake`` runs gunicorn on one core kept awake by a spinner at the
+lowest priority and the client on the other (a diagnostic: on this virtual machine an idle
+core takes milliseconds to wake, see docs/PERFORMANCE.md).
 
 The deadline is fired by the worker's own function inside this process with the clock
 moved two days on (the timer cannot be made to fall due sooner); only the HTTP calls are
@@ -120,6 +126,7 @@ class Client:
 class Timings:
     def __init__(self) -> None:
         self.calls: dict[str, list[float]] = {}
+        self.server: dict[str, list[float]] = {}  # the same calls' time inside gunicorn
         self.cases: list[float] = []
         self.lock = threading.Lock()
 
@@ -131,8 +138,10 @@ class Timings:
 class Server:
     """gunicorn serving ``webapp:create_app()`` on a free port against a fresh SQLite file."""
 
-    def __init__(self, workers: int, threads: int) -> None:
+    def __init__(self, workers: int, threads: int, cpus: set[int] | None = None) -> None:
         self.app, self.tmp = setup.fresh_app()
+        self.access_log = self.tmp / "access.log"
+        self.log_offset = 0
         self.url = str(self.app.config["DATABASE_URL"])
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -150,9 +159,13 @@ class Server:
             "--threads", str(threads),
             "--bind", f"127.0.0.1:{self.port}",
             "--error-logfile", str(self.tmp / "gunicorn.log"),
+            "--access-logfile", str(self.access_log),
+            "--access-logformat", "%(m)s %(U)s %(D)s",
             "webapp:create_app()",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            command, cwd=ROOT, env=env, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        )
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -166,6 +179,41 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+
+    def server_times(self) -> dict[str, list[float]]:
+        """The server's own milliseconds per call label, for the calls logged since the last
+        read (gunicorn writes a line once the response is sent)."""
+        time.sleep(0.3)
+        with self.access_log.open() as log:
+            log.seek(self.log_offset)
+            lines = log.read().splitlines()
+            self.log_offset = log.tell()
+        found: dict[str, list[float]] = {}
+        for line in lines:
+            method, path, micros = line.split()
+            label = _label(method, path)
+            if label:
+                found.setdefault(label, []).append(int(micros) / 1000)
+        return found
+
+
+def _label(method: str, path: str) -> str | None:
+    """The timed call a logged request was (login and lookups are not timed)."""
+    if method == "POST":
+        if path == "/report":
+            return "report a case"
+        if path.startswith("/tasks/"):
+            return "complete a task"
+        if path.endswith("/settlement"):
+            return "report settlement"
+        return None
+    if path == "/inbox":
+        return "inbox read"
+    if path.startswith("/tasks/"):
+        return "form fetch"
+    if re.fullmatch(r"/cases/\d+", path):
+        return "status read (case page)"
+    return None
 
 
 FIRE_LOCK = threading.Lock()  # freezegun moves the clock of the whole process
@@ -281,20 +329,48 @@ def main() -> None:
     parser.add_argument(
         "--pin", action="store_true", help="run the client and gunicorn on one core (see docs/PERFORMANCE.md)"
     )
+    parser.add_argument(
+        "--awake",
+        action="store_true",
+        help="gunicorn on one core kept awake by a lowest-priority spinner, the client on another "
+        "(a diagnostic, see docs/PERFORMANCE.md)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    server_cpus, spinner = None, None
     if args.pin:
         # gunicorn inherits the affinity: no wake-up of an idle core at each request and answer
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    server = Server(args.workers, args.threads)
+        os.sched_setaffinity(0, {cores[0]})
+    elif args.awake:
+        if len(cores) < 2:
+            parser.error("--awake needs two cores")
+        server_cpus = {cores[0]}
+        os.sched_setaffinity(0, {cores[1]})
+        # it yields the core to gunicorn at once (nice 19), but the core never goes idle
+        spinner = subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],  # noqa: S607
+            preexec_fn=lambda: os.sched_setaffinity(0, server_cpus),
+        )
+    try:
+        _bench(args, server_cpus)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+
+
+def _bench(args: argparse.Namespace, server_cpus: set[int] | None) -> None:
+    server = Server(args.workers, args.threads, server_cpus)
     results: list[tuple[str, int, Timings]] = []
     try:
         first = 1
         for shape in ("peer", "full"):
             run(shape, server, 1, 2, 100_000 + first)  # warm-up: imports, caches, spec parsing
+            server.server_times()
             first += 10
             for clients in (1, 4):
                 timings = run(shape, server, clients, args.cases, first)
+                timings.server = server.server_times()
                 first += clients * args.cases
                 results.append((shape, clients, timings))
                 _print(shape, clients, timings)
@@ -307,13 +383,18 @@ def main() -> None:
 def _print(shape: str, clients: int, timings: Timings) -> None:
     print(f"{shape}, {clients} client(s):", flush=True)
     for label, values in timings.calls.items():
-        print(f"  {label}: p50 {statistics.median(values):.1f} ms, p95 {_p95(values):.1f} ms ({len(values)})")
+        inside = timings.server.get(label)
+        server = f"; in gunicorn p50 {statistics.median(inside):.1f} ms" if inside else ""
+        times = f"p50 {statistics.median(values):.1f} ms, p95 {_p95(values):.1f} ms ({len(values)})"
+        print(f"  {label}: {times}{server}")
     print(f"  whole case: p50 {statistics.median(timings.cases):.0f} ms, p95 {_p95(timings.cases):.0f} ms")
 
 
 def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> None:
     machine = setup.machine()
     pinned = " client and server pinned to one core (`--pin`)," if args.pin else ""
+    if args.awake:
+        pinned = " gunicorn on one core kept awake by a nice-19 spinner, the client on the other (`--awake`),"
     lines = [
         f"gunicorn {args.workers} workers × {args.threads} threads (gthread),{pinned} SQLite (WAL), "
         f"CSRF on, client `http.client` with a cookie jar, keep-alive; {machine}. "
@@ -325,32 +406,40 @@ def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> 
         "- **full path**: report → review → interview → deadline fired (worker function in the bench "
         "process, clock moved on) → 7 sanctions → inbox, case page → settlement → verification → 7 lifts.",
         "",
-        "| shape | clients | call | p50 ms | p95 ms | count |",
-        "|---|---|---|---|---|---|",
+        "| shape | clients | call | p50 ms | p95 ms | in gunicorn p50 ms | count |",
+        "|---|---|---|---|---|---|---|",
     ]
     for shape, clients, timings in results:
         for label, values in timings.calls.items():
             if label.startswith("("):
                 continue
+            inside = timings.server.get(label)
             lines.append(
                 f"| {shape} | {clients} | {label} | {statistics.median(values):.1f} | {_p95(values):.1f} "
-                f"| {len(values)} |"
+                f"| {f'{statistics.median(inside):.1f}' if inside else '-'} | {len(values)} |"
             )
         wall = timings.calls["(wall clock, all cases)"][0] / 1000
         lines.append(
             f"| {shape} | {clients} | **whole case** | **{statistics.median(timings.cases):.0f}** | "
-            f"**{_p95(timings.cases):.0f}** | {len(timings.cases)} "
+            f"**{_p95(timings.cases):.0f}** | | {len(timings.cases)} "
             f"({len(timings.cases) / wall:.1f} cases/s) |"
         )
     lines += [
         "",
-        "Whole case: wall time of one case for its client, including (full path) the untimed task-id "
-        "lookups and the deadline run. Workers: see docs/PRODUCTION.md.",
+        "p50 and p95: each call at the client, from the request sent to the response read. In "
+        "gunicorn: the same calls' time inside the server (its access log's `%(D)s`), without the "
+        "client's own work and the loopback. Whole case: wall time of one case for its client, "
+        "including (full path) the untimed task-id lookups and the deadline run. Workers: see "
+        "docs/PRODUCTION.md.",
     ]
     body = "\n".join(lines)
     print(body)
     title = "Whole case over HTTP with gunicorn (bench/http_case.py)"
-    write_section(title.replace("gunicorn", "gunicorn on one core") if args.pin else title, body)
+    if args.pin:
+        title = title.replace("gunicorn", "gunicorn on one core")
+    elif args.awake:
+        title = title.replace("gunicorn", "gunicorn on a core kept awake")
+    write_section(title, body)
 
 
 if __name__ == "__main__":
