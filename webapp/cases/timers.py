@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def fire_due(session: Session, at: dt.datetime | None = None, batch: int = 500) 
                 report.busy.append(case_id)
 
 
-def _fire_one(session: Session, case_id: int, at: dt.datetime) -> str:
+def _fire_one(session: Session, case_id: int, at: dt.datetime) -> Literal["fired", "busy", "not due"]:
     case = steps.lock_case_if_free(session, case_id)
     if case is None:
         return "busy"
