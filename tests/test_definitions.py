@@ -68,3 +68,16 @@ def test_every_lane_is_a_unit_or_a_dynamic_role():
 def test_sanction_catalogue_units_exist():
     catalog = load(str(ROOT / "processes"))
     assert set(catalog.sanctioning_units()) <= catalog.unit_codes()
+
+
+def test_a_directory_is_read_again_when_a_diagram_changes(tmp_path):
+    # the definition of a directory is kept between reports; an edited file must not be missed
+    source = (ROOT / "processes" / "debt_case.bpmn").read_text(encoding="utf-8")
+    path = tmp_path / "debt_case.bpmn"
+    path.write_text(source, encoding="utf-8")
+    first = engine.load_directory(tmp_path, "debt_case")
+    assert engine.load_directory(tmp_path, "debt_case") is first
+    path.write_text(source.replace("Review report", "Review the report", 1), encoding="utf-8")
+    second = engine.load_directory(tmp_path, "debt_case")
+    assert second.sha256 != first.sha256
+    assert "Review the report" in second.bpmn_xml

@@ -44,11 +44,18 @@ def report_form(session: Session, forms_dir: str) -> FormSchema:
 
 
 def report_debtor(
-    session: Session, user: User, payload: dict[str, Any], *, forms_dir: str, processes_dir: str
+    session: Session,
+    user: User,
+    payload: dict[str, Any],
+    *,
+    forms_dir: str,
+    processes_dir: str,
+    form: FormSchema | None = None,
 ) -> ReportResult:
-    """Validate a report and open a case, or add its loans to the debtor's open case."""
+    """Validate a report and open a case, or add its loans to the debtor's open case
+    (``form``: ``report_form``'s answer, if the caller has it already)."""
     check_reporter(user)
-    data = validate(report_form(session, forms_dir), payload)
+    data = validate(form or report_form(session, forms_dir), payload)
     data["identifier"] = normalize(data["debtor_kind"], data["identifier"])
     return record_report(session, user, data, processes_dir=processes_dir)
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
 from webapp import engine
 from webapp.audit import chain
 from webapp.cases import guarantees, history
-from webapp.cases.versions import definition_of
+from webapp.cases.versions import WITHOUT_FILES, definition_of
 from webapp.clock import now
 from webapp.deadlines import calendar as work_calendar
 from webapp.deadlines import due
@@ -56,10 +56,6 @@ STAGE_ORDER = (
     "monitoring",
     "delisting",
 )
-
-
-# a step needs a version's id and hash; its files only when the definition is not cached
-VERSION_WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
 
 
 @dataclass
@@ -218,7 +214,7 @@ def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], 
     version = ctx.version
     if version is None or version.id != case.process_version_id:
         with session.no_autoflush:  # a version row never changes: nothing to flush before reading it
-            version = session.get(ProcessVersion, case.process_version_id, options=VERSION_WITHOUT_FILES)
+            version = session.get(ProcessVersion, case.process_version_id, options=WITHOUT_FILES)
     if version is None:  # cannot happen with the foreign key; say so if it does
         raise StepFailed(
             "the case's process version is missing", case.id, ctx.actor.id if ctx.actor else None

@@ -6,18 +6,25 @@ import json
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from webapp import engine
 from webapp.models import ProcessVersion
 
 MAIN_PROCESS = "debt_case"
 
+# a step needs a version's id and hash; its files only when the definition is not cached
+WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
+
 
 def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS) -> ProcessVersion:
     """The version row for the diagrams now in ``processes_dir`` (created if new)."""
     definition = engine.load_directory(Path(processes_dir), process_id)
-    version = session.scalar(select(ProcessVersion).where(ProcessVersion.content_sha256 == definition.sha256))
+    version = session.scalar(
+        select(ProcessVersion)
+        .where(ProcessVersion.content_sha256 == definition.sha256)
+        .options(*WITHOUT_FILES)
+    )
     if version is None:
         version = ProcessVersion(
             process_id=process_id,

@@ -61,6 +61,7 @@ def report() -> ResponseReturnValue:
                 payload,
                 forms_dir=current_app.config["FORMS_DIR"],
                 processes_dir=current_app.config["PROCESSES_DIR"],
+                form=form,
             ),
         )
     except Invalid as err:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
-from webapp.cases import history, steps
+from webapp.cases import history, steps, versions
 from webapp.cases.queries import visible_cases
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL, end_of_local_day
@@ -122,7 +122,7 @@ def _lock_statement(sees_all: bool) -> Select[Any]:
         .join(Task, Task.case_id == Case.id)
         .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
         .add_columns(ProcessVersion)
-        .options(*steps.VERSION_WITHOUT_FILES)
+        .options(*versions.WITHOUT_FILES)
         .where(Task.id == bindparam("task_id"))
         .with_for_update(of=Case)
         .execution_options(populate_existing=True)
