@@ -8,8 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 from sqlalchemy import select
 
 from webapp import catalog
@@ -151,4 +154,23 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
-        return {"current_locale": locale()}
+        gettext = request_gettext()
+        return {"current_locale": locale(), "_": gettext, "gettext": gettext}
+
+
+def request_gettext() -> Any:
+    """``_`` for one rendering, bound to the request's catalogue. Flask-Babel's looks up the
+    context, locale and catalogue again at every call (about 9 µs; a page makes 30-100 calls,
+    7-9 % of its time). Same meaning as Jinja's new-style gettext, which Flask-Babel installs:
+    the text is marked safe when autoescaping, then always %-formatted with the keywords.
+    Macros imported without context keep using Flask-Babel's."""
+    lookup = get_translations().ugettext
+
+    @pass_context
+    def gettext(context: Context, message: str, **variables: Any) -> str:
+        text = lookup(message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 - our catalogue's text; the % below escapes the values
+        return text % variables  # type: ignore[no-any-return]
+
+    return gettext
