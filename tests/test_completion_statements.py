@@ -18,7 +18,7 @@ from sqlalchemy import event, select
 
 from tests.support import case_row, interview_form, open_task_id, open_tasks, report_payload
 from webapp.audit.chain import verify_chain
-from webapp.models import CaseEvent, Sanction
+from webapp.models import CaseEvent, CaseParticipant, Sanction
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
@@ -103,3 +103,22 @@ def test_a_completion_reads_the_case_once_and_writes_its_events_in_one_statement
         ("court", True),
         ("ndrc", True),
     ]
+
+
+def test_a_report_reads_nothing_a_new_case_cannot_have_yet(app, browser):
+    # a case created in the step's own transaction has no stored tasks, participants or
+    # history chain: the report does not look for them, and its history is still whole
+    bank = browser("bank_icbc")
+    bank.report(report_payload(62))  # the first report deploys the diagrams
+    with counted(app) as statements:
+        case_id = bank.report(report_payload(63))
+    tables = [s.split(" FROM ")[1].split()[0] for s in statements if s.startswith("SELECT") and " FROM " in s]
+    assert not {"tasks", "case_participants", "chain_heads"} & set(tables), tables
+    assert len(statements) <= 13, _kinds(statements)
+    assert open_tasks(app, case_id) == [("review", "office")]
+    with app.extensions["db_sessionmaker"]() as session:
+        assert verify_chain(session, f"case:{case_id}").ok
+        participants = session.scalars(
+            select(CaseParticipant.unit_code).where(CaseParticipant.case_id == case_id)
+        )
+        assert sorted(participants) == ["bank_icbc", "office"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -105,23 +105,28 @@ _UPDATE_HEAD = (
 _READ_HEAD = select(_HEADS.c.length, _HEADS.c.head_hash).where(_HEADS.c.chain == bindparam("chain"))
 
 
-def _head(session: Session, chain: str) -> tuple[ChainHead | None, tuple[int, str] | None]:
+def _head(session: Session, chain: str, stored: bool) -> tuple[ChainHead | None, tuple[int, str] | None]:
     """The session's copy of a chain's head if it holds one (current: the caller flushed),
-    else the head's length and hash as stored, read without building an ORM object."""
+    else the head's length and hash as stored (if it may be: ``stored``), read without
+    building an ORM object."""
     held = session.identity_map.get(identity_key(ChainHead, chain))
     if isinstance(held, ChainHead):
         return held, (held.length, held.head_hash)
+    if not stored:
+        return None, None
     row = session.execute(_READ_HEAD, {"chain": chain}).first()
     return None, (int(row[0]), str(row[1])) if row else None
 
 
-def insert_events(session: Session, events: list[CaseEvent]) -> None:
+def insert_events(session: Session, events: list[CaseEvent], new_chains: Collection[str] = ()) -> None:
     """Seal ``events`` (not added to the session) and insert them in one statement.
 
     A step writes several events; as ORM objects each cost the unit of work's bookkeeping and
     an INSERT of its own (to fetch its id). Events already pending in the session are flushed
     (and sealed) first, so these follow them on their chain. The events stay transient: read
-    them back from the database when their ids are needed.
+    them back from the database when their ids are needed. ``new_chains``: chains that have no
+    stored head (a case created in this transaction), so none is read; if one had, its head's
+    INSERT fails and the transaction with it.
     """
     session.flush()
     if not events:
@@ -134,7 +139,7 @@ def insert_events(session: Session, events: list[CaseEvent]) -> None:
         for e in sorted(events, key=lambda e: e.__dict__.get("_ld_order", 0)):
             chain = e.chain or chain_of(e.case_id)
             if chain not in tips:
-                held[chain], tip = _head(session, chain)
+                held[chain], tip = _head(session, chain, stored=chain not in new_chains)
                 if tip is not None:
                     stored.add(chain)
                 tips[chain] = tip or (0, GENESIS)

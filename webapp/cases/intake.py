@@ -106,7 +106,9 @@ def record_report(
                 .values(debtor_name=data["name"])
                 .execution_options(synchronize_session=False)
             )
-    else:
+    # read before the debtor changes below, which its query would otherwise flush on their own
+    version = version or deploy(session, processes_dir)
+    if debtor is None:
         debtor = Debtor(identifier=identifier, kind=data["debtor_kind"], name=data["name"])
         session.add(debtor)
     debtor.kind = data["debtor_kind"]
@@ -116,7 +118,6 @@ def record_report(
     debtor.employer_unit_code = data.get("employer_unit") if data["debtor_kind"] == "official" else None
     debtor.position = data.get("position")
 
-    version = version or deploy(session, processes_dir)
     case = Case(
         debtor=debtor,
         debtor_name=debtor.name,
@@ -154,6 +155,7 @@ def record_report(
             "loans": [ln.contract_no for ln in loans],
             **(source or {}),
         },
+        participants={user.unit_code},
     )
     return ReportResult(case, created=True)
 

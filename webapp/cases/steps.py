@@ -70,6 +70,10 @@ class StepContext:
     open_rows: dict[str, Task] | None = None
     # the case's process version, when the caller read it with the case
     version: ProcessVersion | None = None
+    # the units taking part in the case, when the caller knows them (a case it just created)
+    participants: set[str] | None = None
+    # the case was created in this transaction: it has no stored tasks nor history chain yet
+    new_case: bool = False
 
     def event(
         self,
@@ -138,9 +142,11 @@ def start(
     data: dict[str, Any],
     actor: User | None,
     report: dict[str, Any],
+    participants: set[str],
 ) -> None:
-    """Start the case's workflow (the case row is flushed, state not yet set)."""
-    ctx = StepContext(case, actor)
+    """Start the case's workflow (the case row and its ``participants``, the units taking
+    part, are flushed in this transaction; state not yet set)."""
+    ctx = StepContext(case, actor, open_rows={}, participants=set(participants), new_case=True)
     ctx.event("reported", **report)
     try:
         run = engine.CaseRun.start(definition_of(version), data)
@@ -268,7 +274,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     # the step's changes are flushed, then its events go out in one statement, without the
     # unit of work's bookkeeping per event (sealed on the case's chain after any event the
     # flush wrote)
-    chain.insert_events(session, ctx.events)
+    chain.insert_events(session, ctx.events, new_chains={chain.chain_of(case.id)} if ctx.new_case else set())
 
 
 def _project_tasks(
@@ -306,7 +312,7 @@ def _project_tasks(
     # units with an open task take part already (a task row is only made here, with its
     # unit's participation): the participants are read only for a unit new to the case
     taking_part = {row.unit_code for row in open_rows.values()}
-    participants: set[str] | None = None
+    participants = ctx.participants
     for ready in new:
         if ready.assignee is None or ready.assignee not in units:
             raise StepFailed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from webapp import engine
@@ -15,16 +15,16 @@ MAIN_PROCESS = "debt_case"
 
 # a step needs a version's id and hash; its files only when the definition is not cached
 WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
+# built once: every report runs it, and building it cost more than running it
+_BY_HASH = (
+    select(ProcessVersion).where(ProcessVersion.content_sha256 == bindparam("sha")).options(*WITHOUT_FILES)
+)
 
 
 def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS) -> ProcessVersion:
     """The version row for the diagrams now in ``processes_dir`` (created if new)."""
     definition = engine.load_directory(Path(processes_dir), process_id)
-    version = session.scalar(
-        select(ProcessVersion)
-        .where(ProcessVersion.content_sha256 == definition.sha256)
-        .options(*WITHOUT_FILES)
-    )
+    version = session.scalar(_BY_HASH, {"sha": definition.sha256})
     if version is None:
         version = ProcessVersion(
             process_id=process_id,
