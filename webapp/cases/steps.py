@@ -20,7 +20,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp import engine
+from webapp import engine, rowwrites
 from webapp.audit import chain
 from webapp.cases import guarantees, history
 from webapp.cases.versions import WITHOUT_FILES, definition_of
@@ -74,6 +74,8 @@ class StepContext:
     participants: set[str] | None = None
     # the case was created in this transaction: it has no stored tasks nor history chain yet
     new_case: bool = False
+    # task rows the step opens, written at its end (``rowwrites.insert_new``)
+    new_tasks: list[Task] = field(default_factory=list)
 
     def event(
         self,
@@ -271,9 +273,12 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements
-    # the step's changes are flushed, then its events go out in one statement, without the
-    # unit of work's bookkeeping per event (sealed on the case's chain after any event the
-    # flush wrote)
+    # the case and task rows with plain statements (the unit of work's bookkeeping cost more
+    # than their SQL), then the rest of the step's changes are flushed, then its events go
+    # out in one statement (sealed on the case's chain after any event the flush wrote)
+    touched = [case, *(ctx.open_rows or {}).values(), *filter(None, [ctx.completed_task])]
+    rowwrites.write_changes(session, touched)
+    rowwrites.insert_new(session, ctx.new_tasks)
     chain.insert_events(session, ctx.events, new_chains={chain.chain_of(case.id)} if ctx.new_case else set())
 
 
@@ -290,7 +295,7 @@ def _project_tasks(
     open_rows = ctx.open_rows
     if open_rows is None:
         with session.no_autoflush:
-            open_rows = {
+            open_rows = ctx.open_rows = {
                 t.id: t
                 for t in session.scalars(select(Task).where(Task.case_id == case.id, Task.status == OPEN))
             }
@@ -333,7 +338,7 @@ def _project_tasks(
             due_at=due.due_at(ready.element_id, opened, calendar),
             context=ready.item,
         )
-        session.add(row)
+        ctx.new_tasks.append(row)
         if ready.assignee not in taking_part:
             if participants is None:  # read once a step, whatever the number of new tasks
                 participants = _participants(session, case.id)
