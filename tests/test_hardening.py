@@ -138,3 +138,15 @@ def test_incident_is_cleared_by_the_next_successful_step(app, users, tmp_path):
         assert case_row(app, case_id).stage == "delisting"
     finally:
         broken.extensions["db_engine"].dispose()
+
+
+def test_messages_of_posts_never_shown_do_not_pile_up_in_the_session(app, browser):
+    # a client that posts without following the redirects keeps only the newest messages:
+    # the session cookie stays small, and the next page shows the latest outcome
+    bank = browser("bank_icbc")
+    cases = [bank.report(report_payload(90 + n)) for n in range(12)]
+    cookie = bank.client.get_cookie("session")
+    assert cookie is not None and len(cookie.value) < 1000
+    page = bank.get("/inbox").get_data(as_text=True)
+    assert f"已立案，案件编号 {cases[-1]}。" in page
+    assert f"已立案，案件编号 {cases[-5]}。" in page and f"已立案，案件编号 {cases[-6]}。" not in page
