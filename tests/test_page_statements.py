@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import report_payload
+from tests.support import interview_form, report_payload
 from tests.test_completion_statements import counted
 
 PAGES = ["/inbox", "/cases", "/supervision/tasks?all=1"]
@@ -30,3 +30,17 @@ def test_a_list_page_runs_as_many_statements_for_six_rows_as_for_one(app, browse
     page = user.get(path).get_data(as_text=True)
     assert all(f"测试债务人{n}" in page for n in range(71, 77))
     assert _statements(app, user, path) == one
+
+
+def test_the_case_page_names_who_acted_with_one_statement_whatever_the_history(app, browser):
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(78))
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    short = _statements(app, office, f"/cases/{case_id}")
+    page = office.get(f"/cases/{case_id}").get_data(as_text=True)
+    history = page.split('id="history"')[1].split("</ol>")[0]
+    steps = page.split('id="completed-steps"')[1].split("</table>")[0]
+    assert "· bank_icbc</li>" in history and "· office</li>" in history
+    assert "<td>office</td>" in steps
+    office.complete(case_id, "interview", **{k: str(v) for k, v in interview_form(30).items()})
+    assert _statements(app, office, f"/cases/{case_id}") == short

@@ -65,6 +65,8 @@ class CaseView:
     done_tasks: list[Task]
     sanctions: list[Sanction]
     events: list[CaseEvent]
+    # display names of the users who acted on the case, by id
+    people: dict[int, str]
 
 
 def case_view(session: Session, user: User, case_id: int) -> CaseView:
@@ -72,6 +74,16 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
     tasks = list(
         session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id))
     )
+    events = list(
+        session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+    )
+    # the names in one statement: each event's and task's user object cost a lookup of its own
+    ids = {e.actor_id for e in events} | {t.completed_by_id for t in tasks}
+    ids.discard(None)
+    people: dict[int, str] = {}
+    if ids:
+        for user_id, name in session.execute(select(User.id, User.display_name).where(User.id.in_(ids))):
+            people[user_id] = name
     return CaseView(
         case=case,
         loans=list(session.scalars(select(Loan).where(Loan.case_id == case.id).order_by(Loan.id))),
@@ -80,9 +92,8 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
         sanctions=list(
             session.scalars(select(Sanction).where(Sanction.case_id == case.id).order_by(Sanction.id))
         ),
-        events=list(
-            session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
-        ),
+        events=events,
+        people=people,
     )
 
 
