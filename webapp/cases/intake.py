@@ -33,13 +33,16 @@ class ReportResult:
     created: bool
 
 
+# built once, and columns rather than Unit objects: every report reads it
+_EMPLOYERS = (
+    select(Unit.code, Unit.name_zh, Unit.name_en)
+    .where(Unit.kind.in_(("employer", "department", "township")))
+    .order_by(Unit.kind, Unit.code)
+)
+
+
 def report_form(session: Session, forms_dir: str) -> FormSchema:
-    employers = session.scalars(
-        select(Unit)
-        .where(Unit.kind.in_(("employer", "department", "township")))
-        .order_by(Unit.kind, Unit.code)
-    )
-    options = {"employer_units": [(u.code, u.name_zh, u.name_en) for u in employers]}
+    options = {"employer_units": [(code, zh, en) for code, zh, en in session.execute(_EMPLOYERS)]}
     return resolve_schema(forms_dir, "report.json", options, {})
 
 
@@ -132,7 +135,6 @@ def record_report(
     loans = _new_loans(user, data, case=case)
     session.add_all(loans)
     session.flush()  # debtor, case and loans in one go: the engine needs the case's id
-    session.add(CaseParticipant(case_id=case.id, unit_code=user.unit_code))
     cat = catalog_mod.current()
     start_data = {
         "case_id": case.id,

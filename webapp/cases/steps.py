@@ -74,8 +74,9 @@ class StepContext:
     participants: set[str] | None = None
     # the case was created in this transaction: it has no stored tasks nor history chain yet
     new_case: bool = False
-    # task rows the step opens, written at its end (``rowwrites.insert_new``)
+    # task rows the step opens and units it brings in, written at its end (``rowwrites``)
     new_tasks: list[Task] = field(default_factory=list)
+    new_participants: list[CaseParticipant] = field(default_factory=list)
 
     def event(
         self,
@@ -146,9 +147,10 @@ def start(
     report: dict[str, Any],
     participants: set[str],
 ) -> None:
-    """Start the case's workflow (the case row and its ``participants``, the units taking
-    part, are flushed in this transaction; state not yet set)."""
+    """Start the case's workflow (the case row is flushed in this transaction, state not yet
+    set); ``participants``: the units taking part from the start, recorded with the step."""
     ctx = StepContext(case, actor, open_rows={}, participants=set(participants), new_case=True)
+    ctx.new_participants = [CaseParticipant(case_id=case.id, unit_code=unit) for unit in sorted(participants)]
     ctx.event("reported", **report)
     try:
         run = engine.CaseRun.start(definition_of(version), data)
@@ -279,6 +281,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     touched = [case, *(ctx.open_rows or {}).values(), *filter(None, [ctx.completed_task])]
     rowwrites.write_changes(session, touched)
     rowwrites.insert_new(session, ctx.new_tasks)
+    rowwrites.insert_new(session, ctx.new_participants)
     chain.insert_events(session, ctx.events, new_chains={chain.chain_of(case.id)} if ctx.new_case else set())
 
 
@@ -344,7 +347,7 @@ def _project_tasks(
                 participants = _participants(session, case.id)
             if ready.assignee not in participants:
                 participants.add(ready.assignee)
-                session.add(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
+                ctx.new_participants.append(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
 
 
