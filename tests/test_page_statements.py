@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import interview_form, report_payload
+from tests.support import interview_form, open_task_id, report_payload
 from tests.test_completion_statements import counted
 
 PAGES = ["/inbox", "/cases", "/supervision/tasks?all=1"]
@@ -44,3 +44,12 @@ def test_the_case_page_names_who_acted_with_one_statement_whatever_the_history(a
     assert "<td>office</td>" in steps
     office.complete(case_id, "interview", **{k: str(v) for k, v in interview_form(30).items()})
     assert _statements(app, office, f"/cases/{case_id}") == short
+
+
+def test_a_task_page_reads_its_case_once(app, browser):
+    case_id = browser("bank_icbc").report(report_payload(79))
+    office = browser("office")
+    task_id = open_task_id(app, case_id, "review")
+    with counted(app) as statements:
+        assert office.get(f"/tasks/{task_id}").status_code == 200
+    assert sum(" FROM cases" in s for s in statements) == 1, statements

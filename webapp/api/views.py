@@ -273,8 +273,7 @@ def list_tasks() -> ResponseReturnValue:
 @token_required
 def show_task(task_id: str) -> ResponseReturnValue:
     session = get_session()
-    task = service.get_task(session, _user(), task_id)
-    form = service.task_form(session, task, current_app.config["FORMS_DIR"])
+    task, form = service.task_with_form(session, _user(), task_id, current_app.config["FORMS_DIR"])
     return jsonify({**task_json(task), "form_schema": form.schema if form else None})
 
 

@@ -100,6 +100,16 @@ def get_task(session: Session, user: User, task_id: str) -> Task:
     return _visible_task(session, user, task_id)[0]
 
 
+def task_with_form(
+    session: Session, user: User, task_id: str, forms_dir: str
+) -> tuple[Task, FormSchema | None]:
+    """A task the user may see (404 otherwise) and its resolved form, for its page."""
+    task, case = _visible_task(session, user, task_id)
+    # the case is passed on: the session keeps no strong reference to it, so looking it up
+    # again would read it again
+    return task, task_form(session, task, forms_dir, case)
+
+
 def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Case]:
     # one statement for the task and the visibility of its case
     row = session.execute(

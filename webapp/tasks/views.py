@@ -32,8 +32,7 @@ def inbox() -> ResponseReturnValue:
 @login_required
 def show(task_id: str) -> ResponseReturnValue:
     session = get_session()
-    task = service.get_task(session, current_user, task_id)
-    form = service.task_form(session, task, current_app.config["FORMS_DIR"])
+    task, form = service.task_with_form(session, current_user, task_id, current_app.config["FORMS_DIR"])
     return render_template("tasks/task.html", task=task, form=form, values={}, errors={})
 
 
@@ -47,8 +46,7 @@ def complete(task_id: str) -> ResponseReturnValue:
             session, lambda: service.complete_posted(session, current_user, task_id, request.form, forms_dir)
         )
     except Invalid as err:
-        task = service.get_task(session, current_user, task_id)
-        form = service.task_form(session, task, forms_dir)
+        task, form = service.task_with_form(session, current_user, task_id, forms_dir)
         return render_template(
             "tasks/task.html", task=task, form=form, values=request.form, errors=err.fields, error=err
         ), 422
