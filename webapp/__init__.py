@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import bindparam, select
 
 from webapp import config, db
 from webapp.auth.permissions import READ_METHODS, READ_ONLY_ALLOWED, is_read_only
@@ -42,9 +43,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from webapp.models import User
 
+    # built once: every request runs it, and Session.get built its statement each time (a
+    # third of the user's load)
+    user_by_id = select(User).where(User.id == bindparam("user_id"))
+
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
-        return db.get_session().get(User, int(user_id))
+        user: User | None = db.get_session().execute(user_by_id, {"user_id": int(user_id)}).scalar()
+        return user
 
     from webapp.admin.views import bp as admin_bp
     from webapp.api.views import bp as api_bp
