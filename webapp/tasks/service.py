@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
 from flask_babel import gettext as _
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
 from webapp.cases import history, steps, versions
-from webapp.cases.queries import visible_cases
+from webapp.cases.queries import visible_to
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
@@ -110,11 +109,21 @@ def task_with_form(
     return task, task_form(session, task, forms_dir, case)
 
 
+@functools.cache
+def _task_statement(sees_all: bool) -> Select[Any]:
+    """The task and its case if the user may see it, in one statement built once per kind
+    of user (``queries.visible_to``)."""
+    return (
+        visible_to(sees_all)
+        .join(Task, Task.case_id == Case.id)
+        .where(Task.id == bindparam("task_id"))
+        .add_columns(Task)
+    )
+
+
 def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Case]:
-    # one statement for the task and the visibility of its case
-    row = session.execute(
-        visible_cases(user).join(Task, Task.case_id == Case.id).where(Task.id == task_id).add_columns(Task)
-    ).first()
+    params = {"task_id": task_id, "viewer_unit": user.unit_code}
+    row = session.execute(_task_statement(user.sees_all_cases), params).first()
     if row is None:
         raise NotFound(_("Task not found."))
     case, task = row
@@ -123,12 +132,9 @@ def _visible_task(session: Session, user: User, task_id: str) -> tuple[Task, Cas
 
 @functools.cache
 def _lock_statement(sees_all: bool) -> Select[Any]:
-    """The statement of ``_lock_visible_case``, built once per kind of user: building it
-    took as long as running it. The visibility rule is ``queries.visible_cases``'s, with the
-    user's unit as a bound parameter."""
-    viewer = cast("User", SimpleNamespace(sees_all_cases=sees_all, unit_code=bindparam("viewer_unit")))
+    """The statement of ``_lock_visible_case``, built once per kind of user (``queries.visible_to``)."""
     return (
-        visible_cases(viewer)
+        visible_to(sees_all)
         .join(Task, Task.case_id == Case.id)
         .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
         .add_columns(ProcessVersion)
