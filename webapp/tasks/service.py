@@ -43,33 +43,48 @@ def inbox(
 ) -> list[tuple[Task, Case]]:
     """The unit's open tasks; ``order`` oldest / newest / due (soonest first, no date last);
     ``due`` filters overdue, due today, due this week (local), or without a due date."""
-    stmt = (
+    current = now()
+    local_today = current.astimezone(LOCAL).date()
+    params = {
+        "unit": user.unit_code,
+        "now": current,
+        "today_end": end_of_local_day(local_today),
+        "week_end": end_of_local_day(local_today + dt.timedelta(days=6 - local_today.weekday())),
+        "limit": limit,
+        "offset": offset,
+    }
+    order = order if order in ("due", *ORDERS) else "oldest"
+    due = due if due in DUE_FILTERS else None
+    return [(t, c) for t, c in session.execute(_inbox_statement(order, due), params)]
+
+
+@functools.cache
+def _inbox_statement(order: str, due: str | None) -> Any:
+    """The inbox's statement for an order and a filter, built once (the unit, the moments
+    and the page are bound parameters)."""
+    stmt: Any = (
         select(Task, Case)
         .join(Case, Task.case_id == Case.id)
-        .where(Task.unit_code == user.unit_code, Task.status == OPEN)
+        .where(Task.unit_code == bindparam("unit"), Task.status == OPEN)
     )
-    stmt = _due_filter(stmt, due)
+    current: Any = bindparam("now")
+    if due == "overdue":
+        stmt = stmt.where(Task.due_at < current)
+    elif due == "today":
+        stmt = stmt.where(Task.due_at >= current, Task.due_at <= bindparam("today_end"))
+    elif due == "week":
+        stmt = stmt.where(Task.due_at >= current, Task.due_at <= bindparam("week_end"))
+    elif due == "none":
+        stmt = stmt.where(Task.due_at.is_(None))
     # NULLS LAST (not "due_at IS NULL" first) lets the (unit_code, status, due_at) index give the
     # order, so the LIMIT stops early; the inbox never shows the engine state (8-15 kB a case)
-    ordering = [Task.due_at.asc().nulls_last()] if order == "due" else [ORDERS.get(order, ORDERS["oldest"])]
-    stmt = stmt.order_by(*ordering, Task.id).options(defer(Case.state)).limit(limit).offset(offset)
-    return [(t, c) for t, c in session.execute(stmt)]
-
-
-def _due_filter(stmt: Any, due: str | None) -> Any:
-    current = now()
-    today_end = end_of_local_day(current.astimezone(LOCAL).date())
-    local_today = current.astimezone(LOCAL).date()
-    week_end = end_of_local_day(local_today + dt.timedelta(days=6 - local_today.weekday()))
-    if due == "overdue":
-        return stmt.where(Task.due_at < current)
-    if due == "today":
-        return stmt.where(Task.due_at >= current, Task.due_at <= today_end)
-    if due == "week":
-        return stmt.where(Task.due_at >= current, Task.due_at <= week_end)
-    if due == "none":
-        return stmt.where(Task.due_at.is_(None))
-    return stmt
+    ordering = [Task.due_at.asc().nulls_last()] if order == "due" else [ORDERS[order]]
+    return (
+        stmt.order_by(*ordering, Task.id)
+        .options(defer(Case.state))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
 
 
 class NavCounts(NamedTuple):
