@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
@@ -38,6 +38,14 @@ _EMPLOYERS = (
     select(Unit.code, Unit.name_zh, Unit.name_en)
     .where(Unit.kind.in_(("employer", "department", "township")))
     .order_by(Unit.kind, Unit.code)
+)
+
+
+# a report's reads, built once
+_DEBTOR = select(Debtor).where(Debtor.identifier == bindparam("identifier"))
+_OPEN_CASE = select(Case).where(Case.open_debtor_id == bindparam("debtor_id"))
+_KNOWN_CONTRACTS = select(Loan.contract_no).where(
+    Loan.bank_unit_code == bindparam("bank"), Loan.contract_no.in_(bindparam("numbers", expanding=True))
 )
 
 
@@ -83,9 +91,9 @@ def record_report(
     identifier = data["identifier"]
     _check_duplicate_contracts(session, user.unit_code, data["loans"])
 
-    debtor = session.scalar(select(Debtor).where(Debtor.identifier == identifier))
+    debtor = session.scalar(_DEBTOR, {"identifier": identifier})
     if debtor is not None:
-        open_case = session.scalar(select(Case).where(Case.open_debtor_id == debtor.id))
+        open_case = session.scalar(_OPEN_CASE, {"debtor_id": debtor.id})
         if open_case is not None:
             if open_case.stage == "delisting":
                 raise Conflict(
@@ -168,11 +176,7 @@ def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str
     for index, number in enumerate(numbers):
         if numbers.index(number) != index:
             fields[f"loans.{index}.contract_no"] = [_("This contract number appears twice in the report.")]
-    known = set(
-        session.scalars(
-            select(Loan.contract_no).where(Loan.bank_unit_code == bank, Loan.contract_no.in_(numbers))
-        )
-    )
+    known = set(session.scalars(_KNOWN_CONTRACTS, {"bank": bank, "numbers": numbers}))
     for index, number in enumerate(numbers):
         if number in known:
             fields[f"loans.{index}.contract_no"] = [_("This loan was already reported by your unit.")]
