@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from tests.support import report_payload
 from tests.test_completion_statements import counted
 from webapp import rowwrites
-from webapp.models import Case, Task
+from webapp.models import Case, Debtor, Task
 
 
 def test_a_changed_case_is_written_once_and_its_version_moves_on(app, browser):
@@ -80,3 +80,21 @@ def test_new_rows_take_the_column_defaults_and_stay_out_of_the_session(app, brow
     assert stored["2"].context is None
     if app.config["BACKEND"] == "sqlite":  # PostgreSQL's driver reads JSON null back as None
         assert raw[rows[1].id] == "null"
+
+
+def test_a_held_row_gets_its_key_and_defaults_and_is_not_written_again(app, users):
+    maker = app.extensions["db_sessionmaker"]
+    with maker() as session:
+        debtor = Debtor(identifier="91340300MA00000001", kind="enterprise", name="甲公司")
+        with counted(app) as statements:
+            rowwrites.insert_held(session, debtor)
+            assert debtor in session and not session.dirty and not session.new
+            session.commit()
+        assert [s.split(" (")[0] for s in statements if s.startswith(("INSERT", "UPDATE"))] == [
+            "INSERT INTO debtors"
+        ]
+        debtor_id, created_at = debtor.id, debtor.created_at
+    assert isinstance(debtor_id, int) and created_at is not None  # generated key, column default
+    with maker() as session:
+        stored = session.get(Debtor, debtor_id)
+        assert stored is not None and (stored.name, stored.created_at) == ("甲公司", created_at)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table, Update, and_, bindparam, insert, inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 
@@ -69,6 +69,44 @@ def _update(table: Table, columns: tuple[str, ...], version: Column[Any] | None)
     return update(table).where(and_(*where)).values(values)
 
 
+def insert_held(session: Session, obj: Any) -> None:
+    """INSERT one transient object whose primary key the database generates, read the key
+    back (RETURNING), and hand the object to the session as persistent and unchanged, as a
+    flush would. Every column is written: one left unset takes its default, else NULL (a
+    column with a server default and no value is left to it, and loaded when read)."""
+    state = inspect(obj)
+    mapper = state.mapper
+    table = mapper.local_table
+    values: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        given = attr.key in state.dict
+        if column.primary_key or (not given and column.server_default is not None):
+            continue
+        value = _value(column, state.dict.get(attr.key), given)
+        values[column.key] = state.dict[attr.key] = value
+    with session.no_autoflush:
+        key = session.execute(_insert_returning(table), values).one()  # type: ignore[arg-type]
+    for column, value in zip(table.primary_key, key, strict=True):
+        state.dict[mapper.get_property_by_column(column).key] = value
+    make_transient_to_detached(obj)
+    session.add(obj)
+
+
+@functools.cache
+def _insert_returning(table: Table) -> Any:
+    return insert(table).returning(*table.primary_key)
+
+
+def _value(column: Column[Any], value: Any, given: bool) -> Any:
+    """What the unit of work writes for an attribute: None takes the column's default,
+    unless it was given and the type stores None itself (JSON's null)."""
+    if value is None and column.default is not None and not (given and column.type.should_evaluate_none):
+        default = column.default
+        return default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined, operator]
+    return value
+
+
 def insert_new(session: Session, objects: Sequence[Any]) -> None:
     """INSERT transient objects of one mapped class, primary keys set, in one statement per
     set of attributes given. As the unit of work does, an attribute given as None takes the
@@ -86,11 +124,8 @@ def insert_new(session: Session, objects: Sequence[Any]) -> None:
         for attr in mapper.column_attrs:
             if attr.key not in state.dict:
                 continue
-            column, value = attr.columns[0], state.dict[attr.key]
-            if value is None and not column.type.should_evaluate_none and column.default is not None:
-                default = column.default
-                value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined, operator]
-            row[column.key] = value
+            column = attr.columns[0]
+            row[column.key] = _value(column, state.dict[attr.key], True)
         groups.setdefault(tuple(row), []).append(row)
     with session.no_autoflush:  # the rest of the step is flushed after these rows
         for rows in groups.values():

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
+from webapp import rowwrites
 from webapp.cases import history, steps
 from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
@@ -119,30 +120,35 @@ def record_report(
             )
     # read before the debtor changes below, which its query would otherwise flush on their own
     version = version or deploy(session, processes_dir)
+    facts = {
+        "kind": data["debtor_kind"],
+        "name": data["name"],
+        "legal_representative": data.get("legal_representative"),
+        "actual_controller": data.get("actual_controller"),
+        "employer_unit_code": data.get("employer_unit") if data["debtor_kind"] == "official" else None,
+        "position": data.get("position"),
+    }
+    # the new rows by plain INSERTs, not a flush: the unit of work's bookkeeping for the three
+    # tables cost more than their SQL (the engine needs the case's id, so they go out now)
     if debtor is None:
-        debtor = Debtor(identifier=identifier, kind=data["debtor_kind"], name=data["name"])
-        session.add(debtor)
-    debtor.kind = data["debtor_kind"]
-    debtor.name = data["name"]
-    debtor.legal_representative = data.get("legal_representative")
-    debtor.actual_controller = data.get("actual_controller")
-    debtor.employer_unit_code = data.get("employer_unit") if data["debtor_kind"] == "official" else None
-    debtor.position = data.get("position")
-
+        debtor = Debtor(identifier=identifier, **facts)
+        rowwrites.insert_held(session, debtor)
+    else:
+        for name, value in facts.items():
+            setattr(debtor, name, value)
     case = Case(
-        debtor=debtor,
+        debtor_id=debtor.id,
         debtor_name=debtor.name,
-        open_debtor=debtor,
+        open_debtor_id=debtor.id,
         process_version_id=version.id,
         creditor_unit_code=user.unit_code,
         stage="review",
         state="",
         created_at=now(),
     )
-    session.add(case)
-    loans = _new_loans(user, data, case=case)
-    session.add_all(loans)
-    session.flush()  # debtor, case and loans in one go: the engine needs the case's id
+    rowwrites.insert_held(session, case)
+    loans = _new_loans(user, data, case_id=case.id)
+    rowwrites.insert_new(session, loans)
     cat = catalog_mod.current()
     start_data = {
         "case_id": case.id,
