@@ -16,12 +16,17 @@ from webapp import rowwrites
 from webapp.models import Case, Debtor, Task
 
 
+def _case(session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    assert case is not None
+    return case
+
+
 def test_a_changed_case_is_written_once_and_its_version_moves_on(app, browser):
     case_id = browser("bank_icbc").report(report_payload(81))
     maker = app.extensions["db_sessionmaker"]
     with maker() as session:
-        case = session.get(Case, case_id)
-        assert case is not None
+        case = _case(session, case_id)
         version = case.version
         case.stage = "interview"
         case.incident = "x"
@@ -33,8 +38,7 @@ def test_a_changed_case_is_written_once_and_its_version_moves_on(app, browser):
         ]
         assert case.version == version + 1
     with maker() as session:
-        stored = session.get(Case, case_id)
-        assert stored is not None
+        stored = _case(session, case_id)
         assert (stored.stage, stored.incident, stored.version) == ("interview", "x", version + 1)
 
 
@@ -42,11 +46,9 @@ def test_a_case_another_transaction_changed_meanwhile_is_not_overwritten(app, br
     case_id = browser("bank_icbc").report(report_payload(82))
     maker = app.extensions["db_sessionmaker"]
     with maker() as first:
-        case = first.get(Case, case_id)
-        assert case is not None
+        case = _case(first, case_id)
         with maker() as second:  # another worker's step, committed in between
-            other = second.get(Case, case_id)
-            assert other is not None
+            other = _case(second, case_id)
             other.stage = "negotiation"
             second.commit()
         case.stage = "interview"

@@ -34,25 +34,23 @@ def write_changes(session: Session, objects: Iterable[Any]) -> None:
         table = mapper.local_table
         if not isinstance(table, Table):
             continue
-        keys = list(state.committed_state)
-        columns = [mapper.column_attrs.get(key) for key in keys]
-        if any(c is None or len(c.columns) != 1 or c.columns[0].table is not table for c in columns):
+        attrs = [mapper.column_attrs.get(key) for key in state.committed_state]
+        if any(a is None or len(a.columns) != 1 or a.columns[0].table is not table for a in attrs):
             continue
-        params = {f"new_{c.columns[0].key}": state.dict[c.key] for c in columns if c is not None}
+        columns = tuple(a.columns[0].key for a in attrs if a is not None)
+        params = {f"new_{a.columns[0].key}": state.dict[a.key] for a in attrs if a is not None}
         for col in mapper.primary_key:
             params[f"old_{col.key}"] = state.dict[mapper.get_property_by_column(col).key]
         version = mapper.version_id_col
-        version_key = mapper.get_property_by_column(version).key if version is not None else None
-        if version is not None and version_key is not None:
-            params[f"old_{version.key}"] = state.dict[version_key]
-            params[f"new_{version.key}"] = state.dict[version_key] + 1
-        statement = _update(table, tuple(c.columns[0].key for c in columns if c is not None), version)
+        if version is not None:
+            counter = state.dict[mapper.get_property_by_column(version).key]
+            params[f"old_{version.key}"], params[f"new_{version.key}"] = counter, counter + 1
         with session.no_autoflush:  # an autoflush would write this very object first
-            result = session.execute(statement, params)
+            result = session.execute(_update(table, columns, version), params)
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleDataError(f"{table.name} row changed or removed by another transaction")
-        if version_key is not None:
-            state.dict[version_key] = params[f"new_{version.key}"]  # type: ignore[union-attr]
+        if version is not None:
+            state.dict[mapper.get_property_by_column(version).key] = params[f"new_{version.key}"]
         # the row now says what the object says: the session must not write it again. This is
         # what the unit of work itself does to an object after flushing it.
         state._commit_all(state.dict, session.identity_map)
@@ -95,6 +93,11 @@ def insert_held(session: Session, obj: Any) -> None:
 
 
 @functools.cache
+def _insert(table: Table) -> Any:
+    return insert(table)
+
+
+@functools.cache
 def _insert_returning(table: Table) -> Any:
     return insert(table).returning(*table.primary_key)
 
@@ -109,10 +112,10 @@ def _value(column: Column[Any], value: Any, given: bool) -> Any:
 
 
 def insert_new(session: Session, objects: Sequence[Any]) -> None:
-    """INSERT transient objects of one mapped class, primary keys set, in one statement per
-    set of attributes given. As the unit of work does, an attribute given as None takes the
-    column's default, unless its type stores None itself (JSON's null). The objects stay
-    transient: the session does not hold them."""
+    """INSERT transient objects of one mapped class in one statement per set of attributes
+    given (a key left unset is generated and not read back). As the unit of work does, an
+    attribute given as None takes the column's default, unless its type stores None itself
+    (JSON's null). The objects stay transient: the session does not hold them."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     table = None
     for obj in objects:
@@ -130,4 +133,4 @@ def insert_new(session: Session, objects: Sequence[Any]) -> None:
         groups.setdefault(tuple(row), []).append(row)
     with session.no_autoflush:  # the rest of the step is flushed after these rows
         for rows in groups.values():
-            session.execute(insert(table), rows)  # type: ignore[arg-type]
+            session.execute(_insert(table), rows)  # type: ignore[arg-type]
