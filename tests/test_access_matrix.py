@@ -128,6 +128,8 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("supervision.tasks", "GET"): SUPERVISE_GET,
     ("supervision.reassign", "POST"): SUPERVISE_POST,
     ("supervision.remind", "POST"): SUPERVISE_POST,
+    # a healthy case is simply run again (and the retry recorded)
+    ("supervision.retry", "POST"): {**ADMIN_GET, "supervisor": 302, "admin": 302},
     ("admin.units", "GET"): ADMIN_GET,
     ("admin.units", "POST"): ADMIN_POST,
     ("admin.users", "GET"): ADMIN_GET,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from webapp import catalog as catalog_mod
 from webapp.audit.chain import chain_of, verify_all, verify_chain
 from webapp.auth import tokens
-from webapp.cases import timers
+from webapp.cases import liveness, timers
 from webapp.cases.versions import deploy
 from webapp.db import get_session
 from webapp.errors import DomainError
@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_cmd)
     app.cli.add_command(worker_cmd)
     app.cli.add_command(calendar_cmd)
+    app.cli.add_command(cases_cmd)
 
 
 @click.command("demo")
@@ -123,6 +124,28 @@ def fire() -> None:
     for case_id, message in report.failed:
         click.echo(f"case {case_id}: incident recorded: {message}", err=True)
     if report.failed:
+        raise SystemExit(1)
+
+
+@click.group("cases", cls=AppGroup)
+def cases_cmd() -> None:
+    """Cases: what keeps them from moving on."""
+
+
+@cases_cmd.command("check")
+def cases_check() -> None:
+    """List stalled cases and cases with an incident; exit 1 when there is any."""
+    session = get_session()
+    stalled = liveness.stalled_cases(session)
+    incidents = liveness.incident_cases(session)
+    for case in stalled:
+        since = case.since.isoformat(timespec="seconds")
+        click.echo(f"stalled  case {case.id}  {case.debtor_name}  stage {case.stage}  since {since}")
+    for case in incidents:
+        message = " ".join((case.incident or "").split())  # one line per case
+        click.echo(f"incident case {case.id}  {message}")
+    click.echo(f"{len(stalled)} stalled, {len(incidents)} incidents")
+    if stalled or incidents:
         raise SystemExit(1)
 
 

@@ -2,7 +2,8 @@
 
 Domain functions flush; this commits. When the engine could not run a step, the step is
 rolled back and the incident is recorded on the case in its own transaction, so a broken
-diagram never leaves a half-written case nor a silent one.
+diagram never leaves a half-written case nor a silent one. A caller that records failures its
+own way (the timer worker's backoff, ``webapp.cases.timers``) passes its ``incident`` recorder.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from webapp.cases.steps import record_incident
 from webapp.errors import Conflict, StepFailed
 
 T = TypeVar("T")
+IncidentRecorder = Callable[[Session, StepFailed], None]
 
 
-def atomic(session: Session, work: Callable[[], T]) -> T:
+def atomic(session: Session, work: Callable[[], T], *, incident: IncidentRecorder = record_incident) -> T:
     try:
         result = work()
         session.commit()
@@ -30,8 +32,7 @@ def atomic(session: Session, work: Callable[[], T]) -> T:
         return result
     except StepFailed as failure:
         _rollback(session)
-        record_incident(session, failure)
-        session.commit()
+        _record(session, incident, failure)
         raise
     except StaleDataError as err:
         _rollback(session)
@@ -39,6 +40,18 @@ def atomic(session: Session, work: Callable[[], T]) -> T:
     except IntegrityError as err:
         _rollback(session)
         raise Conflict(_("This conflicts with data saved at the same time; please try again.")) from err
+    except BaseException:
+        _rollback(session)
+        raise
+
+
+def _record(session: Session, incident: IncidentRecorder, failure: StepFailed) -> None:
+    try:
+        incident(session, failure)
+        session.commit()
+    except (StaleDataError, IntegrityError):
+        # the case changed meanwhile: the step stays refused, and its next attempt records it
+        _rollback(session)
     except BaseException:
         _rollback(session)
         raise

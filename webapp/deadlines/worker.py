@@ -4,7 +4,8 @@ checks and imports ledger files (one batch per pass).
 Run beside the web server (``flask worker``; ``make run`` starts one). Several workers may
 run at once: a case fires under its row lock with a re-check of its deadline, reminders
 are claimed by conditional updates and messages carry unique dedupe keys. After downtime
-the first pass fires everything that fell due meanwhile.
+the first pass fires everything that fell due meanwhile. A timer whose step fails is tried
+again after a backoff, not at every pass (``webapp.cases.timers.TIMER_BACKOFF``).
 """
 
 from __future__ import annotations

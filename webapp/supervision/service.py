@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased, defer
 
-from webapp.cases import history
+from webapp.cases import history, liveness, steps
+from webapp.cases.liveness import ListedCase
 from webapp.clock import now
-from webapp.errors import Forbidden, Invalid, NotFound
+from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.models import Case, Notification, Task, User
+from webapp.models.cases import OPEN as CASE_OPEN
 from webapp.models.tasks import OPEN
 
 AGE_BUCKETS = ((7, "< 7"), (30, "7-30"), (90, "30-90"), (None, "> 90"))
@@ -88,6 +90,40 @@ def dashboard(session: Session, stale_days: int = 14) -> Dashboard:
         stale,
         stale_days,
     )
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Cases that cannot move on by themselves, and cases whose last step failed."""
+
+    stalled: list[ListedCase]
+    incidents: list[ListedCase]
+    limit: int
+
+
+def case_liveness(session: Session, limit: int = 100) -> Liveness:
+    return Liveness(liveness.stalled_cases(session, limit), liveness.incident_cases(session, limit), limit)
+
+
+@dataclass(frozen=True)
+class Retried:
+    repaired: list[str]  # multi-instance elements whose finished items were joined
+    still_stalled: bool  # ran, yet nothing will move it on: the diagram needs a look
+
+
+def retry_case(session: Session, supervisor: User, case_id: int) -> Retried:
+    """Run a stalled case, or one with an incident, on from its stored state (``steps.retry``).
+    A failure raises ``StepFailed`` (``atomic`` records it as an incident)."""
+    require_supervisor(supervisor)
+    case = steps.lock_case(session, case_id)
+    if case.status != CASE_OPEN:
+        raise Conflict(_("The case is closed."))
+    repaired = steps.retry(session, case, supervisor)
+    # the retry fired any due timer: a failing timer's backoff starts over
+    if case.timer_failures or case.timer_retry_at is not None:
+        case.timer_failures, case.timer_retry_at = 0, None
+    session.flush()
+    return Retried(sorted(set(repaired)), liveness.is_stalled(session, case_id))
 
 
 def task_list(

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from webapp.clock import now
 from webapp.db import get_session
-from webapp.errors import Invalid
+from webapp.errors import Conflict, Invalid, StepFailed
 from webapp.paging import page_arg
 from webapp.supervision import service
 from webapp.supervision.service import AGE_BUCKETS
@@ -25,11 +25,36 @@ def _supervisors_only() -> None:
 @bp.get("/")
 def dashboard() -> ResponseReturnValue:
     days = min(max(request.args.get("stale_days", 14, type=int) or 14, 1), 365)
+    session = get_session()
     return render_template(
         "supervision/dashboard.html",
-        board=service.dashboard(get_session(), days),
+        board=service.dashboard(session, days),
+        live=service.case_liveness(session),
         buckets=[label for _limit, label in AGE_BUCKETS],
     )
+
+
+@bp.post("/cases/<int:case_id>/retry")
+def retry(case_id: int) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        done = atomic(session, lambda: service.retry_case(session, current_user, case_id))
+    except StepFailed as err:  # rolled back; atomic recorded the incident
+        flash(_("Case #%(id)s could not run on: %(message)s", id=case_id, message=err.message), "error")
+    except Conflict as err:
+        flash(err.message, "error")
+    else:
+        if done.still_stalled:
+            flash(_("Case #%(id)s was retried but is still stalled.", id=case_id), "error")
+        elif done.repaired:
+            repaired = ", ".join(done.repaired)
+            flash(
+                _("Case #%(id)s repaired (%(elements)s) and run on.", id=case_id, elements=repaired),
+                "success",
+            )
+        else:
+            flash(_("Case #%(id)s retried and run on.", id=case_id), "success")
+    return redirect(url_for("supervision.dashboard", _anchor="liveness"))
 
 
 @bp.get("/tasks")
