@@ -67,6 +67,8 @@ EVENTS = {
     "referral_answered": _l("Referral answered"),
     "case_closed": _l("Case closed"),
     "incident": _l("Incident"),
+    "case_repaired": _l("Case repaired and run on"),
+    "case_retried": _l("Case retried"),
     "login": _l("Logged in"),
     "login_failed": _l("Failed login"),
 }

@@ -16,7 +16,6 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp import rowwrites
 from webapp.cases import history, steps
 from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
@@ -128,11 +127,10 @@ def record_report(
         "employer_unit_code": data.get("employer_unit") if data["debtor_kind"] == "official" else None,
         "position": data.get("position"),
     }
-    # the new rows by plain INSERTs, not a flush: the unit of work's bookkeeping for the three
-    # tables cost more than their SQL (the engine needs the case's id, so they go out now)
     if debtor is None:
         debtor = Debtor(identifier=identifier, **facts)
-        rowwrites.insert_held(session, debtor)
+        session.add(debtor)
+        session.flush()  # the case needs the debtor's id
     else:
         for name, value in facts.items():
             setattr(debtor, name, value)
@@ -146,9 +144,10 @@ def record_report(
         state="",
         created_at=now(),
     )
-    rowwrites.insert_held(session, case)
+    session.add(case)
+    session.flush()  # the engine's start data and the loans need the case's id
     loans = _new_loans(user, data, case_id=case.id)
-    rowwrites.insert_new(session, loans)
+    session.add_all(loans)
     cat = catalog_mod.current()
     start_data = {
         "case_id": case.id,

@@ -20,7 +20,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp import engine, rowwrites
+from webapp import engine
 from webapp.audit import chain
 from webapp.cases import guarantees, history
 from webapp.cases.versions import WITHOUT_FILES, definition_of
@@ -74,7 +74,7 @@ class StepContext:
     participants: set[str] | None = None
     # the case was created in this transaction: it has no stored tasks nor history chain yet
     new_case: bool = False
-    # task rows the step opens and units it brings in, written at its end (``rowwrites``)
+    # task rows the step opens and units it brings in, added to the session at its end
     new_tasks: list[Task] = field(default_factory=list)
     new_participants: list[CaseParticipant] = field(default_factory=list)
 
@@ -217,6 +217,47 @@ def fire_timers(session: Session, case: Case, *, expire: bool = False, reason: s
     _run(session, ctx, action)
 
 
+def retry(session: Session, case: Case, actor: User | None) -> list[str]:
+    """Run a stuck case on from its stored state: join multi-instance items that finished
+    unmerged (``CaseRun.repair``), fire due timers and re-project its tasks; the elements
+    repaired. Recorded in the history as ``case_repaired`` or ``case_retried``."""
+    ctx = StepContext(case, actor)
+    repaired: list[str] = []
+
+    def action(run: engine.CaseRun) -> None:
+        repaired.extend(run.repair())
+        run.fire_due_timers()
+        kind = "case_repaired" if repaired else "case_retried"
+        ctx.event(kind, repaired=sorted(set(repaired)), incident=case.incident)
+
+    _run(session, ctx, action)
+    return repaired
+
+
+def upgrade_state(session: Session, case: Case) -> list[str]:
+    """Rewrite the case's stored engine state through the engine's serializer (call it under
+    the case's lock); an open case whose multi-instance items finished unmerged is repaired
+    as a step, recorded as ``case_repaired``. The elements repaired."""
+    version = session.get(ProcessVersion, case.process_version_id, options=WITHOUT_FILES)
+    if version is None:
+        raise StepFailed("the case's process version is missing", case.id, None)
+    try:
+        run = engine.CaseRun.load(definition_of(version), case.state)
+        repaired = run.repair() if case.status != CLOSED else []
+    except engine.EngineError as err:
+        raise StepFailed(str(err), case.id, None) from err
+    if repaired:
+        ctx = StepContext(case, None, version=version)
+        ctx.event("case_repaired", repaired=sorted(set(repaired)), by="upgrade-state")
+        _finish(session, ctx, run)
+        return repaired
+    rewritten = run.dump()
+    if rewritten != case.state:
+        case.state = rewritten
+        session.flush()
+    return []
+
+
 def _run(session: Session, ctx: StepContext, action: Callable[[engine.CaseRun], None]) -> None:
     case = ctx.case
     if case.status == CLOSED:
@@ -251,6 +292,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     # is kept here, so the diagram still shows it
     case.completed_elements = sorted(set(case.completed_elements or []) | set(snapshot.completed_elements))
     case.next_timer_at = snapshot.next_timer_at
+    case.awaits_message = snapshot.awaits_message
     case.updated_at = now()
     case.incident = None  # the step ran: an earlier incident is resolved
     if snapshot.finished:
@@ -275,13 +317,10 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements
-    # the case and task rows with plain statements (the unit of work's bookkeeping cost more
-    # than their SQL), then the rest of the step's changes are flushed, then its events go
-    # out in one statement (sealed on the case's chain after any event the flush wrote)
-    touched = [case, *(ctx.open_rows or {}).values(), *filter(None, [ctx.completed_task])]
-    rowwrites.write_changes(session, touched)
-    rowwrites.insert_new(session, ctx.new_tasks)
-    rowwrites.insert_new(session, ctx.new_participants)
+    # the step's rows are flushed (the case's version counter checked and moved on by the
+    # mapper), then its events go out in one statement, sealed on the case's chain
+    session.add_all(ctx.new_tasks)
+    session.add_all(ctx.new_participants)
     chain.insert_events(session, ctx.events, new_chains={chain.chain_of(case.id)} if ctx.new_case else set())
 
 

@@ -14,13 +14,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-SERIALIZER = BpmnWorkflowSerializer(registry=BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+from webapp.engine import state
 
 
 class DefinitionError(Exception):
@@ -33,6 +30,8 @@ class Definition:
     sha256: str
     files: dict[str, str]
     spec_json: str
+    # built by SpiffWorkflow's deserializer from spec_json (state.restore_specs), shared by
+    # every case of this version in the process
     spec: Any
     subprocess_specs: Any
 
@@ -66,7 +65,9 @@ def _hash(files: dict[str, str]) -> str:
 
 
 def parse(process_id: str, files: dict[str, str]) -> Definition:
-    """Parse and validate BPMN files (name -> XML); cached by content hash."""
+    """Parse and validate BPMN files (name -> XML); cached by content hash. The parser only
+    validates and reads the diagrams: the spec objects cases run on are the library's
+    deserialization of what it read (``state.restore_specs``)."""
     sha = _hash(files)
     if sha in _CACHE:
         return _CACHE[sha]
@@ -78,8 +79,8 @@ def parse(process_id: str, files: dict[str, str]) -> Definition:
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except (ValidationException, KeyError, ValueError) as err:
         raise DefinitionError(f"{process_id}: {err}") from err
-    dct = SERIALIZER.to_dict(BpmnWorkflow(spec, subprocess_specs))
-    spec_json = json.dumps({"spec": dct["spec"], "subprocess_specs": dct["subprocess_specs"]})
+    spec_json = json.dumps(state.spec_dicts(spec, subprocess_specs))
+    spec, subprocess_specs = state.restore_specs(json.loads(spec_json))
     definition = Definition(process_id, sha, dict(files), spec_json, spec, subprocess_specs)
     _CACHE[sha] = definition
     return definition

@@ -7,23 +7,23 @@ saves it again inside one database transaction.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from webapp.engine.definitions import SERIALIZER, Definition
+from webapp.engine import state as engine_state
+from webapp.engine.definitions import Definition
 from webapp.engine.scripting import make_script_engine
 
 
@@ -62,6 +62,9 @@ class Snapshot:
     next_timer_at: dt.datetime | None
     finished: bool
     stages: list[str]
+    # an intermediate message catch waits (a boundary message only interrupts: it does not
+    # carry the case on by itself, so a case waiting on one alone is stalled)
+    awaits_message: bool = False
 
 
 @dataclass
@@ -88,9 +91,7 @@ class CaseRun:
     @classmethod
     def load(cls, definition: Definition, state: str) -> CaseRun:
         try:
-            dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
-            SERIALIZER.migrate(dct)
-            workflow = _restore(dct, definition)
+            workflow = engine_state.loads(state, definition.spec, definition.subprocess_specs)
         except Exception as err:  # an unreadable state is an incident, not a 500
             raise EngineError(f"the case state cannot be loaded: {_describe(err)}") from err
         # the script engine is not saved: without this the case would run unrestricted
@@ -100,9 +101,7 @@ class CaseRun:
     def dump(self) -> str:
         """The instance state to save; the finished history is dropped first (``compact``)."""
         compact(self.workflow)
-        dct = _instance_dict(self.workflow)
-        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
-        return json.dumps(dct, cls=SERIALIZER.json_encoder_cls, separators=(",", ":"))
+        return engine_state.dumps(self.workflow)
 
     # ---- actions -----------------------------------------------------------------
     def complete(self, task_id: str, data: Mapping[str, Any]) -> None:
@@ -150,6 +149,26 @@ class CaseRun:
         for task in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
             task.data.update(dict(data))
 
+    def repair(self) -> list[str]:
+        """Join multi-instance items that finished without being merged, then run on; the ids
+        of the elements repaired. A state saved while the running spec lacked the join
+        (restored by hand before 2026-12, ENGINE_NOTES) has every item completed and its
+        activity still started: the case waits forever. ``merge_child`` is what the item's
+        completion calls when the join is wired."""
+        repaired: list[str] = []
+        for task in self.workflow.get_tasks(state=TaskState.STARTED):
+            spec = task.task_spec
+            if not isinstance(spec, MultiInstanceTask):
+                continue
+            merged = set(task.internal_data.get("merged", []))
+            for child in task.children:
+                if child.has_state(TaskState.COMPLETED) and str(child.id) not in merged:
+                    spec.merge_child(child.workflow, child)
+                    repaired.append(spec.bpmn_id)
+        if repaired:
+            self._advance()
+        return repaired
+
     def task_data(self, task_id: str) -> dict[str, Any]:
         return dict(self._ready_user_task(task_id).data)
 
@@ -160,6 +179,7 @@ class CaseRun:
         completed: set[str] = set()
         stages: list[str] = []
         timers: list[dt.datetime] = []
+        awaits_message = False
         for task in self.workflow.get_tasks():
             spec = task.task_spec
             bpmn_id = getattr(spec, "bpmn_id", None)
@@ -179,6 +199,12 @@ class CaseRun:
                     due = task.internal_data.get("event_value")
                     if due:
                         timers.append(dt.datetime.fromisoformat(due))
+                if (
+                    task.has_state(TaskState.WAITING)
+                    and isinstance(getattr(spec, "event_definition", None), BaseMessageEvent)
+                    and not isinstance(spec, BoundaryEvent)
+                ):
+                    awaits_message = True
                 if task.has_state(TaskState.READY) and spec.manual:
                     ready.append(_ready_task(task, props, dynamic_lanes))
         return Snapshot(
@@ -188,6 +214,7 @@ class CaseRun:
             next_timer_at=min(timers) if timers else None,
             finished=self.workflow.is_completed(),
             stages=stages,
+            awaits_message=awaits_message,
         )
 
     # ---- internals --------------------------------------------------------------------
@@ -212,7 +239,7 @@ class CaseRun:
         workflow = self.workflow
         for wf in (workflow, *workflow.subprocesses.values()):
             for task in wf.tasks.values():
-                state = task._state
+                state = task.state
                 if state == TaskState.READY and not task.task_spec.manual:
                     pending = True
                 elif state == TaskState.ERROR:
@@ -275,10 +302,10 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> int:
     spine: list[Any] = []
     node = root
     while True:
-        ahead = [child for child in node._children if child in live]
+        ahead = [child for child in node.children if child.id in live]
         if len(ahead) != 1:
             break
-        child = wf.tasks[ahead[0]]
+        child = ahead[0]
         if not child.has_state(TaskState.COMPLETED) or child is wf.last_task:
             break
         spine.append(child)
@@ -286,189 +313,22 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> int:
     if len(spine) < 2:
         return 0
     keep = spine[-1]
-    doomed: list[UUID] = []
-    stack = [spine[0].id]
+    doomed: list[Any] = []
+    stack = [spine[0]]
     while stack:
-        task_id = stack.pop()
-        if task_id != keep.id:
-            doomed.append(task_id)
-            stack.extend(wf.tasks[task_id]._children)
-    for task_id in doomed:
-        if task_id in top.subprocesses:
-            top.delete_subprocess(wf.tasks[task_id])
-        del wf.tasks[task_id]
-    root._children[root._children.index(spine[0].id)] = keep.id
-    keep._parent = root.id
+        task = stack.pop()
+        if task is not keep:
+            doomed.append(task)
+            stack.extend(task.children)
+    # the root's children are read while every task is still there
+    root.children = [keep if child is spine[0] else child for child in root.children]
+    keep.parent = root
+    for task in doomed:
+        if task.id in top.subprocesses:
+            top.delete_subprocess(task)
+    for task in doomed:
+        del wf.tasks[task.id]
     return len(doomed)
-
-
-_REGISTRY = SERIALIZER.registry
-
-
-def _converter(typename: str) -> Any:
-    """SpiffWorkflow's registered converter of ``typename`` (the object behind its from_dict)."""
-    return _REGISTRY.convert_from_dict[typename].args[0].__self__
-
-
-# SpiffWorkflow's own BpmnWorkflow converter, to save and restore a case's instance state
-# around the definition's cached spec objects: restoring the spec from JSON on every load was
-# the largest part of a step (ENGINE_NOTES: store the definition once)
-_CONVERTER = _converter(_REGISTRY.typenames[BpmnWorkflow])
-_TASK_TYPENAME = "Task"
-_TASK_CLASS = _converter(_TASK_TYPENAME).target_class
-_SUBWORKFLOW_TYPENAME = "BpmnSubWorkflow"
-_SUBWORKFLOW_CLASS = _converter(_SUBWORKFLOW_TYPENAME).target_class
-
-# The instance state is SpiffWorkflow's own format (its serializer reads it back); its task
-# and workflow converters are restated here because, going through the registry for every
-# task and every empty data dict, they were half of a step's engine time. The functions
-# below write and read exactly what SpiffWorkflow 3.2's TaskConverter, WorkflowConverter and
-# BpmnSubWorkflowConverter do (tests/test_engine_state.py compares them on every path).
-
-
-def _instance_dict(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """What ``BpmnWorkflowConverter.to_dict`` writes, without the spec and subprocess specs."""
-    names = _Names()  # each id is written up to four times (key, task, parent, child)
-    dct = _workflow_dict(workflow, names)
-    dct["subprocesses"] = {
-        names[key]: {
-            **_workflow_dict(sub, names),
-            "parent_task_id": names[sub.parent_task_id],
-            "spec": sub.spec.name,
-            "typename": _REGISTRY.typenames[type(sub)],
-        }
-        for key, sub in workflow.subprocesses.items()
-    }
-    dct["bpmn_events"] = _REGISTRY.convert(workflow.bpmn_events)
-    return dct
-
-
-class _Names(dict[UUID, str]):
-    """Task ids as text, each formatted once."""
-
-    def __missing__(self, key: UUID) -> str:
-        text = self[key] = str(key)
-        return text
-
-
-def _workflow_dict(wf: Any, names: _Names) -> dict[str, Any]:
-    """``WorkflowConverter.to_dict``."""
-    return {
-        "data": _REGISTRY.convert(_REGISTRY.clean(wf.data)),
-        "correlations": wf.correlations,
-        "last_task": names[wf.last_task.id] if wf.last_task is not None else None,
-        "success": wf.success,
-        "completed": wf.completed,
-        "tasks": {names[key]: _task_dict(task, names) for key, task in wf.tasks.items()},
-        "root": names[wf.task_tree.id],
-    }
-
-
-def _task_dict(task: Any, names: _Names) -> dict[str, Any]:
-    """``TaskConverter.to_dict`` with the registry's typename: a task below the root keeps
-    only its changes to its parent's data."""
-    parent = task.parent
-    if parent is None:
-        data, delta = task.data, {}
-    else:
-        before, after = parent.data, task.data
-        data = {}
-        delta = {
-            "updates": {k: v for k, v in after.items() if k not in before or v != before[k]},
-            "deletions": [key for key in before if key not in after],
-        }
-    internal = task.internal_data
-    return {
-        "id": names[task.id],
-        "parent": names[task._parent] if parent is not None else None,
-        "children": [names[child] for child in task._children],
-        "last_state_change": task.last_state_change,
-        "state": task._state,
-        "task_spec": task.task_spec.name,
-        "triggered": task.triggered,
-        "internal_data": _REGISTRY.convert(internal) if internal else {},
-        "data": data,
-        "delta": delta,
-        "typename": _TASK_TYPENAME,
-    }
-
-
-def _restore(dct: dict[str, Any], definition: Definition) -> BpmnWorkflow:
-    """``BpmnWorkflowConverter.from_dict`` with the definition's spec objects (shared, read-only)."""
-    conv = _CONVERTER
-    ids: dict[str, UUID] = {}  # each id appears up to three times (task, parent, child)
-    workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, deserializing=True)
-    workflow.tasks = _tasks(dct["tasks"], workflow, ids)
-    workflow.task_tree = workflow.tasks.get(_uuid(ids, dct["root"]))
-    conv.set_default_attributes(workflow, dct)
-    _subprocesses(dct["subprocesses"], workflow, workflow, ids)
-    workflow.bpmn_events = _REGISTRY.restore(dct.pop("bpmn_events", []))
-    return workflow
-
-
-def _subprocesses(dct: dict[str, Any], workflow: Any, top: BpmnWorkflow, ids: dict[str, UUID]) -> None:
-    """``WorkflowConverter.subprocesses_from_dict``: parents before the subprocesses they hold."""
-    for task in list(workflow.tasks.values()):
-        key = str(task.id)
-        if not isinstance(task.task_spec, SubWorkflowTask) or key not in dct:
-            continue
-        sub_dct = dct.pop(key)
-        if sub_dct.get("typename") != _SUBWORKFLOW_TYPENAME:  # not written by this module
-            sub = _REGISTRY.restore(sub_dct, task=task, top_workflow=top)
-        else:
-            spec = top.subprocess_specs.get(task.task_spec.spec)
-            sub = _SUBWORKFLOW_CLASS(spec, task.id, top, deserializing=True)
-            sub.tasks = _tasks(sub_dct["tasks"], sub, ids)
-            sub.task_tree = sub.tasks.get(_uuid(ids, sub_dct["root"]))
-            _CONVERTER.set_default_attributes(sub, sub_dct)
-        top.subprocesses[task.id] = sub
-        sub.completed_event.connect(task.task_spec._on_subworkflow_completed, task)
-        _subprocesses(dct, sub, top, ids)
-
-
-def _tasks(tasks: dict[str, Any], workflow: Any, ids: dict[str, UUID]) -> dict[UUID, Any]:
-    """``TaskConverter.from_dict`` for each task, in saved order (a parent before its children)."""
-    specs = workflow.spec.task_specs
-    restored: dict[UUID, Any] = {}
-    for key, dct in tasks.items():
-        if dct.get("typename") != _TASK_TYPENAME:  # not written by this module
-            restored[_uuid(ids, key)] = _REGISTRY.restore(dct, workflow=workflow)
-            continue
-        spec = specs.get(dct["task_spec"])
-        task = _TASK_CLASS(workflow, spec, state=dct["state"], id=_uuid(ids, dct["id"]))
-        parent_id = dct["parent"]
-        task._parent = _uuid(ids, parent_id) if parent_id is not None else None
-        task._children = [_uuid(ids, child) for child in dct["children"]]
-        task.last_state_change = dct["last_state_change"]
-        task.triggered = dct["triggered"]
-        internal = dct["internal_data"]
-        task.internal_data = _REGISTRY.restore(internal) if internal else {}
-        if isinstance(spec, CatchingEvent) and task.has_state(TaskState.WAITING):
-            workflow.top_workflow.event_manager.add_task(task)
-        delta = dct.get("delta")
-        parent = task.parent
-        if delta and parent is not None:
-            # DeepMerge.merge({}, parent.data): the parent's data, its containers copied once
-            data = {
-                k: copy.copy(v) if isinstance(v, dict | list | set) else v for k, v in parent.data.items()
-            }
-            updates = delta.get("updates")
-            if updates:
-                data.update(_REGISTRY.restore(updates))
-            for name in delta.get("deletions", ()):
-                data.pop(name, None)
-        else:
-            data = _REGISTRY.restore(dct["data"])
-        task.data = data
-        restored[_uuid(ids, key)] = task
-    return restored
-
-
-def _uuid(ids: dict[str, UUID], text: str) -> UUID:
-    found = ids.get(text)
-    if found is None:
-        found = ids[text] = UUID(text)
-    return found
 
 
 def _properties(spec: Any) -> dict[str, str]:

@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -80,6 +80,11 @@ class Case(Base):
     completed_elements: Mapped[list[str]] = mapped_column(default=list)
     next_timer_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     incident: Mapped[str | None] = mapped_column(Text)
+    # an intermediate message catch (not a boundary event) waits: the case is not stalled
+    awaits_message: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # a failing timer is retried with backoff (webapp.cases.timers): failures in a row, next try
+    timer_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    timer_retry_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now(), index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     closed_at: Mapped[dt.datetime | None]
