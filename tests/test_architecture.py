@@ -36,3 +36,53 @@ def test_domain_modules_do_not_import_views():
         if any(n.endswith(".views") for n in _imports(path)):
             offenders.append(str(path.relative_to(WEBAPP)))
     assert offenders == []
+
+
+def _private_reads(path: Path, root: Path = WEBAPP) -> list[str]:
+    """``x._name`` on anything but ``self``/``cls``, and ``getattr``/``setattr``/``__dict__``
+    with a ``_name``: a library's private state (dunders like ``__notes__`` are Python's)."""
+    found = []
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        where = f"{path.relative_to(root)}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Attribute):
+            owner = node.value.id if isinstance(node.value, ast.Name) else None
+            if (private(node.attr) and owner not in {"self", "cls"}) or node.attr == "__dict__":
+                found.append(f"{where} .{node.attr}")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "setattr", "hasattr", "delattr"}
+            and len(node.args) > 1
+        ):
+            name = node.args[1]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and private(name.value):
+                found.append(f"{where} {node.func.id}(..., {name.value!r})")
+    return found
+
+
+def test_no_private_attribute_of_any_object_but_its_own_class() -> None:
+    """Issue 15: the engine state went through SpiffWorkflow's private fields and broke in
+    production; rows through SQLAlchemy's. webapp/ uses libraries by their public API only."""
+    offenders = [hit for path in sorted(WEBAPP.rglob("*.py")) for hit in _private_reads(path)]
+    assert offenders == []
+
+
+def test_the_private_attribute_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "def f(task, state, obj):\n"
+        "    task._children.append(1)\n"
+        "    state._commit_all({}, None)\n"
+        "    getattr(obj, '_state')\n"
+        "    obj.__dict__['x'] = 1\n"
+        "    return self._mine, obj.__notes__\n",
+        encoding="utf-8",
+    )
+    hits = _private_reads(sample, tmp_path)
+    assert sorted(h.split(" ", 1)[1] for h in hits) == sorted(
+        ["._children", "._commit_all", "getattr(..., '_state')", ".__dict__"]
+    )

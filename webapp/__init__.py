@@ -131,8 +131,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _user_in_g() -> None:
-        # the user object itself: every attribute read through the proxy looks the user up again
-        g.user = current_user._get_current_object() if current_user.is_authenticated else None
+        # the user object itself, not the proxy (each attribute read through it looks the user
+        # up again); the loader just read it, so the session's identity map answers
+        user_id = current_user.get_id() if current_user.is_authenticated else None
+        g.user = db.get_session().get(User, int(user_id)) if user_id is not None else None
         changes = request.method not in READ_METHODS and request.endpoint not in READ_ONLY_ALLOWED
         if g.user is not None and changes and is_read_only(g.user):
             raise Forbidden("auditors have read-only access")

@@ -62,7 +62,7 @@ def event_hash(prev_hash: str, e: CaseEvent) -> str:
 
 def mark_order(e: CaseEvent) -> None:
     """Remember creation order: events of one flush are sealed in the order they were made."""
-    e.__dict__["_ld_order"] = next(_ORDER)
+    e.made_order = next(_ORDER)
 
 
 @event.listens_for(Session, "before_flush")
@@ -70,7 +70,7 @@ def _seal_new_events(session: Session, _context: Any, _instances: Any) -> None:
     fresh = [o for o in session.new if isinstance(o, CaseEvent) and not o.hash]
     if not fresh:
         return
-    fresh.sort(key=lambda e: e.__dict__.get("_ld_order", 0))
+    fresh.sort(key=lambda e: e.made_order)
     with session.no_autoflush:
         heads: dict[str, ChainHead] = {}
         for e in fresh:
@@ -136,7 +136,7 @@ def insert_events(session: Session, events: list[CaseEvent], new_chains: Collect
     tips: dict[str, tuple[int, str]] = {}
     rows: list[dict[str, Any]] = []
     with session.no_autoflush:
-        for e in sorted(events, key=lambda e: e.__dict__.get("_ld_order", 0)):
+        for e in sorted(events, key=lambda e: e.made_order):
             chain = e.chain or chain_of(e.case_id)
             if chain not in tips:
                 held[chain], tip = _head(session, chain, stored=chain not in new_chains)

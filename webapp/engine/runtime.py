@@ -85,7 +85,7 @@ class CaseRun:
         except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         run = cls(definition, workflow)
-        run._advance()
+        run.advance()
         return run
 
     @classmethod
@@ -112,7 +112,7 @@ class CaseRun:
         except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
         self._record(task)
-        self._advance()
+        self.advance()
 
     def deliver_message(self, name: str, payload: Mapping[str, Any]) -> bool:
         """Deliver a message; False when nothing in the case waits for it."""
@@ -123,7 +123,7 @@ class CaseRun:
             self.workflow.send_event(event)
         except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
-        self._advance()
+        self.advance()
         return True
 
     def fire_due_timers(self) -> None:
@@ -131,7 +131,7 @@ class CaseRun:
             self.workflow.refresh_timers()
         except Exception as err:  # any engine failure becomes a recorded incident, never a 500
             raise EngineError(_describe(err)) from err
-        self._advance()
+        self.advance()
 
     def expire_timers(self) -> int:
         """Make every waiting timer due now (demo and training data only)."""
@@ -166,7 +166,7 @@ class CaseRun:
                     spec.merge_child(child.workflow, child)
                     repaired.append(spec.bpmn_id)
         if repaired:
-            self._advance()
+            self.advance()
         return repaired
 
     def task_data(self, task_id: str) -> dict[str, Any]:
@@ -246,7 +246,7 @@ class CaseRun:
                     errors.append(task)
         return pending, errors
 
-    def _advance(self) -> None:
+    def advance(self) -> None:
         """Run engine tasks (scripts, gateways, events) until only people or timers are left."""
         try:
             for _ in range(1000):

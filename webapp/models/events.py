@@ -23,6 +23,9 @@ class CaseEvent(Base):
     """
 
     __tablename__ = "case_events"
+    # not stored: the order events were made in this process, so that the events of one
+    # flush are sealed on their chain in that order (webapp.audit.chain.mark_order)
+    made_order = 0
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
         Index("ix_case_events_actor_created", "actor_id", "created_at"),
