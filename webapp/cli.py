@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from webapp import catalog as catalog_mod
 from webapp.audit.chain import chain_of, verify_all, verify_chain
 from webapp.auth import tokens
-from webapp.cases import liveness, timers
+from webapp.cases import liveness, timers, upgrade
 from webapp.cases.versions import deploy
 from webapp.db import get_session
 from webapp.errors import DomainError
@@ -146,6 +146,29 @@ def cases_check() -> None:
         click.echo(f"incident case {case.id}  {message}")
     click.echo(f"{len(stalled)} stalled, {len(incidents)} incidents")
     if stalled or incidents:
+        raise SystemExit(1)
+
+
+@cases_cmd.command("upgrade-state")
+def cases_upgrade_state() -> None:
+    """Rewrite every stored case state through the engine's serializer and repair stalled
+    cases (each gets its missing next task, recorded as a repair). Safe to run again."""
+    session = get_session()
+    total = session.scalar(select(func.count(Case.id))) or 0
+    session.rollback()
+
+    def progress(done: int) -> None:
+        click.echo(f"  {done}/{total} cases", err=True)
+
+    report = upgrade.upgrade_states(session, progress=progress if total > 500 else None)
+    for case_id, elements in report.repaired:
+        click.echo(f"case {case_id}: repaired {', '.join(sorted(set(elements)))}")
+    for case_id, message in report.failed:
+        click.echo(f"case {case_id}: not upgraded: {message}", err=True)
+    click.echo(
+        f"{report.cases} case states rewritten, {len(report.repaired)} repaired, {len(report.failed)} failed"
+    )
+    if report.failed:
         raise SystemExit(1)
 
 

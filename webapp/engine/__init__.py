@@ -6,7 +6,14 @@
   engine state into plain rows (``Snapshot``).
 """
 
-from webapp.engine.definitions import Definition, DefinitionError, from_stored, load_directory, parse
+from webapp.engine.definitions import (
+    Definition,
+    DefinitionError,
+    forget_cached,
+    from_stored,
+    load_directory,
+    parse,
+)
 from webapp.engine.runtime import CaseRun, CompletedElement, EngineError, ReadyTask, Snapshot, TaskNotReady
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "ReadyTask",
     "Snapshot",
     "TaskNotReady",
+    "forget_cached",
     "from_stored",
     "load_directory",
     "parse",

@@ -117,3 +117,10 @@ def load_directory(directory: Path, process_id: str) -> Definition:
     definition = parse(process_id, files)
     _DIRECTORIES[key] = (stamp, definition)
     return definition
+
+
+def forget_cached() -> None:
+    """Forget every definition this process parsed: the next step reads and builds them again,
+    as a fresh worker process does (tests restart between steps with it)."""
+    _CACHE.clear()
+    _DIRECTORIES.clear()
