@@ -19,12 +19,13 @@ run: setup db
 
 # Production shape (docs/PRODUCTION.md): gunicorn and the timer worker against DATABASE_URL,
 #   make serve DATABASE_URL=postgresql+psycopg://liandong@db.example/liandong
-# The schema is migrated first; the worker stops with the server.
+# The schema is migrated and case states upgraded first; the worker stops with the server.
 WORKERS ?= 2
 THREADS ?= 4
 serve: setup
 	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgresql+psycopg://user@host/db"; exit 2; }
 	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/alembic upgrade head
+	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/flask --app webapp cases upgrade-state
 	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/flask --app webapp worker & worker=$$!; \
 	  trap "kill $$worker" EXIT INT TERM; \
 	  LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) \
@@ -78,8 +79,11 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: chromium could not be installed; browser tests will be skipped"; }
 
+# the schema, then every stored case state through the engine's serializer (stalled cases
+# repaired; a second run has nothing to do)
 db: python-deps
 	$(BIN)/alembic upgrade head
+	$(BIN)/flask --app webapp cases upgrade-state
 
 lint: python-deps
 	$(BIN)/ruff check .
