@@ -4,6 +4,7 @@ them, ``flask cases check`` names them, and a failing timer is retried with back
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from flask import Flask
@@ -284,6 +285,36 @@ def test_a_new_failure_streak_records_a_new_incident(app, users, tmp_path):
     case = case_row(app, case_id)
     assert case.timer_failures == 2 and case.incident is not None
     assert _kinds(app, case_id).count("incident") == 2
+
+
+def test_racing_workers_count_a_failure_once(app, users, tmp_path):
+    """Two workers at the same due moment: the failing case is counted and reported as one
+    incident, whichever worker tried it (or both did, one after the other)."""
+    broken = _app_with_failing_sanctions(app, tmp_path)
+    try:
+        with freeze_time(START, tick=True) as clock:
+            case_id = _case_at_deadline(broken)
+            clock.move_to(START + dt.timedelta(days=10))
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    with app.app_context():
+                        timers.fire_due(get_session())
+                except BaseException as err:  # reported below
+                    errors.append(err)
+
+            threads = [threading.Thread(target=run) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        broken.extensions["db_engine"].dispose()
+    assert errors == []
+    case = case_row(app, case_id)
+    assert case.timer_failures == 1 and case.timer_retry_at is not None
+    assert _kinds(app, case_id).count("incident") == 1
 
 
 @pytest.mark.parametrize(
