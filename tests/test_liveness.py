@@ -331,3 +331,15 @@ def test_due_cases_wait_for_their_retry_time(app, browser):
     with app.extensions["db_sessionmaker"]() as session:
         assert timers.due_case_ids(session, START + dt.timedelta(minutes=4)) == []
         assert timers.due_case_ids(session, START + dt.timedelta(minutes=5)) == [case_id]
+
+
+def test_a_new_deadline_starts_without_an_earlier_timers_backoff(app, browser):
+    """A person's step that sets a new deadline clears the backoff a failing timer left."""
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(7))
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    _set(app, case_id, timer_failures=3, timer_retry_at=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+    office.complete(case_id, "interview", **interview_form(30))
+    case = case_row(app, case_id)
+    assert case.next_timer_at is not None
+    assert (case.timer_failures, case.timer_retry_at) == (0, None)

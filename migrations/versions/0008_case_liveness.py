@@ -30,9 +30,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("awaits_message", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column("timer_failures", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("timer_retry_at", webapp.db.UTCDateTime(timezone=True), nullable=True))
+    # stalled-case candidates: open cases waiting on no timer (a small part of the open ones)
+    untimed = sa.text("status = 'open' AND next_timer_at IS NULL")
+    op.create_index(
+        "ix_cases_open_untimed",
+        "cases",
+        ["updated_at", "id"],
+        unique=False,
+        postgresql_where=untimed,
+        sqlite_where=untimed,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_open_untimed", table_name="cases")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("timer_retry_at")
         batch_op.drop_column("timer_failures")

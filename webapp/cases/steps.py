@@ -291,6 +291,9 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     # the engine forgets finished history (engine.compact): what the case completed earlier
     # is kept here, so the diagram still shows it
     case.completed_elements = sorted(set(case.completed_elements or []) | set(snapshot.completed_elements))
+    if snapshot.next_timer_at != case.next_timer_at:
+        # a new deadline starts without the backoff a failing earlier one was under
+        case.timer_failures, case.timer_retry_at = 0, None
     case.next_timer_at = snapshot.next_timer_at
     case.awaits_message = snapshot.awaits_message
     case.updated_at = now()

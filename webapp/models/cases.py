@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -57,6 +57,15 @@ class Case(Base):
             "debtor_name",
             postgresql_using="gin",
             postgresql_ops={"debtor_name": "gin_trgm_ops"},
+        ),
+        # stalled cases (webapp.cases.liveness, migration 0008): only open cases waiting on no
+        # timer are candidates, a small part of the open ones, oldest change first
+        Index(
+            "ix_cases_open_untimed",
+            "updated_at",
+            "id",
+            postgresql_where=text("status = 'open' AND next_timer_at IS NULL"),
+            sqlite_where=text("status = 'open' AND next_timer_at IS NULL"),
         ),
     )
 
