@@ -19,6 +19,7 @@ SCENARIOS: dict[str, tuple[str, bool]] = {
     "http_case": ("whole case over HTTP, gunicorn, peer shape and full path, 1 and 4 clients", True),
     "million": ("inbox, overdue list, case search with 1,000,000 cases in PostgreSQL", False),
     "instructions": ("instructions per request of the peer-shaped case (valgrind), vs a commit", False),
+    "compare": ("before/after over HTTP vs a commit (--before REV), the two servers interleaved", False),
 }
 
 
