@@ -6,12 +6,15 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, update
 from werkzeug.serving import make_server
 
-from tests.support import PASSWORD, Browser, interview_form, report_payload
+from tests.support import PASSWORD, Browser, interview_form, open_tasks, report_payload
+from webapp.models import Case, Task
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -174,3 +177,45 @@ def test_ledger_upload_preview_and_import(app, users, live_url, tmp_path):
         finally:
             stop.set()
             browser.close()
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_supervision_lists_stuck_cases_on_a_phone_and_passes_axe(app, users, live_url):
+    """A supervisor on a phone sees the stalled and the incident case in Chinese, the page has
+    no accessibility violation axe-core finds, and a retry runs the stalled case on."""
+    from playwright.sync_api import sync_playwright
+
+    bank, office = Browser(app, "bank_icbc"), Browser(app, "office")
+    stalled, broken = bank.report(report_payload(1)), bank.report(report_payload(2))
+    office.complete(stalled, "review", review_decision="confirm", classification="evasion")
+    with app.extensions["db_sessionmaker"]() as session:
+        session.execute(delete(Task).where(Task.case_id == stalled))  # its interview task lost
+        session.execute(update(Case).where(Case.id == broken).values(incident="element x is in error"))
+        session.commit()
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            # axe is injected as an inline script, which the app's CSP would refuse
+            context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            page = context.new_page()
+            page.goto(f"{live_url}/login")
+            page.fill("#username", "supervisor")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{live_url}/supervision/")
+            assert "停滞案件" in page.inner_text("body") and "异常案件" in page.inner_text("body")
+            assert page.locator(f"#stalled-cases a[href='/cases/{stalled}']").count() == 1
+            assert page.locator(f"#incident-cases a[href='/cases/{broken}']").count() == 1
+            # nothing wider than the phone's screen
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            violations = page.evaluate("async () => (await axe.run()).violations.map(v => v.id)")
+            assert violations == []
+            page.click(f"form[action$='/cases/{stalled}/retry'] button")
+            assert page.locator(f"#stalled-cases a[href='/cases/{stalled}']").count() == 0
+        finally:
+            browser.close()
+    assert open_tasks(app, stalled) == [("interview", "office")]
