@@ -129,15 +129,14 @@ def record_report(
     }
     if debtor is None:
         debtor = Debtor(identifier=identifier, **facts)
-        session.add(debtor)
-        session.flush()  # the case needs the debtor's id
     else:
         for name, value in facts.items():
             setattr(debtor, name, value)
+    # through the relationships, so a new debtor and its case go out in one flush
     case = Case(
-        debtor_id=debtor.id,
+        debtor=debtor,
         debtor_name=debtor.name,
-        open_debtor_id=debtor.id,
+        open_debtor=debtor,
         process_version_id=version.id,
         creditor_unit_code=user.unit_code,
         stage="review",
