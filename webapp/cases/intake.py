@@ -129,14 +129,15 @@ def record_report(
     }
     if debtor is None:
         debtor = Debtor(identifier=identifier, **facts)
+        session.add(debtor)
+        session.flush()  # the case needs the debtor's id
     else:
         for name, value in facts.items():
             setattr(debtor, name, value)
-    # through the relationships, so a new debtor and its case go out in one flush
     case = Case(
-        debtor=debtor,
+        debtor_id=debtor.id,
         debtor_name=debtor.name,
-        open_debtor=debtor,
+        open_debtor_id=debtor.id,
         process_version_id=version.id,
         creditor_unit_code=user.unit_code,
         stage="review",
