@@ -102,3 +102,19 @@ def _open_ids(app: Any, case_id: int) -> list[tuple[str, str]]:
             select(Task.id, Task.unit_code).where(Task.case_id == case_id, Task.status == "open")
         )
         return [(t, u) for t, u in rows]
+
+
+def test_a_supervisor_sees_and_repairs_a_case_stalled_by_the_old_restore(app, browser, clock):
+    case_id, _bank, _office = _to_sanction(app, browser, clock)
+    _stall_as_before(app, case_id)
+    supervisor = browser("supervisor")
+    page = supervisor.get("/supervision/").get_data(as_text=True)
+    assert f"/supervision/cases/{case_id}/retry" in page
+    response = supervisor.post(f"/supervision/cases/{case_id}/retry", follow_redirects=True)
+    assert response.status_code == 200
+    assert "apply_sanction" in response.get_data(as_text=True)  # the flash names what was joined
+    assert open_tasks(app, case_id) == [("decide_referral", "office")]
+    with app.extensions["db_sessionmaker"]() as session:
+        kinds = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case_id))
+        assert "case_repaired" in set(kinds)
+    assert f"/supervision/cases/{case_id}/retry" not in supervisor.get("/supervision/").get_data(as_text=True)
