@@ -2,7 +2,7 @@
 
 Database tests run on SQLite and, when it is reachable, on PostgreSQL
 (``LIANDONG_TEST_PG_URL``, default the machine's server at 127.0.0.1:5432; the test database's
-name is ``LIANDONG_TEST_PG_DB``, default ``liandong_test``). When it is not
+name is ``LIANDONG_TEST_PG_DB``, by default one of its own per run, dropped at its end). When it is not
 reachable they are skipped with a message saying so.
 """
 
@@ -24,8 +24,9 @@ from tests.support import ROOT, Browser, clear_database, seed_users
 from webapp import create_app
 
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# a separate name lets two test runs share the server without dropping each other's database
-PG_DB = os.environ.get("LIANDONG_TEST_PG_DB", "liandong_test")
+# a database of its own per run (named after the process) lets test runs share the server
+# without dropping each other's database; it is dropped when the run ends
+PG_DB = os.environ.get("LIANDONG_TEST_PG_DB") or f"liandong_test_{os.getpid()}"
 
 
 def _pg_url() -> str | None:
@@ -42,6 +43,15 @@ def _pg_url() -> str | None:
     return make_url(PG_ADMIN_URL).set(database=PG_DB).render_as_string(hide_password=False)
 
 
+def _drop_pg_db() -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+
+
 def migrate(url: str) -> None:
     cfg = Config(str(ROOT / "alembic.ini"), toml_file=str(ROOT / "pyproject.toml"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -53,14 +63,15 @@ def _backends() -> list[object]:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
+def pg_url() -> Iterator[str]:
     url = _pg_url()
     if url is None:
         message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: PostgreSQL database tests SKIPPED"
         if os.environ.get("CI") == "true":  # CI has PostgreSQL: its absence is a failure there
             pytest.fail(message.replace("SKIPPED", "cannot run"))
         pytest.skip(message)
-    return url
+    yield url
+    _drop_pg_db()  # the app fixture using it has disposed of its connections by now
 
 
 @pytest.fixture(scope="session", params=_backends())

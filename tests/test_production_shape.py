@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from tests.conftest import PG_DB
 from tests.processes_support import (
     CaseState,
     Deployment,
@@ -52,9 +53,7 @@ from tests.support import SANCTION_MEASURES, report_payload
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # named after the suite's own test database (LIANDONG_TEST_PG_DB): runs that share the server
 # under different names do not drop each other's databases here either
-PG_PREFIX = os.environ.get("LIANDONG_TEST_PG_PRODSHAPE_DB") or (
-    os.environ.get("LIANDONG_TEST_PG_DB", "liandong_test") + "_prodshape"
-)
+PG_PREFIX = os.environ.get("LIANDONG_TEST_PG_PRODSHAPE_DB") or (PG_DB + "_prodshape")
 # the sanctioning units of an enterprise reported by one bank (bank_icbc)
 SANCTIONERS = ["bank_icbc", "court", "finance", "land_housing", "market", "ndrc", "publicity"]
 _copies = itertools.count(1)
