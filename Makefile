@@ -13,23 +13,31 @@ VENDOR := webapp/static/vendor/bpmn-js
 run: setup db
 	$(BIN)/flask --app webapp demo --if-empty
 	@echo "Liandong on http://$(HOST):$(PORT)/ - log in as office, bank_icbc, court, ... (password above)"
-	@# the worker fires deadlines and sends reminders beside the web server, and stops with it
-	$(BIN)/flask --app webapp worker & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
-	  $(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
+	@# the worker (both lanes) runs beside the web server; when either ends, or make gets
+	@# SIGTERM or Ctrl-C, both are stopped. Both run in the background because bash runs a
+	@# trap only after its foreground command ends, and make forwards SIGTERM to bash alone.
+	$(BIN)/flask --app webapp worker --lane all & worker=$$!; \
+	  $(BIN)/flask --app webapp run --host $(HOST) --port $(PORT) & server=$$!; \
+	  trap 'kill $$worker $$server 2>/dev/null; wait' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	  wait -n
 
-# Production shape (docs/PRODUCTION.md): gunicorn and the timer worker against DATABASE_URL,
+# Production shape (docs/PRODUCTION.md): gunicorn and a worker per lane (timers, ledger) against DATABASE_URL,
 #   make serve DATABASE_URL=postgresql+psycopg://liandong@db.example/liandong
-# The schema is migrated and case states upgraded first; the worker stops with the server.
+# The schema is migrated and case states upgraded first; the three stop together (SIGTERM,
+# Ctrl-C, or one of them ending), so a long ledger import never holds a deadline back.
 WORKERS ?= 2
 THREADS ?= 4
 serve: setup
 	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgresql+psycopg://user@host/db"; exit 2; }
 	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/alembic upgrade head
 	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/flask --app webapp cases upgrade-state
-	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/flask --app webapp worker & worker=$$!; \
-	  trap "kill $$worker" EXIT INT TERM; \
-	  LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) \
-	    --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
+	export LIANDONG_DATABASE_URL='$(DATABASE_URL)'; \
+	  $(BIN)/flask --app webapp worker --lane timers & timers=$$!; \
+	  $(BIN)/flask --app webapp worker --lane ledger & ledger=$$!; \
+	  $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) \
+	    --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()' & server=$$!; \
+	  trap 'kill $$timers $$ledger $$server 2>/dev/null; wait' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	  wait -n
 
 test: setup system-deps
 	$(BIN)/ruff check .

@@ -205,21 +205,33 @@ def audit_verify(case_id: int | None) -> None:
 @click.command("worker")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="One pass, then exit.")
+@click.option(
+    "--lane",
+    type=click.Choice(["timers", "ledger", "all"]),
+    default="all",
+    show_default=True,
+    help="timers: timers, reminders, digest; ledger: ledger checks and imports; all: both.",
+)
 @with_appcontext
-def worker_cmd(interval: float, once: bool) -> None:
-    """Fire due timers, send reminders and the daily digest, every INTERVAL seconds."""
+def worker_cmd(interval: float, once: bool, lane: str) -> None:
+    """Fire due timers, send reminders and the daily digest, check and import ledger files,
+    every INTERVAL seconds (only the jobs of LANE)."""
     from webapp.deadlines import worker
 
     if once:
-        report = worker.run_once()
-        click.echo(
-            f"fired {len(report.fired)}, failed {len(report.failed)}, reminders {report.reminders}, "
-            f"digest {'sent' if report.digest else 'not due'}, "
-            f"ledger batch {report.ledger_batch if report.ledger_batch else 'none'}"
-        )
+        report = worker.run_once(lane)
+        parts = []
+        if lane != worker.LEDGER:
+            parts.append(
+                f"fired {len(report.fired)}, failed {len(report.failed)}, reminders {report.reminders}, "
+                f"digest {'sent' if report.digest else 'not due'}"
+            )
+        if lane != worker.TIMERS:
+            parts.append(f"ledger batch {report.ledger_batch if report.ledger_batch else 'none'}")
+        click.echo(", ".join(parts))
         return
-    click.echo(f"worker running every {interval}s; Ctrl-C to stop")
-    worker.run_forever(interval)
+    click.echo(f"worker ({lane} lane) running every {interval}s; Ctrl-C to stop")
+    worker.run_forever(interval, lane)
 
 
 @click.group("calendar", cls=AppGroup)

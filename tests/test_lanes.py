@@ -1,0 +1,127 @@
+"""Worker lanes: ``flask worker --lane timers`` fires deadlines and leaves ledger files alone,
+``--lane ledger`` checks and imports files and leaves deadlines alone; and ``make run``
+leaves no server or worker behind when it is stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from tests.conftest import migrate
+from tests.ledger_files import person_row, to_csv
+from tests.support import ROOT, case_row, interview_form, report_payload
+from tests.test_ledger import batch_of, upload
+
+START = dt.datetime(2026, 2, 12, 2, 0, tzinfo=dt.UTC)
+
+
+def _lane(app, lane: str) -> str:
+    result = app.test_cli_runner().invoke(args=["worker", "--once", "--lane", lane])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_each_lane_runs_only_its_jobs(app, browser):
+    with freeze_time(START, tick=True) as clock:
+        office, icbc = browser("office"), browser("bank_icbc")
+        cases = []
+        for n in (1, 2):
+            case_id = icbc.report(report_payload(n))
+            office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+            office.complete(case_id, "interview", **interview_form(1))
+            cases.append(case_id)
+        clock.move_to(START + dt.timedelta(days=10))  # both deadlines are due
+        batch_id = upload(icbc, to_csv([person_row(2, "P-2"), person_row(3, "P-3")]))
+
+        # the ledger lane checks the file; the due deadlines wait for the timers lane
+        output = _lane(app, "ledger")
+        assert f"ledger batch {batch_id}" in output and "fired" not in output
+        assert batch_of(app, batch_id).status == "previewed"
+        assert all(case_row(app, c).stage == "rectification" for c in cases)
+
+        # the timers lane fires both and leaves the queued import alone
+        assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+        output = _lane(app, "timers")
+        assert "fired 2," in output and "ledger" not in output
+        assert all(case_row(app, c).stage == "sanction" for c in cases)
+        assert batch_of(app, batch_id).status == "queued"
+        assert "fired 0," in _lane(app, "timers")
+        assert batch_of(app, batch_id).status == "queued"
+
+        assert f"ledger batch {batch_id}" in _lane(app, "ledger")
+        assert batch_of(app, batch_id).status == "done"
+
+
+def test_an_unknown_lane_is_refused(app):
+    result = app.test_cli_runner().invoke(args=["worker", "--once", "--lane", "reports"])
+    assert result.exit_code == 2 and "reports" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_make_run_stops_server_and_worker(tmp_path: Path, stop: signal.Signals):
+    """SIGTERM to make alone (as a service manager sends it), or SIGINT as Ctrl-C: the server
+    and the worker end with it."""
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    migrate(url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LIANDONG_DATABASE_URL": url,
+        "LIANDONG_INSTANCE_DIR": str(tmp_path),
+        "LIANDONG_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "LIANDONG_SECRET_KEY": "test",
+    }
+    # -o: the set-up and database targets are taken as done (the test migrated its database)
+    command = ["make", "-s", "-o", "setup", "-o", "db", "run", f"PORT={port}"]
+    proc = subprocess.Popen(  # noqa: S603 - a fixed command line
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: whatever is left of it can be found
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("make run did not start serving within 60 s")
+        if stop == signal.SIGTERM:
+            proc.send_signal(stop)  # make alone, not its group
+        else:
+            os.killpg(proc.pid, stop)  # Ctrl-C reaches the whole foreground group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _group_alive(proc.pid), "a server or worker of make run is still running"
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
