@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from sqlalchemy import func, select
 
 from webapp import catalog as catalog_mod
@@ -14,7 +15,7 @@ from webapp.audit.chain import chain_of, verify_all, verify_chain
 from webapp.auth import tokens
 from webapp.cases import liveness, timers, upgrade
 from webapp.cases.versions import deploy
-from webapp.db import get_session
+from webapp.db import get_engine, get_session
 from webapp.errors import DomainError
 from webapp.models import Case, User
 from webapp.reference import create_user, load_units
@@ -33,6 +34,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker_cmd)
     app.cli.add_command(calendar_cmd)
     app.cli.add_command(cases_cmd)
+    app.cli.add_command(backup_cmd)
+    app.cli.add_command(restore_cmd)
 
 
 @click.command("demo")
@@ -232,6 +235,38 @@ def worker_cmd(interval: float, once: bool, lane: str) -> None:
         return
     click.echo(f"worker ({lane} lane) running every {interval}s; Ctrl-C to stop")
     worker.run_forever(interval, lane)
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_cmd(target: Path) -> None:
+    """Copy the database to TARGET (SQLite: online backup API; PostgreSQL: pg_dump)."""
+    from webapp import backup
+
+    try:
+        click.echo(backup.backup(get_engine(), target))
+    except backup.BackupError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that is not empty.")
+@click.pass_context
+def restore_cmd(ctx: click.Context, source: Path, force: bool) -> None:
+    """Replace the database with the backup SOURCE, then verify the history (exit 1 when a
+    chain is broken). Stop the server and the workers first."""
+    from webapp import backup
+
+    with ctx.ensure_object(ScriptInfo).load_app().app_context():
+        try:
+            click.echo(backup.restore(get_engine(), source, force=force))
+        except backup.BackupError as err:
+            raise click.ClickException(str(err)) from err
+    # in an app context of its own: nothing read before the restore is seen after it
+    click.echo("audit verify:")
+    ctx.invoke(audit_verify)
 
 
 @click.group("calendar", cls=AppGroup)
