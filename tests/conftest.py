@@ -86,6 +86,9 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             "WTF_CSRF_ENABLED": False,
             "UPLOAD_DIR": str(tmp / "uploads"),
             "SECRET_KEY": "test-secret",
+            # audit checkpoints of this backend's tests; the log goes with the database
+            "AUDIT_KEY": "test-audit-key",
+            "AUDIT_CHECKPOINT_LOG": str(tmp / "audit_checkpoints.jsonl"),
         }
     )
     application.config["BACKEND"] = request.param

@@ -215,12 +215,16 @@ def app_with_edited_diagram(app: Flask, tmp_path: Path, old: str, new: str) -> F
             "WTF_CSRF_ENABLED": False,
             "PROCESSES_DIR": str(edited),
             "SECRET_KEY": "x",
+            "AUDIT_KEY": app.config["AUDIT_KEY"],
+            "AUDIT_CHECKPOINT_LOG": app.config["AUDIT_CHECKPOINT_LOG"],
         }
     )
 
 
 def clear_database(app: Flask) -> None:
-    """Empty every table (between property-test histories)."""
+    """Empty every table (between property-test histories), and the audit checkpoints of
+    what they held."""
+    Path(app.config["AUDIT_CHECKPOINT_LOG"]).unlink(missing_ok=True)
     engine = app.extensions["db_engine"]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

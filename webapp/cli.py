@@ -11,7 +11,8 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from sqlalchemy import func, select
 
 from webapp import catalog as catalog_mod
-from webapp.audit.chain import chain_of, verify_all, verify_chain
+from webapp.audit import anchor
+from webapp.audit.chain import chain_of
 from webapp.auth import tokens
 from webapp.cases import liveness, timers, upgrade
 from webapp.cases.versions import deploy
@@ -193,15 +194,36 @@ def audit_cmd() -> None:
 @audit_cmd.command("verify")
 @click.option("--case", "case_id", type=int, help="Only this case's chain.")
 def audit_verify(case_id: int | None) -> None:
-    """Verify the history chains; exit 1 naming the first altered, removed or inserted event."""
+    """Verify the history chains, and each against its latest checkpoint; exit 1 naming the
+    first altered, removed or inserted event, a truncated or rewritten chain, a forged checkpoint."""
     session = get_session()
-    verdicts = [verify_chain(session, chain_of(case_id))] if case_id else list(verify_all(session))
+    verdicts = anchor.verify(session, current_app.config, chain_of(case_id) if case_id else None)
     broken = [v for v in verdicts if not v.ok]
     for verdict in broken:
         click.echo(verdict.describe(), err=True)
     events = sum(v.events for v in verdicts)
     click.echo(f"{len(verdicts)} chain(s), {events} events: {len(broken)} altered")
     if broken:
+        raise SystemExit(1)
+
+
+@audit_cmd.command("checkpoint")
+@click.option(
+    "--accept",
+    is_flag=True,
+    help="Also record chains that do not extend their checkpoint (after restoring a backup).",
+)
+def audit_checkpoint(accept: bool) -> None:
+    """Append a signed checkpoint of every chain head that moved to the checkpoint log."""
+    try:
+        result = anchor.write_checkpoint(get_session(), current_app.config, accept=accept)
+    except anchor.AnchorError as err:
+        raise click.ClickException(str(err)) from err
+    for verdict in result.refused:
+        click.echo(("recorded anyway: " if accept else "not recorded: ") + verdict.describe(), err=True)
+    where = f"line {result.line}" if result.line else "nothing new"
+    click.echo(f"checkpoint: {result.chains} chain(s) recorded ({where}) in {result.path}")
+    if result.refused and not accept:
         raise SystemExit(1)
 
 

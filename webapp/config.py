@@ -45,4 +45,12 @@ def from_env() -> dict[str, object]:
         "WTF_CSRF_ENABLED": True,
         "PROCESSES_DIR": os.environ.get("LIANDONG_PROCESSES_DIR", str(ROOT / "processes")),
         "FORMS_DIR": os.environ.get("LIANDONG_FORMS_DIR", str(ROOT / "forms")),
+        # audit checkpoints (webapp/audit/anchor.py): key and log outside the database; with
+        # neither key set, a key file is generated in the instance folder (development)
+        "AUDIT_KEY": os.environ.get("LIANDONG_AUDIT_KEY", ""),
+        "AUDIT_KEY_FILE": os.environ.get("LIANDONG_AUDIT_KEY_FILE", ""),
+        "AUDIT_CHECKPOINT_LOG": os.environ.get(
+            "LIANDONG_AUDIT_CHECKPOINT_LOG", str(INSTANCE / "audit_checkpoints.jsonl")
+        ),
+        "AUDIT_CHECKPOINT_MINUTES": float(os.environ.get("LIANDONG_AUDIT_CHECKPOINT_MINUTES", "10")),
     }

@@ -3,13 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.audit import replay
-from webapp.audit.chain import verify_all
+from webapp.audit import anchor, replay
 from webapp.cases import queries
 from webapp.db import get_session
 from webapp.errors import Forbidden
@@ -117,7 +116,7 @@ def events() -> ResponseReturnValue:
 
 @bp.get("/verify")
 def verify() -> ResponseReturnValue:
-    verdicts = list(verify_all(get_session()))
+    verdicts = anchor.verify(get_session(), current_app.config)
     return render_template("audit/verify.html", verdicts=verdicts, broken=[v for v in verdicts if not v.ok])
 
 

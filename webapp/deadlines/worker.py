@@ -21,6 +21,7 @@ from types import FrameType
 
 from flask import current_app
 
+from webapp.audit import anchor
 from webapp.cases import timers
 from webapp.clock import now
 from webapp.db import get_session
@@ -61,6 +62,7 @@ def run_once(lane: str = ALL) -> PassReport:
             report.digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
         except Conflict:  # another worker sent today's digest (unique dedupe key)
             report.digest = False
+        anchor.checkpoint_if_due(session, current_app.config, current_app.logger)  # audit checkpoints
     if lane in (LEDGER, ALL):
         report.ledger_batch = ledger_jobs.run_next(session, LedgerSettings.from_config(current_app.config))
     return report
