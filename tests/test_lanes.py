@@ -16,9 +16,12 @@ import pytest
 from freezegun import freeze_time
 
 from tests.conftest import migrate
-from tests.ledger_files import person_row, to_csv
+from tests.ledger_files import enterprise_row, person_row, to_csv
 from tests.support import ROOT, case_row, interview_form, report_payload
-from tests.test_ledger import batch_of, upload
+from tests.test_ledger import batch_of, count, upload
+from webapp.ledger import progress
+from webapp.ledger.settings import LedgerSettings
+from webapp.models import Case
 
 START = dt.datetime(2026, 2, 12, 2, 0, tzinfo=dt.UTC)
 
@@ -63,6 +66,42 @@ def test_each_lane_runs_only_its_jobs(app, browser):
 def test_an_unknown_lane_is_refused(app):
     result = app.test_cli_runner().invoke(args=["worker", "--once", "--lane", "reports"])
     assert result.exit_code == 2 and "reports" in result.output
+
+
+def test_a_stopped_ledger_lane_cuts_its_import_off_and_it_runs_again(app, browser, tmp_path, monkeypatch):
+    """SIGTERM stops the ledger lane at once, mid-import (minutes for a large file): nothing
+    of the import is committed, and the batch is run again once its progress is stale."""
+    icbc = browser("bank_icbc")
+    batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 401)]))
+    _lane(app, "ledger")  # the rows' check
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    env = {
+        **os.environ,
+        "LIANDONG_DATABASE_URL": app.config["DATABASE_URL"],
+        "LIANDONG_UPLOAD_DIR": app.config["UPLOAD_DIR"],
+        "LIANDONG_INSTANCE_DIR": str(tmp_path),
+        "LIANDONG_SECRET_KEY": "test",
+    }
+    flask = str(ROOT / ".venv" / "bin" / "flask")
+    worker = subprocess.Popen(  # noqa: S603 - the app's own command
+        [flask, "--app", "webapp", "worker", "--lane", "ledger"], cwd=ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while progress.read(LedgerSettings.from_config(app.config).upload_dir, batch_id) is None:
+            assert time.monotonic() < deadline, "the ledger lane did not start the import"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert batch_of(app, batch_id).status == "importing"
+    assert count(app, Case) == 0
+    monkeypatch.setitem(app.config, "LEDGER_STALE_SECONDS", 0)  # as if its progress were old
+    assert f"ledger batch {batch_id}" in _lane(app, "ledger")
+    assert batch_of(app, batch_id).status == "done"
+    assert count(app, Case) == 400
 
 
 def _free_port() -> int:

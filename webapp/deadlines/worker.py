@@ -69,11 +69,18 @@ def run_once(lane: str = ALL) -> PassReport:
 
 
 def run_forever(interval: float = 1.0, lane: str = ALL) -> None:
+    """Passes every ``interval`` seconds until SIGTERM or SIGINT. The timers lane finishes its
+    pass first; a lane that runs ledger jobs stops at once, because an import may take many
+    minutes and cutting it off is safe: it commits nothing before its end (a cut-off check's
+    rows are deleted when it is run again), and the batch is run again once its progress is
+    older than ``LEDGER_STALE_SECONDS``."""
     stopping = False
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        if lane != TIMERS:
+            raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
