@@ -96,11 +96,17 @@ HOSTILE_EXPRESSIONS = [
     "('a' * 10**5).replace('a', 'b' * 10**5)",
     "f'{1:>1000000000}'",
     "'%1000000000d' % 1",
+    "'%(v)1000000000d' % {'v': 1}",
+    # each piece allowed, together too much memory
+    "[[0] * 10**6 for i in range(10**6)]",
+    "[list(range(10**6)) for i in range(1000)]",
+    "[x[:] for x in [[0] * 10**6] for i in range(1000)]",
 ]
 HOSTILE_SCRIPTS = [
     "while True:\n    pass",
     "x = 'a'\nfor i in range(100):\n    x += x",
     "n = 2\nfor i in range(100):\n    n = n * n",
+    "items = [0] * 1000\nfor i in range(100):\n    items.extend(items)",
     "def f(n):\n    return f(n - 1) + f(n - 1) if n else 1\nx = f(100)",
     # the script catches the error: it is stopped all the same
     "while True:\n    try:\n        while True:\n            pass\n    except Exception:\n        pass",
@@ -131,13 +137,15 @@ def test_budgeted_operations_still_work():
     run = _run(
         "n = 0\nfor i in range(1000):\n    n += i\nbig = 2**64 * 3\ns = 'ab' * 3 + f'{n:>8}' + f'{n!r:>8}'\n"
         "t = '-'.join(['a', 'b']).replace('-', '+').ljust(5, '.')\nm = pow(3, 5, 7) + 7 % 3 - 1 // 1\n"
-        "k = 0\nwhile k < 10:\n    k += 1\ndef double(v):\n    return v * 2\nd = [double(v) for v in [1, 2]]\n"
-        "sq = sorted([(lambda v: v * v)(v) for v in [3, 1, 2]])",
+        "k = 0\nwhile k < 10:\n    k += 1\ndef double(v):\n    return v * 2\n"
+        "d = [double(v) for v in [1, 2]]\nsq = sorted([(lambda v: v * v)(v) for v in [3, 1, 2]])\n"
+        "e = [1]\ne.extend(d[:1])\np = '%s-%03d' % ('P', k)",
         condition="n == 499500 and k == 10",
     )
     data = run.task_data(run.snapshot({}).ready[0].id)
     assert data["big"] == 3 * 2**64 and data["s"] == "ababab  499500  499500"
     assert (data["t"], data["m"], data["d"], data["sq"]) == ("a+b..", 5, [2, 4], [1, 4, 9])
+    assert (data["e"], data["p"]) == ([1, 2], "P-010")
 
 
 def test_a_huge_gateway_condition_is_a_recorded_incident(app, users, tmp_path):

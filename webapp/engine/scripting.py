@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from RestrictedPython import (
     RestrictingNodeTransformer,
@@ -63,6 +63,7 @@ _EXTRA_BUILTINS = {
 # could hold a worker (a million loop iterations take about half a second)
 MAX_SIZE = 1_000_000  # items of a string, bytes, list, tuple or range one operation may build
 MAX_INT_BITS = 100_000  # about 30,000 decimal digits
+MAX_BUILT = 5_000_000  # items built in all by one evaluation (a loop of large copies)
 MAX_OPERATIONS = 1_000_000  # loop iterations, while tests and function calls of one evaluation
 TIME_LIMIT = 0.5  # seconds of one evaluation
 
@@ -106,6 +107,7 @@ class Budget:
     def __init__(self) -> None:
         self.deadline = time.monotonic() + TIME_LIMIT
         self.operations = 0
+        self.built = 0
         self.exceeded = ""
 
     def refuse(self, why: str) -> BudgetExceeded:
@@ -123,8 +125,13 @@ class Budget:
         return True
 
     def size(self, n: int, what: str) -> None:
+        """Count ``n`` items about to be built: one thing, and all of them together, bounded
+        (a time limit alone would let a loop allocate gigabytes first)."""
         if n > MAX_SIZE:
             raise self.refuse(f"{what} would have {n} items (at most {MAX_SIZE})")
+        self.built += n
+        if self.built > MAX_BUILT:
+            raise self.refuse(f"more than {MAX_BUILT} items built in all")
 
     def bits(self, n: int, what: str) -> None:
         if n > MAX_INT_BITS:
@@ -147,7 +154,7 @@ class Budget:
             self.bits(abs(x).bit_length() + y, "a shifted number")
         elif symbol == "%" and isinstance(x, str | bytes):
             fmt = x if isinstance(x, str) else x.decode("latin-1")
-            if re.search(r"%[^a-zA-Z%]*(\*|\d{7,})", fmt):
+            if re.search(r"%(\([^)]*\))?[^a-zA-Z%]*(\*|\d{7,})", fmt):
                 raise self.refuse("a format width or precision too large to check")
 
     def binary(self, symbol: str, x: Any, y: Any) -> Any:
@@ -198,7 +205,20 @@ class Budget:
 
     def getitem(self, ob: Any, index: Any) -> Any:
         self.tick()
+        if isinstance(index, slice) and isinstance(ob, _SEQUENCES):
+            self.size(len(range(*index.indices(len(ob)))), "a slice")
         return default_guarded_getitem(ob, index)
+
+    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every call ticks; the builtins and methods that copy a collection count its size."""
+        self.tick()
+        owner = getattr(function, "__self__", None)
+        if function in _COPYING or (
+            isinstance(owner, list | dict | set) and getattr(function, "__name__", "") in _GROWING
+        ):
+            sizes = [len(a) for a in (owner, *args) if isinstance(a, list | dict | set | tuple | str | range)]
+            self.size(sum(sizes), "a copied collection")
+        return function(*args, **kwargs)
 
     def globals(self) -> dict[str, Any]:
         return {
@@ -212,6 +232,7 @@ class Budget:
             "_binop_": self.binary,
             "_tick_": self.tick,
             "_format_": self.format,
+            "_call_": self.call,
         }
 
 
@@ -260,6 +281,10 @@ _SIZED_METHODS: dict[str, Callable[[Budget, Any, Callable[..., Any]], Callable[.
     "join": _join,
     "replace": _replace,
 }  # str.format is refused by safer_getattr already
+# callables that build a collection as large as their arguments (methods by name, on the
+# collection they grow)
+_COPYING: tuple[Any, ...] = (list, dict, set, sorted)
+_GROWING = {"extend", "update", "copy", "union", "intersection", "difference", "symmetric_difference"}
 _BUILTINS = {**safe_builtins, **_EXTRA_BUILTINS}
 _GUARD_NAMES = set(Budget().globals())
 _RESERVED = {*_GUARD_NAMES, "__builtins__", "__name__"}
@@ -287,18 +312,25 @@ class BudgetedPolicy(RestrictingNodeTransformer):
             return node
         return _located(_call("_binop_", ast.Constant(symbol), node.left, node.right), node)
 
+    def visit_Call(self, node: ast.Call) -> Any:  # noqa: N802 - ast.NodeVisitor names
+        node = cast(ast.Call, super().visit_Call(node))
+        call = ast.Call(
+            func=ast.Name(id="_call_", ctx=ast.Load()), args=[node.func, *node.args], keywords=node.keywords
+        )
+        return _located(call, node)
+
     def visit_While(self, node: ast.While) -> Any:  # noqa: N802 - ast.NodeVisitor names
         node = self.node_contents_visit(node)
         node.test = _located(ast.BoolOp(op=ast.And(), values=[_call("_tick_"), node.test]), node.test)
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:  # noqa: N802 - ast.NodeVisitor names
-        node = super().visit_FunctionDef(node)
+        node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body.insert(0, _located(ast.Expr(_call("_tick_")), node.body[0]))
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:  # noqa: N802 - ast.NodeVisitor names
-        node = super().visit_Lambda(node)
+        node = cast(ast.Lambda, super().visit_Lambda(node))
         node.body = _located(ast.BoolOp(op=ast.And(), values=[_call("_tick_"), node.body]), node.body)
         return node
 
