@@ -9,11 +9,12 @@ compile time) and run with its guards and a short list of harmless builtins.
 Every evaluation also runs on a budget (``Budget``): a diagram must not hang a step or
 exhaust memory (``10**10**8``, ``'a'*10**9``, ``sum(range(10**9))``, ``while True``). CPython
 cannot interrupt one long C-level operation without signals (which gunicorn threads rule
-out), so what could grow too large is refused before it runs: the compiler policy routes
-every binary operator and f-string format through guards that check sizes, ``range``,
-``pow`` and the padding/joining string methods are bounded versions, and every loop
-iteration, ``while`` test and function call ticks an operation counter that also checks a
-wall-clock deadline. Exceeding the budget raises ``BudgetExceeded``, which the engine turns
+out), so what could grow too large is refused before it runs: the compiler policy (a
+subclass of RestrictedPython's, passed as its ``policy``) routes every binary operator, call
+and f-string format through guards that check sizes, one at a time and added up; ``range``,
+``pow`` and the padding/joining string methods are bounded versions; and every loop
+iteration, ``while`` test and call ticks an operation counter that also checks a wall-clock
+deadline. Exceeding the budget raises ``BudgetExceeded``, which the engine turns
 into a recorded incident like any other expression error.
 
 The script engine is not part of the saved state: ``runtime`` sets it after every load.
