@@ -97,3 +97,18 @@ def test_without_pg_dump_the_error_says_so(pg_url, tmp_path: Path, monkeypatch):
     app.extensions["db_engine"].dispose()
     assert result.exit_code == 1
     assert "pg_dump is not on PATH" in result.output and not (tmp_path / "b").exists()
+
+
+def test_a_backup_older_than_the_checkpoint_reads_as_truncated(app, browser, tmp_path: Path):
+    _needs_tools(app)
+    bank = browser("bank_icbc")
+    case_id = bank.report(report_payload(6))
+    target = tmp_path / "older.backup"
+    assert _flask(app, "backup", str(target)).exit_code == 0
+    browser("office").complete(case_id, "review", review_decision="confirm", classification="evasion")
+    assert _flask(app, "audit", "checkpoint").exit_code == 0  # the worker's checkpoint, after the backup
+
+    result = _flask(app, "restore", "--force", str(target))
+    assert result.exit_code == 1
+    assert f"case:{case_id}" in result.output and "truncated" in result.output
+    assert "audit checkpoint --accept" in result.output

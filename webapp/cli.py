@@ -288,7 +288,15 @@ def restore_cmd(ctx: click.Context, source: Path, force: bool) -> None:
             raise click.ClickException(str(err)) from err
     # in an app context of its own: nothing read before the restore is seen after it
     click.echo("audit verify:")
-    ctx.invoke(audit_verify)
+    try:
+        ctx.invoke(audit_verify)
+    except SystemExit:
+        click.echo(
+            "A chain checkpointed after the backup was made reads as truncated: if so, record the "
+            "restored heads with `flask audit checkpoint --accept`.",
+            err=True,
+        )
+        raise
 
 
 @click.group("calendar", cls=AppGroup)
