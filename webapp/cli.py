@@ -255,7 +255,7 @@ def worker_cmd(interval: float, once: bool, lane: str) -> None:
             parts.append(f"ledger batch {report.ledger_batch if report.ledger_batch else 'none'}")
         click.echo(", ".join(parts))
         return
-    click.echo(f"worker ({lane} lane) running every {interval}s; Ctrl-C to stop")
+    click.echo(f"worker running every {interval}s, {lane} lane; Ctrl-C to stop")
     worker.run_forever(interval, lane)
 
 
