@@ -232,3 +232,19 @@ def test_the_verify_page_names_the_truncated_chain(app, case_id):
     _truncate(app, case_id, keep=3)
     page = Browser(app, "auditor").get("/audit/verify").get_data(as_text=True)
     assert f"case:{case_id}" in page and "truncated" in page
+
+
+def test_a_line_cut_short_is_reported_and_the_next_checkpoint_still_counts(app, case_id, browser):
+    assert _cli(app, "checkpoint").exit_code == 0
+    with _log(app).open("a") as f:
+        f.write('{"n": 2, "at": "2026-')  # a crash in the middle of a write
+    browser("bank_icbc").report(report_payload(2))
+    assert _cli(app, "checkpoint").exit_code == 0
+    result = _cli(app, "verify")
+    assert result.exit_code == 1
+    assert "checkpoints: line 2: forged: the line is not a checkpoint" in result.output
+    assert "line 3" not in result.output and _lines_text(app).count("\n") == 3
+
+
+def _lines_text(app) -> str:
+    return _log(app).read_text()

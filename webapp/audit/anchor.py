@@ -192,7 +192,8 @@ def write_checkpoint(
     key = audit_key(config)
     at = now()
     with _locked_log(path) as f:
-        log = _parse(f.read(), key)
+        text = f.read()
+        log = _parse(text, key)
         if min_interval is not None and log.last_at and log.last_at <= at < log.last_at + min_interval:
             return CheckpointResult(None, 0, [], path)
         heads = {
@@ -233,7 +234,9 @@ def write_checkpoint(
             "chains": {chain: [length, h] for chain, (length, h) in sorted(changed.items())},
         }
         body["mac"] = _sign(key, body)
-        f.write(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # a line cut short by a crash stays a line of its own (reported), not the start of this one
+        start = "\n" if text and not text.endswith("\n") else ""
+        f.write(start + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
         f.flush()
         os.fsync(f.fileno())
     return CheckpointResult(log.lines + 1, len(changed), refused, path)
