@@ -1,6 +1,6 @@
 """Worker lanes: ``flask worker --lane timers`` fires deadlines and leaves ledger files alone,
 ``--lane ledger`` checks and imports files and leaves deadlines alone; and ``make run``
-leaves no server or worker behind when it is stopped with SIGTERM."""
+and ``make serve`` leave no server or worker behind when stopped with SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -118,10 +118,27 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _group_commands(pgid: int) -> list[str]:
+    """The command lines of the processes in a process group (Linux /proc)."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                commands.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+    return commands
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_make_run_stops_server_and_worker(tmp_path: Path, stop: signal.Signals):
-    """SIGTERM to make alone (as a service manager sends it), or SIGINT as Ctrl-C: the server
-    and the worker end with it."""
+@pytest.mark.parametrize(
+    ("target", "lanes"), [("run", ["--lane all"]), ("serve", ["--lane timers", "--lane ledger"])]
+)
+def test_make_run_and_serve_stop_server_and_workers(tmp_path: Path, target, lanes, stop: signal.Signals):
+    """``make run`` (flask run, one worker) and ``make serve`` (gunicorn, a worker per lane) end
+    with everything they started on SIGTERM to make alone (as a service manager sends it) and
+    on SIGINT to the group (Ctrl-C)."""
     url = f"sqlite:///{tmp_path / 'run.db'}"
     migrate(url)
     port = _free_port()
@@ -133,7 +150,7 @@ def test_make_run_stops_server_and_worker(tmp_path: Path, stop: signal.Signals):
         "LIANDONG_SECRET_KEY": "test",
     }
     # -o: the set-up and database targets are taken as done (the test migrated its database)
-    command = ["make", "-s", "-o", "setup", "-o", "db", "run", f"PORT={port}"]
+    command = ["make", "-s", "-o", "setup", "-o", "db", target, f"PORT={port}", f"DATABASE_URL={url}"]
     proc = subprocess.Popen(  # noqa: S603 - a fixed command line
         command,
         cwd=ROOT,
@@ -151,16 +168,21 @@ def test_make_run_stops_server_and_worker(tmp_path: Path, stop: signal.Signals):
             except OSError:
                 time.sleep(0.3)
         else:
-            pytest.fail("make run did not start serving within 60 s")
+            pytest.fail(f"make {target} did not start serving within 60 s")
+        running = " | ".join(_group_commands(proc.pid))
+        for lane in lanes:
+            assert f"worker {lane}" in running, running
         if stop == signal.SIGTERM:
             proc.send_signal(stop)  # make alone, not its group
         else:
             os.killpg(proc.pid, stop)  # Ctrl-C reaches the whole foreground group
         proc.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while _group_alive(proc.pid) and time.monotonic() < deadline:
+        while _group_commands(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _group_alive(proc.pid), "a server or worker of make run is still running"
+        assert not _group_commands(proc.pid), (
+            f"still running after make {target}: {_group_commands(proc.pid)}"
+        )
     finally:
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
