@@ -136,6 +136,8 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("admin.users", "POST"): ADMIN_POST,
     ("admin.edit_user", "GET"): ADMIN_GET,
     ("admin.edit_user", "POST"): ADMIN_POST,
+    ("admin.calendar", "GET"): ADMIN_GET,
+    ("admin.calendar", "POST"): ADMIN_POST,
     ("api.report_case", "POST"): api(422, 422, 403, 403),
     ("api.show_case", "GET"): api(200, 404, 200, 200),
     ("api.report_settlement", "POST"): api(422, 404, 403, 403),

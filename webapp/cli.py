@@ -301,7 +301,7 @@ def restore_cmd(ctx: click.Context, source: Path, force: bool) -> None:
 
 @click.group("calendar", cls=AppGroup)
 def calendar_cmd() -> None:
-    """The working-day calendar (webapp/data/holidays.toml)."""
+    """The working-day calendar (the database; webapp/data/holidays.toml is its seed)."""
 
 
 @calendar_cmd.command("show")
@@ -315,7 +315,8 @@ def calendar_show(year: int) -> None:
     calendar = load()
     if year not in calendar.years:
         raise click.ClickException(
-            f"{year} is not in holidays.toml yet: add the State Council's notice for it"
+            f"{year} is not in the calendar yet: an administrator adds the State Council's notice "
+            "on /admin/calendar (holidays.toml is only its seed)"
         )
     first = dt.date(year, 1, 1)
     days = [first + dt.timedelta(days=n) for n in range((dt.date(year + 1, 1, 1) - first).days)]

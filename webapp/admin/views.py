@@ -5,7 +5,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.admin import service
+from webapp.admin import calendar, service
 from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
 from webapp.models import User
@@ -13,6 +13,7 @@ from webapp.models.users import ROLES
 from webapp.transactions import atomic
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+calendar.register(bp)  # /admin/calendar and the next-year banner (webapp/admin/calendar.py)
 
 
 @bp.before_request

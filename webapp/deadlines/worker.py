@@ -25,6 +25,7 @@ from webapp.audit import anchor
 from webapp.cases import timers
 from webapp.clock import now
 from webapp.db import get_session
+from webapp.deadlines import calendar as work_calendar
 from webapp.deadlines import reminders
 from webapp.errors import Conflict
 from webapp.ledger import jobs as ledger_jobs
@@ -62,6 +63,7 @@ def run_once(lane: str = ALL) -> PassReport:
             report.digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
         except Conflict:  # another worker sent today's digest (unique dedupe key)
             report.digest = False
+        work_calendar.upkeep(current_app.logger)  # the calendar's next year: warn daily, recompute
         anchor.checkpoint_if_due(session, current_app.config, current_app.logger)  # audit checkpoints
     if lane in (LEDGER, ALL):
         report.ledger_batch = ledger_jobs.run_next(session, LedgerSettings.from_config(current_app.config))

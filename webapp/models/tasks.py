@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -11,6 +11,14 @@ from webapp.db import Base
 from webapp.models.users import User
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+
+def _due_provisional(context: Any) -> bool:
+    """Set at insert from the due date: it falls in a year the calendar does not cover."""
+    from webapp.deadlines.due import is_provisional  # due imports this module
+
+    params = context.get_current_parameters()
+    return is_provisional(params["element_id"], params.get("due_at"))
 
 
 class Task(Base):
@@ -40,6 +48,8 @@ class Task(Base):
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     due_at: Mapped[dt.datetime | None]
+    # the due date falls in a year the working-day calendar does not cover yet (migration 0010)
+    due_provisional: Mapped[bool] = mapped_column(default=_due_provisional, server_default=false())
     reminded_due_soon_at: Mapped[dt.datetime | None]
     reminded_overdue_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
