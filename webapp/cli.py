@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -110,6 +111,40 @@ def issue_token(username: str, label: str) -> None:
     token = tokens.issue(session, user, label)
     session.commit()
     click.echo(token)
+
+
+@tokens_cmd.command("list")
+@click.argument("username")
+def list_tokens(username: str) -> None:
+    """List USERNAME's tokens: id, created, last used, revoked, label."""
+    session = get_session()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+
+    def when(moment: dt.datetime | None) -> str:
+        return moment.isoformat(timespec="seconds") if moment else "-"
+
+    rows = tokens.of_user(session, user.id)
+    click.echo("id\tcreated\tlast used\trevoked\tlabel")
+    for row in rows:
+        click.echo(
+            f"{row.id}\t{when(row.created_at)}\t{when(row.last_used_at)}\t{when(row.revoked_at)}\t{row.label}"
+        )
+    click.echo(f"{len(rows)} token(s), {sum(r.revoked_at is None for r in rows)} active")
+
+
+@tokens_cmd.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1, max=2**63 - 1))
+def revoke_token(token_id: int) -> None:
+    """Revoke the token TOKEN_ID: refused (401) from the next request on."""
+    session = get_session()
+    row = tokens.revoke(session, token_id)
+    if row is None:
+        raise click.ClickException(f"no token {token_id}")
+    session.commit()
+    at = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
+    click.echo(f"token {row.id} of {row.user.username} revoked at {at}")
 
 
 @click.group("timers", cls=AppGroup)

@@ -43,6 +43,8 @@ def from_env() -> dict[str, object]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": os.environ.get("LIANDONG_SECURE_COOKIES", "0") == "1",
         "WTF_CSRF_ENABLED": True,
+        # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)
+        "TRUSTED_PROXIES": int(os.environ.get("LIANDONG_TRUSTED_PROXIES", "0")),
         "PROCESSES_DIR": os.environ.get("LIANDONG_PROCESSES_DIR", str(ROOT / "processes")),
         "FORMS_DIR": os.environ.get("LIANDONG_FORMS_DIR", str(ROOT / "forms")),
         # audit checkpoints (webapp/audit/anchor.py): key and log outside the database; with

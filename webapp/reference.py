@@ -43,7 +43,7 @@ def create_user(
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Invalid(f"user {username} exists")
     try:
-        password_hash = hash_password(password)
+        password_hash = hash_password(password, username)
     except ValueError as err:
         raise Invalid(str(err)) from err
     user = User(

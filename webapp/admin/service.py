@@ -8,10 +8,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.auth.passwords import MIN_LENGTH, hash_password
+from webapp.auth import sessions, tokens
+from webapp.auth.passwords import hash_password, policy_problem
 from webapp.cases import history
 from webapp.errors import Forbidden, Invalid, NotFound
-from webapp.models import Unit, User
+from webapp.models import ApiToken, Unit, User
 from webapp.models.users import ROLES
 from webapp.reference import create_user
 
@@ -63,8 +64,8 @@ def add_user(
         fields["unit"] = [_("Choose one of the offered values.")]
     if not roles or set(roles) - set(ROLES):
         fields["roles"] = [_("Choose at least %(n)s.", n=1)]
-    if len(password) < MIN_LENGTH:
-        fields["password"] = [_("Use at least %(n)s characters.", n=MIN_LENGTH)]
+    if (problem := policy_problem(password, username)) is not None:
+        fields["password"] = [problem]
     if fields:
         raise Invalid(_("Please correct the highlighted fields."), fields)
     try:
@@ -94,16 +95,19 @@ def update_user(
         fields["unit"] = [_("Choose one of the offered values.")]
     if not roles or set(roles) - set(ROLES):
         fields["roles"] = [_("Choose at least %(n)s.", n=1)]
-    if password and len(password) < MIN_LENGTH:
-        fields["password"] = [_("Use at least %(n)s characters.", n=MIN_LENGTH)]
+    if password and (problem := policy_problem(password, user.username)) is not None:
+        fields["password"] = [problem]
     if user.id == admin.id and (not active or "admin" not in roles):
         fields["roles"] = [_("You cannot remove your own administrator access.")]
     if fields:
         raise Invalid(_("Please correct the highlighted fields."), fields)
+    deactivated = user.active and not active
     user.unit_code, user.roles, user.active = unit, " ".join(roles), active
     user.display_name = display_name.strip() or user.username
     if password:
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password, user.username)
+    if password or deactivated:  # every session of the user ends (webapp.auth.sessions)
+        sessions.end_all(session, user.id)
     history.system_event(
         session,
         "user_updated",
@@ -116,6 +120,33 @@ def update_user(
     )
     session.flush()
     return user
+
+
+def user_tokens(session: Session, admin: User, user_id: int) -> list[ApiToken]:
+    require_admin(admin)
+    return tokens.of_user(session, user_id)
+
+
+def revoke_token(session: Session, admin: User, user_id: int, token_id: int | None) -> ApiToken:
+    """Revoke one of the user's API tokens (recorded on the admin's chain); a token of
+    another user is not found."""
+    require_admin(admin)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("User not found."))
+    if token_id is None:
+        raise Invalid(_("Choose a token to revoke."), {"token_id": [_("This field is required.")]})
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(_("Token not found."))
+    already = row.revoked_at is not None
+    tokens.revoke(session, token_id)
+    if not already:
+        history.system_event(
+            session, "token_revoked", admin, user=user.username, token_id=row.id, label=row.label
+        )
+    session.flush()
+    return row
 
 
 def units(session: Session) -> list[Unit]:

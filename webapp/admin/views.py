@@ -4,8 +4,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from webapp.admin import calendar, service
+from webapp.auth import sessions
 from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
 from webapp.models import User
@@ -109,11 +111,43 @@ def edit_user(user_id: int) -> ResponseReturnValue:
                     form.get("password", ""),
                 ),
             )
+            if user_id == current_user.id:  # an admin who reset their own password stays logged in
+                sessions.keep(session.scalar(select(User.session_version).where(User.id == user_id)) or 0)
             flash(_("User saved."), "success")
             return redirect(url_for("admin.users"))
         except Invalid as err:
             errors = err.fields
             user = session.get(User, user_id)
+            if user is None:
+                raise NotFound(_("User not found.")) from err
+    return _user_page(user, errors)
+
+
+def _user_page(user: User, errors: dict[str, list[str]]) -> ResponseReturnValue:
+    session = get_session()
     return render_template(
-        "admin/user.html", user=user, units=service.units(session), roles=ROLES, errors=errors
+        "admin/user.html",
+        user=user,
+        units=service.units(session),
+        roles=ROLES,
+        errors=errors,
+        tokens=service.user_tokens(session, current_user, user.id),
     ), 422 if errors else 200
+
+
+@bp.post("/users/<int:user_id>/tokens/revoke")
+def revoke_token(user_id: int) -> ResponseReturnValue:
+    """Revoke one of the user's API tokens (its id in the form): refused from the next
+    request on."""
+    session = get_session()
+    raw = request.form.get("token_id", "")
+    token_id = int(raw) if raw.isdigit() and len(raw) < 18 else None
+    try:
+        row = atomic(session, lambda: service.revoke_token(session, current_user, user_id, token_id))
+    except Invalid as err:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(_("User not found.")) from err
+        return _user_page(user, err.fields)
+    flash(_("Token %(id)s revoked.", id=row.id), "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))

@@ -24,6 +24,10 @@ class User(UserMixin, Base):
     # space-separated subset of ROLES
     roles: Mapped[str] = mapped_column(String(120), default="caseworker")
     active: Mapped[bool] = mapped_column(default=True)
+    # moved on by a logout, a password change or reset and a deactivation: every browser
+    # session carries the number it was started with and ends when the two differ
+    # (webapp.auth.sessions); API tokens are separate
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
 
     unit: Mapped[Unit] = relationship(lazy="joined", viewonly=True)
@@ -57,6 +61,8 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     revoked_at: Mapped[dt.datetime | None]
+    # written at most once a minute (webapp.auth.tokens.LAST_USED_EVERY)
+    last_used_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined", viewonly=True)
 
