@@ -27,6 +27,8 @@ run: setup db
 # Ctrl-C, or one of them ending), so a long ledger import never holds a deadline back.
 WORKERS ?= 2
 THREADS ?= 4
+# the path without its query string: a search by identifier must not land in the log
+ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(D)sus
 serve: setup
 	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgresql+psycopg://user@host/db"; exit 2; }
 	LIANDONG_DATABASE_URL='$(DATABASE_URL)' $(BIN)/alembic upgrade head
@@ -35,7 +37,8 @@ serve: setup
 	  $(BIN)/flask --app webapp worker --lane timers & timers=$$!; \
 	  $(BIN)/flask --app webapp worker --lane ledger & ledger=$$!; \
 	  $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) \
-	    --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()' & server=$$!; \
+	    --bind $(HOST):$(PORT) --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)' \
+	    'webapp:create_app()' & server=$$!; \
 	  trap 'kill $$timers $$ledger $$server 2>/dev/null; wait' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	  wait -n
 

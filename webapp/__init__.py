@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request, session
-from flask.typing import ResponseReturnValue
+from flask import Flask, Response, g, request, session
 from flask_login import current_user
 from sqlalchemy import bindparam, select
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import config, db
+from webapp import config, db, errors, inputs
+from webapp.auth import sessions
 from webapp.auth.permissions import READ_METHODS, READ_ONLY_ALLOWED, is_read_only
-from webapp.errors import DomainError, Forbidden
+from webapp.errors import Forbidden
 from webapp.extensions import babel, csrf, login_manager, select_locale
 
 # no inline scripts anywhere; bpmn-js sets style attributes on its SVG, hence 'unsafe-inline' for styles only
@@ -36,6 +37,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.from_mapping(overrides)
 
+    # behind reverse proxies the client's address (login throttling) is taken from
+    # X-Forwarded-For through this many trusted proxies, and only then (README, PRODUCTION.md)
+    proxies = int(app.config.get("TRUSTED_PROXIES", 0))
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+    # bounded <int:...> (before any route is added) and the NUL/encoding check of every input
+    inputs.register(app)
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -50,6 +59,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
         user: User | None = db.get_session().execute(user_by_id, {"user_id": int(user_id)}).scalar()
+        # a session started before the user's last logout or password change is over
+        if user is None or not sessions.is_current(user):
+            return None
         return user
 
     from webapp.admin.views import bp as admin_bp
@@ -78,38 +90,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.register(app)
     templating.register(app)
 
-    @app.errorhandler(DomainError)
-    def _domain_error(err: DomainError) -> ResponseReturnValue:
-        if request.path.startswith("/api/"):
-            body: dict[str, Any] = {"error": err.message}
-            fields = getattr(err, "fields", None)
-            if fields:
-                body["fields"] = fields
-            return jsonify(body), err.status
-        return render_template("error.html", failure=err), err.status
-
-    @app.errorhandler(404)
-    def _not_found(_err: Exception) -> ResponseReturnValue:
-        if request.path.startswith("/api/"):
-            return jsonify({"error": "not found"}), 404
-        return render_template("error.html", failure=None, status=404), 404
-
-    @app.errorhandler(405)
-    def _not_allowed(_err: Exception) -> ResponseReturnValue:
-        if request.path.startswith("/api/"):
-            return jsonify({"error": "method not allowed"}), 405
-        return render_template("error.html", failure=None, status=405), 405
-
-    @app.errorhandler(500)
-    def _server_error(_err: Exception) -> ResponseReturnValue:
-        if request.path.startswith("/api/"):
-            return jsonify({"error": "internal error"}), 500
-        return render_template("error.html", failure=None, status=500), 500
+    # 404, 405 (with Allow), 413, 422, 500 and 503 (database down), for pages and the API
+    errors.register_handlers(app)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        return response
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        # what a logged-in user is shown (full identifiers, cases, audit exports) and every
+        # API answer is kept out of browser and proxy caches
+        if request.path.startswith("/api/") or (g.get("user") is not None and request.endpoint != "static"):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.after_request
@@ -121,13 +116,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         if flashes and len(flashes) > MAX_FLASHES:
             session["_flashes"] = flashes[-MAX_FLASHES:]
         return response
-
-    @app.errorhandler(413)
-    def _too_large(_err: Exception) -> ResponseReturnValue:
-        message = "the upload is larger than the limit"
-        if request.path.startswith("/api/"):
-            return jsonify({"error": message}), 413
-        return render_template("error.html", failure=None, status=413), 413
 
     @app.before_request
     def _user_in_g() -> None:

@@ -8,11 +8,12 @@ command that called them owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -56,11 +57,28 @@ class Base(DeclarativeBase):
     }
 
 
+# PostgreSQL's DETAIL line repeats the values of the row or key that failed ("Key
+# (identifier)=(...) already exists", "Failing row contains (...)")
+_DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
+HIDDEN_DETAIL = "DETAIL:  (hidden: it repeats the row's values)"
+
+
+def _without_values(context: ExceptionContext) -> None:
+    """Database errors as logs see them carry no values: bound parameters are hidden by
+    ``hide_parameters``, and this drops PostgreSQL's DETAIL line from the driver's message
+    and from SQLAlchemy's, which quotes it (the exception keeps it in ``orig.diag``)."""
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        if error is not None and error.args and isinstance(error.args[0], str) and "DETAIL:" in error.args[0]:
+            error.args = (_DETAIL.sub(HIDDEN_DETAIL, error.args[0]), *error.args[1:])
+
+
 def make_engine(url: str) -> Engine:
-    kwargs: dict[str, Any] = {"future": True}
+    # a failed statement's parameters (identifiers, names) never reach a log or a traceback
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
+    event.listen(engine, "handle_error", _without_values)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")

@@ -22,6 +22,7 @@ from webapp.cases import attachments, intake, queries, settlement
 from webapp.cases.identifiers import normalize
 from webapp.db import get_session
 from webapp.errors import DomainError, Forbidden, Invalid
+from webapp.inputs import is_id
 from webapp.models import Case, User
 from webapp.paging import page_arg
 from webapp.taskforms import validate
@@ -202,7 +203,7 @@ def report_settlements() -> ResponseReturnValue:
 
 def _settlement_fields(item: dict[str, Any]) -> tuple[int, str, list[str] | None]:
     case_id, numbers = item.get("case_id"), item.get("contract_nos")
-    if not isinstance(case_id, int) or isinstance(case_id, bool):
+    if not isinstance(case_id, int) or isinstance(case_id, bool) or not is_id(case_id):
         raise Invalid("case_id must be a case number", {"case_id": ["must be a case number"]})
     if numbers is not None and not (isinstance(numbers, list) and all(isinstance(n, str) for n in numbers)):
         raise Invalid(

@@ -18,7 +18,7 @@ from webapp.cases import intake
 from webapp.cases.attachments import track_written
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound
-from webapp.ledger import rows
+from webapp.ledger import limits, rows
 from webapp.ledger.columns import columns
 from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
@@ -37,11 +37,13 @@ UNFINISHED = (UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING)
 
 
 def upload(session: Session, user: User, content: bytes, filename: str, cfg: LedgerSettings) -> ImportBatch:
-    """Check the file as a whole (format, encoding, size, header) and queue its rows for
-    checking; ``LedgerFileError`` (422) and nothing stored when it cannot be read."""
+    """Check the file as a whole (format, encoding, size, header, rows and cells within
+    the limits) and queue its rows for checking; ``LedgerFileError`` (422) and nothing
+    stored when it cannot be read or is over a limit."""
     intake.check_reporter(user)
     sheet = open_ledger(content, max_bytes=cfg.max_bytes, max_unpacked_bytes=cfg.max_unpacked_bytes)
     layout = rows.layout(sheet.header, columns(intake.report_form(session, cfg.forms_dir)), sheet.encoding)
+    limits.check(content, sheet, max_rows=cfg.max_rows, max_cell_chars=cfg.max_cell_chars)
     digest = hashlib.sha256(content).hexdigest()
     same = session.scalar(
         select(ImportBatch).where(

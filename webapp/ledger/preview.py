@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from webapp.cases import intake
 from webapp.clock import now
-from webapp.ledger import progress, rows
+from webapp.ledger import limits, progress, rows
 from webapp.ledger.columns import columns
-from webapp.ledger.reader import LedgerFileError, open_ledger
+from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
 from webapp.models import Case, Debtor, ImportBatch, ImportRow, Loan
 from webapp.models.imports import (
@@ -67,10 +67,8 @@ def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> Non
     counts = dict.fromkeys(ROW_KINDS, 0)
     done = 0
     for chunk in chunked(sheet.rows, CHUNK):
-        if done + len(chunk) > cfg.max_rows:
-            raise LedgerFileError(
-                _("The file has more than %(n)s rows; split it into several files.", n=cfg.max_rows)
-            )
+        if done + len(chunk) > cfg.max_rows:  # refused at upload; a file stored under a higher limit
+            raise limits.too_many_rows(cfg.max_rows)
         checks = [checker.check(row_no, cells) for row_no, cells in chunk]
         records = _sort(session, batch.unit_code, checks, seen)
         for record in records:

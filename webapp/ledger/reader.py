@@ -44,6 +44,17 @@ class LedgerFileError(Invalid):
         super().__init__(message, {"file": [message]})
 
 
+def oversized_cell(row: int, max_chars: int) -> LedgerFileError:
+    return LedgerFileError(
+        _(
+            "Row %(row)s has a cell of more than %(n)s characters, longer than any ledger field; "
+            "check the file's columns and separators.",
+            row=row,
+            n=f"{max_chars:,}",
+        )
+    )
+
+
 @dataclass
 class Sheet:
     file_format: str  # csv or xlsx
@@ -91,6 +102,8 @@ def _open_csv(data: bytes) -> Sheet:
                 if any(c.strip() for c in cells):
                     yield reader.line_num, list(cells)
         except csv.Error as err:
+            if "field larger than field limit" in str(err):  # the csv module's own bound
+                raise oversized_cell(reader.line_num, csv.field_size_limit()) from err
             raise LedgerFileError(
                 _("The CSV file cannot be read at line %(line)s: %(error)s", line=reader.line_num, error=err)
             ) from err

@@ -9,6 +9,8 @@ from typing import Any
 DEFAULTS = {
     "LEDGER_MAX_BYTES": 32 * 2**20,
     "LEDGER_MAX_ROWS": 100_000,
+    # the characters of one cell: Excel's own limit (webapp.ledger.limits)
+    "LEDGER_MAX_CELL_CHARS": 32_767,
     # what a workbook may unpack to (a 100,000-row sheet is about 60 MB of XML)
     "LEDGER_MAX_UNPACKED_BYTES": 256 * 2**20,
     # a job whose progress has not moved for this long was cut off and is run again
@@ -23,6 +25,7 @@ class LedgerSettings:
     processes_dir: str
     max_bytes: int
     max_rows: int
+    max_cell_chars: int
     max_unpacked_bytes: int
     stale_seconds: int
 
@@ -37,6 +40,7 @@ class LedgerSettings:
             processes_dir=config["PROCESSES_DIR"],
             max_bytes=get("LEDGER_MAX_BYTES"),
             max_rows=get("LEDGER_MAX_ROWS"),
+            max_cell_chars=get("LEDGER_MAX_CELL_CHARS"),
             max_unpacked_bytes=get("LEDGER_MAX_UNPACKED_BYTES"),
             stale_seconds=get("LEDGER_STALE_SECONDS"),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -35,6 +37,15 @@ def _settings() -> LedgerSettings:
     return LedgerSettings.from_config(current_app.config)
 
 
+@bp.url_value_preprocessor
+def _ledger_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """The upload takes files up to the ledger's limit, not the app-wide one. Set here, not
+    in the view: this runs before every ``before_request`` hook, and the CSRF check and the
+    input guard (webapp.inputs) read the form, with whatever limit is set by then."""
+    if endpoint == "ledger.upload":
+        request.max_content_length = _settings().max_bytes + 2**16  # the form's other fields
+
+
 def _index(error: Invalid | None = None) -> ResponseReturnValue:
     intake.check_reporter(current_user)
     page, limit, offset = page_arg()
@@ -62,7 +73,6 @@ def index() -> ResponseReturnValue:
 @login_required
 def upload() -> ResponseReturnValue:
     cfg = _settings()
-    request.max_content_length = cfg.max_bytes + 2**16  # the form's other fields and boundaries
     file = request.files.get("file")
     if file is None or not file.filename:
         return _index(Invalid(_("Choose a ledger file to upload.")))

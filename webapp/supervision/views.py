@@ -7,7 +7,8 @@ from flask_login import current_user, login_required
 
 from webapp.clock import now
 from webapp.db import get_session
-from webapp.errors import Conflict, Invalid, StepFailed
+from webapp.errors import Conflict, Invalid, NotFound, StepFailed
+from webapp.inputs import is_id
 from webapp.paging import page_arg
 from webapp.supervision import service
 from webapp.supervision.service import AGE_BUCKETS
@@ -86,6 +87,8 @@ def tasks() -> ResponseReturnValue:
 def reassign() -> ResponseReturnValue:
     session = get_session()
     to_user = request.form.get("to_user", type=int)  # empty or not a number: the unit queue
+    if to_user and not is_id(to_user):  # no user has it (and no id column could hold it)
+        raise NotFound(_("User not found."))
     ids = request.form.getlist("task_ids")
     try:
         atomic(
