@@ -124,6 +124,20 @@ def test_deleting_a_whole_chain_is_named(app, case_id):
     assert result.exit_code == 1 and f"case:{case_id}: truncated: the chain has 0 events" in result.output
 
 
+def test_a_chain_gone_whole_can_be_accepted_after_a_restore(app, case_id):
+    """After restoring a backup older than a chain, ``checkpoint --accept`` records it as
+    empty and verify passes again; a chain made anew after that is anchored as usual."""
+    assert _cli(app, "checkpoint").exit_code == 0
+    with app.extensions["db_sessionmaker"]() as session:
+        session.execute(delete(CaseEvent).where(CaseEvent.chain == chain_of(case_id)))
+        session.execute(delete(ChainHead).where(ChainHead.chain == chain_of(case_id)))
+        session.commit()
+    assert _cli(app, "checkpoint").exit_code == 1  # refused without --accept
+    assert _cli(app, "checkpoint", "--accept").exit_code == 0
+    result = _cli(app, "verify")
+    assert result.exit_code == 0, result.output
+
+
 def test_rewriting_a_whole_chain_is_named(app, case_id):
     assert _cli(app, "checkpoint").exit_code == 0
     _rewrite(app, case_id, seq=2)

@@ -226,6 +226,11 @@ def write_checkpoint(
         if not accept:
             for verdict in refused:
                 changed.pop(verdict.chain, None)
+        else:
+            # a chain gone whole (a backup older than it restored) is recorded as empty
+            for verdict in refused:
+                if verdict.chain not in heads:
+                    changed[verdict.chain] = (0, "")
         if not changed:
             return CheckpointResult(None, 0, refused, path)
         body: dict[str, Any] = {
@@ -278,7 +283,7 @@ def verify(session: Session, config: Mapping[str, Any], chain: str | None = None
     anchors = {c: a for c, a in log.anchors.items() if chain is None or c == chain}
     seen = {v.chain for v in verdicts}
     # a chain whose events and head were all deleted is known only to its checkpoint
-    verdicts += [_truncated(c, 0, a) for c, a in sorted(anchors.items()) if c not in seen]
+    verdicts += [_truncated(c, 0, a) for c, a in sorted(anchors.items()) if c not in seen and a.length]
     intact = [v for v in verdicts if v.ok and v.chain in anchors]
     at_anchor = _events_at(session, [(v.chain, anchors[v.chain].length) for v in intact])
     result = []
