@@ -71,6 +71,12 @@ EVENTS = {
     "case_retried": _l("Case retried"),
     "login": _l("Logged in"),
     "login_failed": _l("Failed login"),
+    "unit_saved": _l("Unit saved"),
+    "user_created": _l("User created"),
+    "user_updated": _l("User changed"),
+    "token_revoked": _l("API token revoked"),
+    "calendar_year_added": _l("Calendar year added"),
+    "calendar_year_changed": _l("Calendar year changed"),
 }
 DEBTOR_KINDS = {
     "enterprise": _l("Enterprise"),
