@@ -199,6 +199,18 @@ def interview_form(days: int = 30) -> dict[str, Any]:
     }
 
 
+def app_with_csrf(app: Flask) -> Flask:
+    """A second app on the same database with CSRF protection on, as in production."""
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "SECRET_KEY": "x",
+            "WTF_CSRF_ENABLED": True,
+        }
+    )
+
+
 def app_with_edited_diagram(app: Flask, tmp_path: Path, old: str, new: str) -> Flask:
     """A second app on the same database whose main diagram has ``old`` replaced by ``new``
     (cases it starts use that broken version)."""

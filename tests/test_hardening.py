@@ -9,13 +9,13 @@ import pytest
 from tests.support import (
     PASSWORD,
     Browser,
+    app_with_csrf,
     app_with_edited_diagram,
     case_row,
     flatten_report,
     open_task_id,
     report_payload,
 )
-from webapp import create_app
 from webapp.models import User
 
 
@@ -80,14 +80,7 @@ def test_nan_in_api_json_is_refused(app, users):
 
 
 def test_forms_are_refused_without_csrf_token(app, users):
-    protected = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "SECRET_KEY": "x",
-            "WTF_CSRF_ENABLED": True,
-        }
-    )
+    protected = app_with_csrf(app)
     try:
         client = protected.test_client()
         assert client.post("/login", data={"username": "office", "password": PASSWORD}).status_code == 400

@@ -14,13 +14,13 @@ from sqlalchemy import delete, select, update
 from tests.support import (
     PASSWORD,
     Browser,
+    app_with_csrf,
     app_with_edited_diagram,
     case_row,
     interview_form,
     open_tasks,
     report_payload,
 )
-from webapp import create_app
 from webapp.cases import liveness, steps, timers
 from webapp.db import get_session
 from webapp.models import Case, CaseEvent, Task
@@ -140,14 +140,7 @@ def test_admin_retries_an_incident_case_and_a_failing_retry_says_why(app, browse
 def test_retry_needs_the_csrf_token(app, users):
     case_id = Browser(app, "bank_icbc").report(report_payload(1))
     _stall(app, case_id)
-    protected = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "SECRET_KEY": "x",
-            "WTF_CSRF_ENABLED": True,
-        }
-    )
+    protected = app_with_csrf(app)
     try:
         client = protected.test_client()
         token = (

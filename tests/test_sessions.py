@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from tests.support import PASSWORD, report_payload
+from tests.support import PASSWORD, app_with_csrf, report_payload
 from webapp import create_app
 from webapp.auth import passwords, throttle
 from webapp.auth.passwords import common_passwords, policy_problem
@@ -415,14 +415,7 @@ def test_an_admin_sees_and_revokes_a_users_tokens(app, users):
 
 def test_the_admin_revoke_form_needs_its_csrf_token(app, users):
     _cli(app, "tokens", "issue", "bank_icbc")
-    protected = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "SECRET_KEY": "x",
-            "WTF_CSRF_ENABLED": True,
-        }
-    )
+    protected = app_with_csrf(app)
     try:
         client = protected.test_client()
         page = client.get("/login").get_data(as_text=True)
