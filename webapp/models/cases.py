@@ -97,6 +97,9 @@ class Case(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now(), index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     closed_at: Mapped[dt.datetime | None]
+    # the ledger batch that opened the case; hidden while that batch hides its cases
+    # (webapp.cases.visibility)
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads this

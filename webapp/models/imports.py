@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -13,8 +13,10 @@ from webapp.db import Base
 from webapp.models.users import User
 
 # a batch's life: uploaded -> validating -> previewed -> queued (confirmed) -> importing ->
-# done | failed; a previewed batch may be discarded
-UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDED = (
+# done | failed; a previewed batch may be discarded, and an importing or failed one
+# (whose cases are still hidden) too: discarding -> discarded. A failed import may be
+# queued again, and resumes after its last committed chunk.
+UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDING, DISCARDED = (
     "uploaded",
     "validating",
     "previewed",
@@ -22,6 +24,7 @@ UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDED = (
     "importing",
     "done",
     "failed",
+    "discarding",
     "discarded",
 )
 # what the preview found for a row; new and join rows are the ones imported
@@ -52,6 +55,14 @@ class ImportBatch(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cases_created: Mapped[int] = mapped_column(default=0)
     loans_added: Mapped[int] = mapped_column(default=0)
+    # set from the import's first chunk until its new cases are made visible, all at once
+    hides_cases: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # importable rows placed by committed chunks; those already placed when this run began
+    rows_done: Mapped[int] = mapped_column(default=0, server_default="0")
+    resumed_rows: Mapped[int] = mapped_column(default=0, server_default="0")
+    # when the last chunk committed: the rate, and the worker's sign of life
+    progress_at: Mapped[dt.datetime | None]
+    cases_removed: Mapped[int] = mapped_column(default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
     confirmed_at: Mapped[dt.datetime | None]
