@@ -21,7 +21,7 @@ from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid
-from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Unit, User
+from webapp.models import Case, CaseParticipant, Debtor, ImportBatch, Loan, ProcessVersion, Unit, User
 from webapp.taskforms import FormSchema, resolve_schema, validate
 
 REPORTING_KINDS = ("bank", "guarantor")
@@ -44,6 +44,7 @@ _EMPLOYERS = (
 # a report's reads, built once
 _DEBTOR = select(Debtor).where(Debtor.identifier == bindparam("identifier"))
 _OPEN_CASE = select(Case).where(Case.open_debtor_id == bindparam("debtor_id"))
+_BATCH_HIDES = select(ImportBatch.hides_cases).where(ImportBatch.id == bindparam("batch_id"))
 _KNOWN_CONTRACTS = select(Loan.contract_no).where(
     Loan.bank_unit_code == bindparam("bank"), Loan.contract_no.in_(bindparam("numbers", expanding=True))
 )
@@ -95,6 +96,20 @@ def record_report(
     if debtor is not None:
         open_case = session.scalar(_OPEN_CASE, {"debtor_id": debtor.id})
         if open_case is not None:
+            # a case a ledger import is still writing is seen by nobody (webapp.cases.visibility):
+            # joining it would tell the reporter it exists; only that import's own rows join it
+            batch_id = open_case.import_batch_id
+            if (
+                batch_id is not None
+                and (source or {}).get("import_batch") != batch_id
+                and session.scalar(_BATCH_HIDES, {"batch_id": batch_id})
+            ):
+                raise Conflict(
+                    _(
+                        "The debtor is being imported from a ledger file whose import is still in "
+                        "progress; report again once that import has finished."
+                    )
+                )
             if open_case.stage == "delisting":
                 raise Conflict(
                     _(

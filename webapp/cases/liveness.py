@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
+from webapp.cases.visibility import SHOWN
 from webapp.models import Case, Task
 from webapp.models.cases import OPEN as CASE_OPEN
 from webapp.models.tasks import OPEN as TASK_OPEN
@@ -30,10 +31,12 @@ STALLED: ColumnElement[bool] = and_(
     Case.awaits_message.is_(False),
     Case.incident.is_(None),
     ~_HAS_OPEN_TASK,
+    SHOWN,
 )
-"""An open case with no open task, no pending timer, no awaited message and no incident."""
+"""An open case with no open task, no pending timer, no awaited message and no incident
+(and not hidden by an import under way: the import, not a repair, finishes it)."""
 
-WITH_INCIDENT: ColumnElement[bool] = and_(Case.status == CASE_OPEN, Case.incident.is_not(None))
+WITH_INCIDENT: ColumnElement[bool] = and_(Case.status == CASE_OPEN, Case.incident.is_not(None), SHOWN)
 """An open case whose last step failed (a closed case runs no step, so has none to retry)."""
 
 

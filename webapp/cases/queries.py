@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, defer
 
+from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.errors import NotFound
 from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, Sanction, Task, User
@@ -18,8 +19,9 @@ from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, 
 
 def visible_cases(user: User) -> Select[Case]:
     """Cases the user may see: all for the office, supervisors and auditors; otherwise
-    those the user's unit takes part in."""
-    stmt = select(Case)
+    those the user's unit takes part in. Never a case a ledger import is still writing
+    (``visibility.SHOWN``), for anyone."""
+    stmt = select(Case).where(SHOWN)
     if not user.sees_all_cases:
         stmt = stmt.where(
             Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == user.unit_code))

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import steps
+from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound, StepFailed
 from webapp.models import Case
@@ -52,6 +53,8 @@ def due_case_ids(session: Session, at: dt.datetime, limit: int = 500) -> list[in
                 Case.status == OPEN,
                 Case.next_timer_at <= at,
                 or_(Case.timer_retry_at.is_(None), Case.timer_retry_at <= at),
+                # a case an import is still writing waits: its timers fire once it appears
+                SHOWN,
             )
             .order_by(Case.next_timer_at)
             .limit(limit)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, joinedload
 
+from webapp.cases.visibility import SHOWN
 from webapp.deadlines.calendar import LOCAL
 from webapp.deadlines.due import digest_time, due_soon_window, rules
 from webapp.models import Case, Notification, Task
@@ -38,11 +39,13 @@ def send_due_reminders(session: Session, at: dt.datetime) -> int:
     soon = list(
         session.scalars(
             select(Task)
+            .join(Case, Task.case_id == Case.id)
             .where(
                 Task.status == OPEN,
                 Task.due_at > at,
                 Task.due_at <= at + due_soon_window(),
                 Task.reminded_due_soon_at.is_(None),
+                SHOWN,
             )
             .limit(500)
         )
@@ -50,7 +53,8 @@ def send_due_reminders(session: Session, at: dt.datetime) -> int:
     late = list(
         session.scalars(
             select(Task)
-            .where(Task.status == OPEN, Task.due_at <= at, Task.reminded_overdue_at.is_(None))
+            .join(Case, Task.case_id == Case.id)
+            .where(Task.status == OPEN, Task.due_at <= at, Task.reminded_overdue_at.is_(None), SHOWN)
             .limit(500)
         )
     )
@@ -92,7 +96,8 @@ def digest(session: Session, at: dt.datetime) -> dict[str, Any]:
     by_unit = dict(
         session.execute(
             select(Task.unit_code, func.count(Task.id))
-            .where(Task.status == OPEN, Task.due_at < at)
+            .join(Case, Task.case_id == Case.id)
+            .where(Task.status == OPEN, Task.due_at < at, SHOWN)
             .group_by(Task.unit_code)
         ).all()
     )
@@ -101,7 +106,7 @@ def digest(session: Session, at: dt.datetime) -> dict[str, Any]:
         select(Task, Case)
         .join(Case, Task.case_id == Case.id)
         .options(joinedload(Case.debtor))
-        .where(Task.status == OPEN, Task.due_at < at)
+        .where(Task.status == OPEN, Task.due_at < at, SHOWN)
         .order_by(Task.due_at)
         .limit(DIGEST_LIMIT)
     )

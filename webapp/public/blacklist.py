@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.cases.identifiers import mask
+from webapp.cases.visibility import SHOWN
 from webapp.models import Case, Debtor, Loan
 
 
@@ -28,7 +29,7 @@ def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing
         select(Case.id, Debtor.name, Debtor.identifier, Case.blacklisted_at)
         .join(Debtor, Case.debtor_id == Debtor.id)
         # a reported settlement takes the debtor off the public list at once, before verification
-        .where(Case.blacklisted.is_(True), Case.stage != "delisting")
+        .where(Case.blacklisted.is_(True), Case.stage != "delisting", SHOWN)
         .order_by(Case.blacklisted_at.desc(), Case.id.desc())
         .limit(limit)
         .offset(offset)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased, defer
 
 from webapp.cases import history, liveness, steps
 from webapp.cases.liveness import ListedCase
+from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.models import Case, Notification, Task, User
@@ -37,22 +38,30 @@ class Dashboard:
 def dashboard(session: Session, stale_days: int = 14) -> Dashboard:
     current = now()
     late = (Task.status == OPEN) & (Task.due_at < current)
-    # count(*) over columns of the (status, due_at, unit_code, element_id) index: PostgreSQL
-    # counts from the index alone instead of reading millions of task rows
+    # the tasks' case joined only for SHOWN (cases an import is still writing count nowhere):
+    # the join reads the case by its primary key per overdue task
     by_unit = session.execute(
         select(Task.unit_code, func.count())
-        .where(late)
+        .join(Case, Task.case_id == Case.id)
+        .where(late, SHOWN)
         .group_by(Task.unit_code)
         .order_by(func.count().desc())
     ).all()
     counted = (
-        select(Task.element_id, func.count().label("n")).where(late).group_by(Task.element_id).subquery()
+        select(Task.element_id, func.count().label("n"))
+        .join(Case, Task.case_id == Case.id)
+        .where(late, SHOWN)
+        .group_by(Task.element_id)
+        .subquery()
     )
     # the step's title from one of its overdue tasks (an element's tasks share its name)
     sample = aliased(Task)
     title = (
         select(sample.title)
-        .where(sample.element_id == counted.c.element_id, sample.status == OPEN, sample.due_at < current)
+        .join(Case, sample.case_id == Case.id)
+        .where(
+            sample.element_id == counted.c.element_id, sample.status == OPEN, sample.due_at < current, SHOWN
+        )
         .limit(1)
         .scalar_subquery()
     )
@@ -71,14 +80,16 @@ def dashboard(session: Session, stale_days: int = 14) -> Dashboard:
     )
     stages: dict[str, list[int]] = {}
     for stage, index, count in session.execute(
-        select(Case.stage, bucket, func.count()).where(Case.status == "open").group_by(Case.stage, bucket)
+        select(Case.stage, bucket, func.count())
+        .where(Case.status == "open", SHOWN)
+        .group_by(Case.stage, bucket)
     ):
         stages.setdefault(stage, [0] * len(AGE_BUCKETS))[index] += count
     stale = list(
         session.scalars(
             select(Case)
             .options(defer(Case.state))
-            .where(Case.status == "open", Case.updated_at < current - dt.timedelta(days=stale_days))
+            .where(Case.status == "open", Case.updated_at < current - dt.timedelta(days=stale_days), SHOWN)
             .order_by(Case.updated_at)
             .limit(100)
         )
@@ -115,6 +126,9 @@ def retry_case(session: Session, supervisor: User, case_id: int) -> Retried:
     """Run a stalled case, or one with an incident, on from its stored state (``steps.retry``).
     A failure raises ``StepFailed`` (``atomic`` records it as an incident)."""
     require_supervisor(supervisor)
+    # a case an import is still writing is not there yet for anyone (404 before the lock)
+    if session.scalar(select(Case.id).where(Case.id == case_id, SHOWN)) is None:
+        raise NotFound(_("Case not found."))
     case = steps.lock_case(session, case_id)
     if case.status != CASE_OPEN:
         raise Conflict(_("The case is closed."))
@@ -135,7 +149,7 @@ def task_list(
     limit: int = 50,
     offset: int = 0,
 ) -> list[tuple[Task, Case]]:
-    stmt = select(Task, Case).join(Case, Task.case_id == Case.id).where(Task.status == OPEN)
+    stmt = select(Task, Case).join(Case, Task.case_id == Case.id).where(Task.status == OPEN, SHOWN)
     if overdue:
         stmt = stmt.where(Task.due_at < now())
     if unit:
@@ -157,7 +171,14 @@ def _open_tasks(session: Session, task_ids: list[str]) -> list[Task]:
     if not task_ids:
         message = _("Choose at least %(n)s.", n=1)
         raise Invalid(message, {"task_ids": [message]})
-    tasks = list(session.scalars(select(Task).where(Task.id.in_(task_ids), Task.status == OPEN)))
+    # a task of a hidden case (an import under way) is as unknown as a missing one
+    tasks = list(
+        session.scalars(
+            select(Task)
+            .join(Case, Task.case_id == Case.id)
+            .where(Task.id.in_(task_ids), Task.status == OPEN, SHOWN)
+        )
+    )
     if len(tasks) != len(set(task_ids)):
         raise NotFound(_("Task not found."))
     return tasks

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 from webapp import catalog as catalog_mod
 from webapp.cases import history, steps, versions
 from webapp.cases.queries import visible_to
+from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
@@ -65,7 +66,8 @@ def _inbox_statement(order: str, due: str | None) -> Any:
     stmt: Any = (
         select(Task, Case)
         .join(Case, Task.case_id == Case.id)
-        .where(Task.unit_code == bindparam("unit"), Task.status == OPEN)
+        # tasks of cases a ledger import is still writing wait until it finishes
+        .where(Task.unit_code == bindparam("unit"), Task.status == OPEN, SHOWN)
     )
     current: Any = bindparam("now")
     if due == "overdue":
@@ -93,14 +95,19 @@ class NavCounts(NamedTuple):
     unread: int
 
 
-# built once; every page's top bar runs it
-_NAV_COUNTS = select(
-    func.count(Task.id),
-    func.count(Task.id).filter(Task.due_at < bindparam("now")),
-    select(func.count(Notification.id))
-    .where(Notification.unit_code == bindparam("unit"), Notification.read_at.is_(None))
-    .scalar_subquery(),
-).where(Task.unit_code == bindparam("unit"), Task.status == OPEN)
+# built once; every page's top bar runs it; the case is joined for SHOWN, so the counts
+# agree with the inbox while an import is under way
+_NAV_COUNTS = (
+    select(
+        func.count(Task.id),
+        func.count(Task.id).filter(Task.due_at < bindparam("now")),
+        select(func.count(Notification.id))
+        .where(Notification.unit_code == bindparam("unit"), Notification.read_at.is_(None))
+        .scalar_subquery(),
+    )
+    .join(Case, Task.case_id == Case.id)
+    .where(Task.unit_code == bindparam("unit"), Task.status == OPEN, SHOWN)
+)
 
 
 def nav_counts(session: Session, unit_code: str) -> NavCounts:
