@@ -282,7 +282,7 @@ def test_too_many_rows_fails_the_check(app, users, browser, monkeypatch):
     assert count(app, ImportRow) == 0
 
 
-def test_failure_midway_leaves_nothing_half_imported(app, users, browser):
+def test_a_row_that_can_no_longer_join_is_left_out_with_its_reason(app, users, browser):
     abc = browser("bank_abc")
     settling = abc.report(report_payload(90))  # an enterprise: its credit code sorts last
     icbc = browser("bank_icbc")
@@ -301,11 +301,12 @@ def test_failure_midway_leaves_nothing_half_imported(app, users, browser):
     icbc.post(f"/ledger/{batch_id}/confirm")
     work(app)
     batch = batch_of(app, batch_id)
-    assert batch.status == "failed" and f"#{settling}" in (batch.error or "")
-    assert (count(app, Case), count(app, Loan)) == (cases, loans)  # the four new cases rolled back
+    assert batch.status == "done" and batch.cases_created == 4
+    assert batch.counts["join"] == 0 and batch.counts["invalid"] == 1
+    assert (count(app, Case), count(app, Loan)) == (cases + 4, loans + 4)  # the joining loan left out
     icbc.get("/lang/en")
-    page = icbc.get(f"/ledger/{batch_id}").get_data(as_text=True)
-    assert f"#{settling}" in page and "Failed: nothing imported" in page
+    page = icbc.get(f"/ledger/{batch_id}?kind=invalid").get_data(as_text=True)
+    assert f"#{settling}" in page and "E-90" in page
 
 
 def test_a_cut_off_import_is_run_again(app, users, browser):

@@ -5,7 +5,8 @@
 transaction) its cases appear in no inbox, list, search or public page. ``rows_done``,
 ``resumed_rows`` and ``progress_at`` are the import's progress, committed with each chunk
 (the bank's rate and time left, the worker's sign of life); ``cases_removed`` counts a
-discard's progress.
+discard's progress; ``import_rows.placed`` marks the rows a committed chunk placed, so that
+a resumed import goes on after them.
 
 Revision ID: 0011
 Revises: 0010
@@ -32,6 +33,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("resumed_rows", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("cases_removed", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("progress_at", webapp.db.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("import_rows", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("placed", sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("import_batch_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -45,6 +48,8 @@ def downgrade() -> None:
         batch_op.drop_index(op.f("ix_cases_import_batch_id"))
         batch_op.drop_constraint(op.f("fk_cases_import_batch_id_import_batches"), type_="foreignkey")
         batch_op.drop_column("import_batch_id")
+    with op.batch_alter_table("import_rows", schema=None) as batch_op:
+        batch_op.drop_column("placed")
     with op.batch_alter_table("import_batches", schema=None) as batch_op:
         batch_op.drop_column("progress_at")
         batch_op.drop_column("cases_removed")

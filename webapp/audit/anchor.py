@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, cast, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from webapp import config as settings
 from webapp.audit.chain import Verdict, verify_all, verify_chain
 from webapp.clock import now
-from webapp.models import CaseEvent, ChainHead
+from webapp.models import Case, CaseEvent, ChainHead, ImportBatch
 
 LOG_CHAIN = "checkpoints"  # how problems of the log itself are named in a verdict
 _CHUNK = 500  # (chain, seq) pairs per query
@@ -174,6 +174,13 @@ def _events_at(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[st
     return found
 
 
+# cases a ledger import still hides are not anchored: a discarded import removes them whole,
+# which would read as truncation; they are anchored by the first checkpoint after they appear
+HIDDEN_CHAINS = select(literal("case:").concat(cast(Case.id, String))).where(
+    Case.import_batch_id.in_(select(ImportBatch.id).where(ImportBatch.hides_cases.is_(True)))
+)
+
+
 def write_checkpoint(
     session: Session,
     config: Mapping[str, Any],
@@ -199,7 +206,9 @@ def write_checkpoint(
         heads = {
             chain: (length, h)
             for chain, length, h in session.execute(
-                select(ChainHead.chain, ChainHead.length, ChainHead.head_hash)
+                select(ChainHead.chain, ChainHead.length, ChainHead.head_hash).where(
+                    ChainHead.chain.not_in(HIDDEN_CHAINS)
+                )
             )
         }
         changed = {

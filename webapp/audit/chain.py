@@ -153,9 +153,15 @@ def insert_events(session: Session, events: list[CaseEvent], new_chains: Collect
             tips[chain] = (e.seq, e.hash)
             rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
     session.execute(_INSERT_EVENTS, rows)
+    new_heads = [
+        {"chain": chain, "length": length, "head_hash": head_hash}
+        for chain, (length, head_hash) in tips.items()
+        if chain not in stored
+    ]
+    if new_heads:  # one statement for many new chains (a ledger import's chunk)
+        session.execute(_INSERT_HEAD, new_heads)
     for chain, (length, head_hash) in tips.items():
         if chain not in stored:
-            session.execute(_INSERT_HEAD, {"chain": chain, "length": length, "head_hash": head_hash})
             continue
         session.execute(_UPDATE_HEAD, {"head_chain": chain, "new_length": length, "new_hash": head_hash})
         head = held[chain]

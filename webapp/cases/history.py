@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from webapp.audit import chain
 from webapp.clock import now
-from webapp.models import Case, CaseEvent, Task, User
+from webapp.models import Case, CaseEvent, ImportBatch, Task, User
 
 
 def make(
@@ -60,6 +60,27 @@ def system_event(session: Session, kind: str, actor: User | None = None, **data:
         actor_id=actor.id if actor else None,
         unit_code=actor.unit_code if actor else None,
         data=data,
+        active_elements=[],
+        completed_elements=[],
+        created_at=now(),
+    )
+    chain.mark_order(event)
+    session.add(event)
+    return event
+
+
+def batch_event(
+    session: Session, batch: ImportBatch, kind: str, actor: User | None, **data: Any
+) -> CaseEvent:
+    """An event in a ledger batch's own history (``import:<id>``): started, shown, failed,
+    resumed, discarded; the batch's cases have their own chains."""
+    event = CaseEvent(
+        chain=f"import:{batch.id}",
+        case_id=None,
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        unit_code=batch.unit_code,
+        data={"batch": batch.id, **data},
         active_elements=[],
         completed_elements=[],
         created_at=now(),

@@ -134,14 +134,7 @@ def record_report(
             )
     # read before the debtor changes below, which its query would otherwise flush on their own
     version = version or deploy(session, processes_dir)
-    facts = {
-        "kind": data["debtor_kind"],
-        "name": data["name"],
-        "legal_representative": data.get("legal_representative"),
-        "actual_controller": data.get("actual_controller"),
-        "employer_unit_code": data.get("employer_unit") if data["debtor_kind"] == "official" else None,
-        "position": data.get("position"),
-    }
+    facts = debtor_facts(data)
     if debtor is None:
         debtor = Debtor(identifier=identifier, **facts)
         session.add(debtor)
@@ -188,6 +181,21 @@ def record_report(
         participants={user.unit_code},
     )
     return ReportResult(case, created=True)
+
+
+def debtor_facts(data: dict[str, Any]) -> dict[str, Any]:
+    """The debtor's columns (``DEBTOR_FACTS``) from a validated report."""
+    return {
+        "kind": data["debtor_kind"],
+        "name": data["name"],
+        "legal_representative": data.get("legal_representative"),
+        "actual_controller": data.get("actual_controller"),
+        "employer_unit_code": data.get("employer_unit") if data["debtor_kind"] == "official" else None,
+        "position": data.get("position"),
+    }
+
+
+DEBTOR_FACTS = ("kind", "name", "legal_representative", "actual_controller", "employer_unit_code", "position")
 
 
 def _check_duplicate_contracts(session: Session, bank: str, loans: list[dict[str, Any]]) -> None:

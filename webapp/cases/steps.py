@@ -58,6 +58,12 @@ STAGE_ORDER = (
 )
 
 
+def stage_of(stages: list[str]) -> str | None:
+    """The case's stage when the engine stands in ``stages`` (the latest wins)."""
+    ranked = [s for s in STAGE_ORDER if s in stages]
+    return ranked[-1] if ranked else None
+
+
 @dataclass
 class StepContext:
     """What one step did, collected while it runs and written at its end."""
@@ -314,9 +320,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
         case.open_debtor_id = None
         ctx.event("case_closed", outcome=case.outcome)
     else:
-        ranked = [s for s in STAGE_ORDER if s in snapshot.stages]
-        if ranked:
-            case.stage = ranked[-1]
+        case.stage = stage_of(snapshot.stages) or case.stage
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements

@@ -3,7 +3,8 @@
 - ``definitions``: parse, validate, hash and cache process definitions;
 - ``scripting``: the restricted environment for every diagram expression;
 - ``runtime``: start a case, complete a task, deliver a message, fire timers, and turn
-  engine state into plain rows (``Snapshot``).
+  engine state into plain rows (``Snapshot``);
+- ``templates``: start many cases of a version at once (a ledger import).
 """
 
 from webapp.engine.definitions import (
@@ -15,15 +16,18 @@ from webapp.engine.definitions import (
     parse,
 )
 from webapp.engine.runtime import CaseRun, CompletedElement, EngineError, ReadyTask, Snapshot, TaskNotReady
+from webapp.engine.templates import DerivedStart, StartTemplate
 
 __all__ = [
     "CaseRun",
     "CompletedElement",
     "Definition",
     "DefinitionError",
+    "DerivedStart",
     "EngineError",
     "ReadyTask",
     "Snapshot",
+    "StartTemplate",
     "TaskNotReady",
     "forget_cached",
     "from_stored",

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from webapp.cases import intake
+from webapp.cases import history, intake
 from webapp.cases.attachments import track_written
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound
@@ -25,6 +25,8 @@ from webapp.ledger.settings import LedgerSettings
 from webapp.models import ImportBatch, ImportRow, User
 from webapp.models.imports import (
     DISCARDED,
+    DISCARDING,
+    FAILED,
     IMPORTING,
     PREVIEWED,
     QUEUED,
@@ -117,8 +119,32 @@ def confirm(session: Session, user: User, batch_id: int) -> ImportBatch:
 
 
 def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
-    batch = _previewed(session, user, batch_id)
-    _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
+    """Discard a batch: a previewed one at once; one whose import is waiting, running or
+    failed while its cases are still hidden is queued for the worker to remove them."""
+    intake.check_reporter(user)
+    batch = get(session, user, batch_id)
+    if batch.status == PREVIEWED:
+        _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
+        return batch
+    if batch.status not in (QUEUED, IMPORTING, FAILED) or (batch.status == FAILED and not batch.counts):
+        raise Conflict(_("Only a previewed import, or one not finished, can be discarded."))
+    if batch.rows_done and not batch.hides_cases:
+        raise Conflict(
+            _("The import's new cases are already visible to the units; they are closed case by case now.")
+        )
+    _move(session, batch, batch.status, DISCARDING, started_at=None, progress_at=None)
+    history.batch_event(session, batch, "discard_requested", user, rows_done=batch.rows_done)
+    return batch
+
+
+def resume(session: Session, user: User, batch_id: int) -> ImportBatch:
+    """Queue a failed import again: it goes on after its last committed chunk."""
+    intake.check_reporter(user)
+    batch = get(session, user, batch_id)
+    if batch.status != FAILED or not batch.counts:
+        raise Conflict(_("Only a failed import can be resumed."))
+    _move(session, batch, FAILED, QUEUED, error=None, finished_at=None)
+    history.batch_event(session, batch, "import_resumed", user, rows_done=batch.rows_done)
     return batch
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from webapp.cases import intake
 from webapp.clock import now
-from webapp.ledger import limits, progress, rows
+from webapp.ledger import limits, rows
 from webapp.ledger.columns import columns
 from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
@@ -74,9 +74,10 @@ def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> Non
         for record in records:
             counts[record["kind"]] += 1
         session.execute(insert(ImportRow), [{"batch_id": batch.id, **r} for r in records])
-        session.commit()
         done += len(chunk)
-        progress.write(cfg.upload_dir, batch.id, "validating", done, None)
+        batch.rows_done, batch.progress_at = done, now()  # the bank's progress, and a sign of life
+        session.commit()
+    batch.rows_done = 0  # from now on: rows imported
     batch.total_rows = done
     batch.counts = counts
     batch.status = PREVIEWED

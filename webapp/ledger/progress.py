@@ -1,55 +1,48 @@
-"""A job's progress (rows done of total), kept beside the uploads rather than in the
-database: the import holds its transaction open until the last row, and other connections
-cannot write (SQLite) or see (PostgreSQL) anything it writes before it commits."""
+"""A job's progress as the bank sees it, read from the batch's row: every chunk of a check, an
+import or a discard commits its count with ``progress_at``, so what is shown has happened."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
+
+from webapp.models import ImportBatch
+from webapp.models.imports import DISCARDING, IMPORTING, QUEUED, VALIDATING
 
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str  # validating or importing
+    phase: str  # the batch's status
     done: int
     total: int | None
-    updated: float  # seconds since the epoch
+    rate: float | None  # rows (cases, when discarding) a second in this run
+    seconds_left: float | None
 
     @property
     def percent(self) -> int | None:
         return None if not self.total else min(100, self.done * 100 // self.total)
 
 
-def _path(folder: Path, batch_id: int) -> Path:
-    return folder / f"progress-{batch_id}.json"
-
-
-def write(folder: Path, batch_id: int, phase: str, done: int, total: int | None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = _path(folder, batch_id)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"phase": phase, "done": done, "total": total}), encoding="utf-8")
-    os.replace(temporary, path)  # readers never see half a file
-
-
-def read(folder: Path, batch_id: int) -> Progress | None:
-    path = _path(folder, batch_id)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return Progress(raw["phase"], int(raw["done"]), raw["total"], path.stat().st_mtime)
-    except (OSError, ValueError, KeyError):
+def of(batch: ImportBatch, at: dt.datetime) -> Progress | None:
+    """The batch's progress at ``at``; None when no job runs or waits for it."""
+    if batch.status not in (VALIDATING, QUEUED, IMPORTING, DISCARDING):
         return None
+    if batch.status == DISCARDING:
+        done, total = batch.cases_removed, batch.cases_created
+    elif batch.status == VALIDATING:
+        done, total = batch.rows_done, None
+    else:
+        done, total = batch.rows_done, batch.counts.get("new", 0) + batch.counts.get("join", 0)
+    rate = seconds_left = None
+    if batch.started_at and batch.progress_at and batch.progress_at > batch.started_at:
+        moved = done - (batch.resumed_rows if batch.status != DISCARDING else 0)
+        rate = moved / (batch.progress_at - batch.started_at).total_seconds()
+        if total and rate > 0:
+            seconds_left = max(0.0, (total - done) / rate - (at - batch.progress_at).total_seconds())
+    return Progress(batch.status, done, total, rate, seconds_left)
 
 
-def clear(folder: Path, batch_id: int) -> None:
-    _path(folder, batch_id).unlink(missing_ok=True)
-
-
-def is_stale(folder: Path, batch_id: int, since: float, stale_seconds: int) -> bool:
-    """No progress for ``stale_seconds`` (counted from ``since`` when none was written)."""
-    current = read(folder, batch_id)
-    last = current.updated if current else since
-    return time.time() - last > stale_seconds
+def is_stale(batch: ImportBatch, at: dt.datetime, stale_seconds: int) -> bool:
+    """No chunk committed for ``stale_seconds`` (counted from the job's start when none did)."""
+    moments = [t for t in (batch.progress_at, batch.started_at) if t is not None]
+    return not moments or (at - max(moments)).total_seconds() > stale_seconds

@@ -20,12 +20,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from webapp.cases import intake
+from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
 from webapp.ledger import batches, files, progress
 from webapp.ledger.columns import columns
 from webapp.ledger.settings import LedgerSettings
-from webapp.models.imports import ROW_INVALID, ROW_KINDS
+from webapp.models.imports import DISCARDED, ROW_INVALID, ROW_KINDS
 from webapp.paging import page_arg
 from webapp.transactions import atomic
 
@@ -122,7 +123,7 @@ def show(batch_id: int) -> ResponseReturnValue:
         rows=items,
         titles={c.key: c for c in cols},
         positions={c.key: i for i, c in enumerate(cols)},
-        progress=progress.read(_settings().upload_dir, batch.id),
+        progress=progress.of(batch, now()),
         page=page,
         more=len(items) == limit,
     )
@@ -132,7 +133,8 @@ def show(batch_id: int) -> ResponseReturnValue:
 @login_required
 def show_progress(batch_id: int) -> ResponseReturnValue:
     batch = batches.get(get_session(), current_user, batch_id)
-    current = progress.read(_settings().upload_dir, batch.id)
+    current = progress.of(batch, now())
+    left = current.seconds_left if current else None
     return jsonify(
         {
             "status": batch.status,
@@ -140,6 +142,10 @@ def show_progress(batch_id: int) -> ResponseReturnValue:
             "done": current.done if current else None,
             "total": current.total if current else None,
             "percent": current.percent if current else None,
+            "rate": round(current.rate, 1) if current and current.rate is not None else None,
+            "seconds_left": round(left) if left is not None else None,
+            "cases_created": batch.cases_created,
+            "visible": not batch.hides_cases,
         }
     )
 
@@ -157,9 +163,24 @@ def confirm(batch_id: int) -> ResponseReturnValue:
 @login_required
 def discard(batch_id: int) -> ResponseReturnValue:
     session = get_session()
-    atomic(session, lambda: batches.discard(session, current_user, batch_id))
-    flash(_("The import was discarded; nothing was imported."), "success")
-    return redirect(url_for("ledger.index"), code=303)
+    batch = atomic(session, lambda: batches.discard(session, current_user, batch_id))
+    if batch.status == DISCARDED:
+        flash(_("The import was discarded; nothing was imported."), "success")
+        return redirect(url_for("ledger.index"), code=303)
+    flash(
+        _("The import is being discarded: every case it opened is removed; this page shows the progress."),
+        "success",
+    )
+    return redirect(url_for("ledger.show", batch_id=batch_id), code=303)
+
+
+@bp.post("/<int:batch_id>/resume")
+@login_required
+def resume(batch_id: int) -> ResponseReturnValue:
+    session = get_session()
+    atomic(session, lambda: batches.resume(session, current_user, batch_id))
+    flash(_("The import was queued again; it goes on after the rows already imported."), "success")
+    return redirect(url_for("ledger.show", batch_id=batch_id), code=303)
 
 
 def _download(body: bytes, file_format: str, name: str) -> Response:

@@ -99,6 +99,8 @@ class ImportRow(Base):
     cells: Mapped[list[Any]] = mapped_column(default=list)
     # the validated report of one loan, for rows to import
     data: Mapped[dict[str, Any] | None]
+    # set when an import's committed chunk placed the row (a resumed import skips it)
+    placed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class IdempotencyKey(Base):

@@ -12,7 +12,12 @@
       if (state.status !== start) { window.location.reload(); return; }
       if (state.done !== null) {
         if (state.percent !== null) bar.value = state.percent;
-        text.textContent = state.done + (state.total ? " / " + state.total : "");
+        let line = state.done + (state.total ? " / " + state.total : "");
+        if (state.rate) line += " · " + Math.round(state.rate) + " " + box.dataset.rateLabel;
+        if (state.seconds_left !== null) {
+          line += " · " + box.dataset.leftLabel + " " + state.seconds_left + " " + box.dataset.secondsLabel;
+        }
+        text.textContent = line;
       }
     } catch (err) { /* the next poll tries again */ }
     setTimeout(poll, 1000);

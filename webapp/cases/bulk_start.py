@@ -1,0 +1,287 @@
+"""Opening many cases at once (a ledger import's chunk): the same rows, state and history a
+report through the form gives each case, written in a few statements.
+
+Cases of one kind of start (the same start data but the case id) get their engine state
+from one ``engine.StartTemplate`` each, and every row of the chunk is written in one
+executemany per table: debtors, cases, loans, participants, tasks, and the history events
+sealed on each case's new chain. A debtor whose start no template can share is reported
+one by one through ``intake.record_report``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from webapp import catalog as catalog_mod
+from webapp import engine
+from webapp.audit import chain
+from webapp.cases import guarantees, history, intake, steps
+from webapp.cases.versions import definition_of
+from webapp.clock import now
+from webapp.deadlines import calendar as work_calendar
+from webapp.deadlines import due
+from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Task, User
+from webapp.models.tasks import OPEN
+
+_DEBTORS, _CASES, _LOANS, _PARTICIPANTS, _TASKS = (
+    cast(Table, model.__table__) for model in (Debtor, Case, Loan, CaseParticipant, Task)
+)
+_INSERT_DEBTORS = insert(_DEBTORS).returning(_DEBTORS.c.id, sort_by_parameter_order=True)
+_INSERT_CASES = insert(_CASES).returning(_CASES.c.id, sort_by_parameter_order=True)
+_SET_STATE = update(_CASES).where(_CASES.c.id == bindparam("case")).values(state=bindparam("new_state"))
+_UPDATE_DEBTOR = (
+    update(_DEBTORS)
+    .where(_DEBTORS.c.id == bindparam("debtor"))
+    .values({name: bindparam(name) for name in intake.DEBTOR_FACTS})
+)
+_RENAME_CASES = (
+    update(_CASES).where(_CASES.c.debtor_id == bindparam("debtor")).values(debtor_name=bindparam("new_name"))
+)
+
+
+@dataclass(frozen=True)
+class LoanGroup:
+    """Loans of one debtor reported with the same behaviour and evidence: one report."""
+
+    behaviour: str
+    evidence: str | None
+    loans: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A debtor without an open case, and its loans: one new case."""
+
+    identifier: str
+    fields: dict[str, Any]  # the validated report's fields of the debtor (kind, name, ...)
+    groups: list[LoanGroup]
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return intake.debtor_facts(self.fields)
+
+
+@dataclass
+class Started:
+    cases: dict[str, int]  # identifier -> case id
+    loans: int = 0
+
+
+def start_cases(
+    session: Session,
+    user: User,
+    version: ProcessVersion,
+    reports: Sequence[Report],
+    *,
+    source: dict[str, Any],
+    import_batch_id: int | None = None,
+) -> Started:
+    """Open one case per report (none of their debtors has an open case; the caller checked
+    under the same transaction), as ``intake.record_report`` would: the first group is the
+    report, each further group joins it (``loan_added``). The caller commits."""
+    cat = catalog_mod.current()
+    definition = definition_of(version)
+    debtor_ids = _debtors(session, reports)
+    templates: dict[str, engine.StartTemplate | None] = {}
+    bulk: list[tuple[Report, engine.StartTemplate]] = []
+    started = Started({})
+    for report in reports:
+        data = _start_data(user, report, cat)
+        key = json.dumps(data, sort_keys=True)
+        if key not in templates:
+            template = engine.StartTemplate.build(definition, data, cat.dynamic_lanes)
+            templates[key] = template if template and _shareable(template, cat.unit_codes()) else None
+        template = templates[key]
+        if template is None:
+            started.cases[report.identifier] = _one_by_one(
+                session, user, version, report, source, import_batch_id
+            )
+            started.loans += sum(len(g.loans) for g in report.groups)
+        else:
+            bulk.append((report, template))
+    if not bulk:
+        return started
+
+    opened = now()
+    case_ids = list(
+        session.scalars(
+            _INSERT_CASES,
+            [
+                {
+                    "debtor_id": debtor_ids[report.identifier],
+                    "debtor_name": report.facts["name"],
+                    "open_debtor_id": debtor_ids[report.identifier],
+                    "process_version_id": version.id,
+                    "creditor_unit_code": user.unit_code,
+                    "status": "open",
+                    "stage": steps.stage_of(template.snapshot.stages) or "review",
+                    "state": "",
+                    "active_elements": template.snapshot.active_elements,
+                    "completed_elements": sorted(set(template.snapshot.completed_elements)),
+                    "next_timer_at": template.snapshot.next_timer_at,
+                    "awaits_message": template.snapshot.awaits_message,
+                    "created_at": opened,
+                    "updated_at": opened,
+                    "import_batch_id": import_batch_id,
+                }
+                for report, template in bulk
+            ],
+        )
+    )
+    calendar = work_calendar.load()
+    due_dates: dict[str, dt.datetime | None] = {}
+    states, loans, participants, tasks, events = [], [], [], [], []
+    for (report, template), case_id in zip(bulk, case_ids, strict=True):
+        derived = template.derive(case_id)
+        states.append({"case": case_id, "new_state": derived.state})
+        case = Case(
+            id=case_id,
+            active_elements=derived.snapshot.active_elements,
+            completed_elements=sorted(set(derived.snapshot.completed_elements)),
+        )
+        units = [user.unit_code]
+        for number, group in enumerate(report.groups):
+            rows = _loans(user, group, case_id, opened)
+            loans += rows
+            numbers = [row["contract_no"] for row in rows]
+            if number == 0:
+                report_event = {
+                    "debtor": report.facts["name"],
+                    "behaviour": group.behaviour,
+                    "loans": numbers,
+                }
+                events.append(history.make(case, "reported", user, **report_event, **source))
+            else:
+                extra = {"loans": numbers, "behaviour": group.behaviour}
+                events.append(history.make(case, "loan_added", user, **extra, **source))
+        for ready in derived.snapshot.ready:
+            if ready.element_id not in due_dates:
+                due_dates[ready.element_id] = due.due_at(ready.element_id, opened, calendar)
+            task = Task(
+                id=ready.id,
+                case_id=case_id,
+                element_id=ready.element_id,
+                title=ready.title,
+                lane=ready.lane,
+                unit_code=ready.assignee,
+                form=ready.form,
+                status=OPEN,
+                created_at=opened,
+                due_at=due_dates[ready.element_id],
+                context=ready.item,
+            )
+            tasks.append({column: getattr(task, column) for column in _TASK_COLUMNS})
+            if ready.assignee and ready.assignee not in units:
+                units.append(ready.assignee)
+            events.append(history.make(case, "task_opened", user, task=task, unit_code=ready.assignee))
+        participants += [{"case_id": case_id, "unit_code": unit, "since": opened} for unit in units]
+        started.cases[report.identifier] = case_id
+        started.loans += sum(len(g.loans) for g in report.groups)
+    session.execute(_SET_STATE, states)
+    session.execute(insert(_LOANS), loans)
+    session.execute(insert(_PARTICIPANTS), participants)
+    session.execute(insert(_TASKS), tasks)
+    chain.insert_events(session, events, new_chains={chain.chain_of(case_id) for case_id in case_ids})
+    return started
+
+
+_TASK_COLUMNS = ("id", "case_id", "element_id", "title", "lane", "unit_code", "form", "status", "created_at")
+_TASK_COLUMNS += ("due_at", "context")
+
+
+def _start_data(user: User, report: Report, cat: catalog_mod.Catalog) -> dict[str, Any]:
+    """The start data of ``intake.record_report`` but the case id."""
+    return {
+        "debtor_kind": report.facts["kind"],
+        "creditor_bank": user.unit_code,
+        "creditor_banks": [user.unit_code],
+        "employer_unit": report.facts["employer_unit_code"],
+        "sanction_units": cat.sanctioning_units(),
+        "monitoring_period": cat.monitoring_period,
+    }
+
+
+def _shareable(template: engine.StartTemplate, units: set[str]) -> bool:
+    """A template whose first tasks a step would open without complaint: known units, and no
+    sanction (rule 1 reads the case's history, which a new case has not)."""
+    return all(r.assignee in units and not guarantees.opens_sanction(r) for r in template.snapshot.ready)
+
+
+def _debtors(session: Session, reports: Sequence[Report]) -> dict[str, int]:
+    """Each report's debtor id: known debtors (closed cases only) get the report's facts, the
+    others are inserted."""
+    by_identifier = {r.identifier: r for r in reports}
+    known = {
+        identifier: (debtor_id, name)
+        for debtor_id, identifier, name in session.execute(
+            select(Debtor.id, Debtor.identifier, Debtor.name).where(
+                Debtor.identifier.in_(list(by_identifier))
+            )
+        )
+    }
+    if known:
+        session.execute(_UPDATE_DEBTOR, [{"debtor": known[i][0], **by_identifier[i].facts} for i in known])
+        renamed = [
+            {"debtor": debtor_id, "new_name": by_identifier[i].facts["name"]}
+            for i, (debtor_id, name) in known.items()
+            if name != by_identifier[i].facts["name"]
+        ]
+        if renamed:  # a debtor's earlier cases are found by its name as it is now
+            session.execute(_RENAME_CASES, renamed)
+    fresh = [r for r in reports if r.identifier not in known]
+    created_at = now()
+    ids = {i: debtor_id for i, (debtor_id, _name) in known.items()}
+    if fresh:
+        new_ids = session.scalars(
+            _INSERT_DEBTORS,
+            [{"identifier": r.identifier, "created_at": created_at, **r.facts} for r in fresh],
+        )
+        ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))
+    return ids
+
+
+def _loans(user: User, group: LoanGroup, case_id: int, reported_at: dt.datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": case_id,
+            "bank_unit_code": user.unit_code,
+            "contract_no": item["contract_no"],
+            "principal": Decimal(str(item["principal"])),
+            "interest": Decimal(str(item["interest"])),
+            "overdue_since": dt.date.fromisoformat(item["overdue_since"]),
+            "guarantee": item.get("guarantee"),
+            "behaviour": group.behaviour,
+            "evidence": group.evidence,
+            "reported_by_id": user.id,
+            "reported_at": reported_at,
+        }
+        for item in group.loans
+    ]
+
+
+def _one_by_one(
+    session: Session,
+    user: User,
+    version: ProcessVersion,
+    report: Report,
+    source: dict[str, Any],
+    import_batch_id: int | None,
+) -> int:
+    """A report whose start no template shares, through the form's own path."""
+    case_ids = []
+    for group in report.groups:
+        data = {**report.fields, "behaviour": group.behaviour, "loans": group.loans}
+        if group.evidence is not None:
+            data["evidence"] = group.evidence
+        result = intake.record_report(session, user, data, processes_dir="", source=source, version=version)
+        result.case.import_batch_id = import_batch_id
+        case_ids.append(result.case.id)
+    return case_ids[0]
