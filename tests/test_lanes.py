@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import select
 
 from tests.conftest import migrate
 from tests.ledger_files import enterprise_row, person_row, to_csv
 from tests.support import ROOT, case_row, interview_form, report_payload
 from tests.test_ledger import batch_of, count, upload
-from webapp.ledger import progress
-from webapp.ledger.settings import LedgerSettings
-from webapp.models import Case
+from webapp.models import Case, Loan
 
 START = dt.datetime(2026, 2, 12, 2, 0, tzinfo=dt.UTC)
 
@@ -68,10 +67,13 @@ def test_an_unknown_lane_is_refused(app):
     assert result.exit_code == 2 and "reports" in result.output
 
 
-def test_a_stopped_ledger_lane_cuts_its_import_off_and_it_runs_again(app, browser, tmp_path, monkeypatch):
-    """SIGTERM stops the ledger lane at once, mid-import (minutes for a large file): nothing
-    of the import is committed, and the batch is run again once its progress is stale."""
-    icbc = browser("bank_icbc")
+def test_a_killed_ledger_lane_leaves_its_chunks_hidden_and_the_import_resumes(
+    app, browser, tmp_path, monkeypatch
+):
+    """The ledger lane killed mid-import (minutes for a large file): the chunks it committed
+    stay, hidden from every unit; once its progress is stale the import resumes after them,
+    and no row is imported twice."""
+    icbc, office = browser("bank_icbc"), browser("office")
     batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 401)]))
     _lane(app, "ledger")  # the rows' check
     assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
@@ -81,6 +83,7 @@ def test_a_stopped_ledger_lane_cuts_its_import_off_and_it_runs_again(app, browse
         "LIANDONG_UPLOAD_DIR": app.config["UPLOAD_DIR"],
         "LIANDONG_INSTANCE_DIR": str(tmp_path),
         "LIANDONG_SECRET_KEY": "test",
+        "LIANDONG_LEDGER_IMPORT_CHUNK": "10",
     }
     flask = str(ROOT / ".venv" / "bin" / "flask")
     worker = subprocess.Popen(  # noqa: S603 - the app's own command
@@ -88,20 +91,41 @@ def test_a_stopped_ledger_lane_cuts_its_import_off_and_it_runs_again(app, browse
     )
     try:
         deadline = time.monotonic() + 60
-        while progress.read(LedgerSettings.from_config(app.config).upload_dir, batch_id) is None:
-            assert time.monotonic() < deadline, "the ledger lane did not start the import"
-            time.sleep(0.05)
-        worker.send_signal(signal.SIGTERM)
+        while batch_of(app, batch_id).rows_done == 0:
+            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
+            time.sleep(0.01)
+        worker.kill()  # the worker dies: no clean stop
         worker.wait(timeout=10)
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert batch_of(app, batch_id).status == "importing"
-    assert count(app, Case) == 0
+    batch = batch_of(app, batch_id)
+    assert batch.status == "importing" and batch.hides_cases
+    assert 0 < batch.rows_done < 400 and count(app, Case) == batch.cases_created
+    with app.extensions["db_sessionmaker"]() as session:
+        first = session.execute(
+            select(Case.id, Case.debtor_name).where(Case.import_batch_id == batch_id).order_by(Case.id)
+        ).first()
+    assert first is not None
+    found = office.get(f"/cases?q={first.debtor_name}").get_data(as_text=True)
+    assert f'href="/cases/{first.id}"' not in found
+    progress = icbc.get(f"/ledger/{batch_id}/progress").get_json()
+    assert progress["status"] == "importing" and progress["done"] == batch.rows_done
+    assert progress["total"] == 400 and progress["visible"] is False
+
     monkeypatch.setitem(app.config, "LEDGER_STALE_SECONDS", 0)  # as if its progress were old
-    assert f"ledger batch {batch_id}" in _lane(app, "ledger")
-    assert batch_of(app, batch_id).status == "done"
-    assert count(app, Case) == 400
+    assert f"ledger batch {batch_id}" in _lane(app, "ledger")  # queued again
+    _lane(app, "ledger")  # and resumed
+    batch = batch_of(app, batch_id)
+    assert batch.status == "done" and not batch.hides_cases
+    assert (batch.rows_done, batch.cases_created, count(app, Case), count(app, Loan)) == (400, 400, 400, 400)
+    with app.extensions["db_sessionmaker"]() as session:
+        contracts = list(session.scalars(select(Loan.contract_no)))
+    assert len(set(contracts)) == 400  # no row twice
+    found = office.get(f"/cases?q={first.debtor_name}").get_data(as_text=True)
+    assert f'href="/cases/{first.id}"' in found
+    verify = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from webapp import bulkwrite
 from webapp.clock import now
 from webapp.models import CaseEvent, ChainHead
 
@@ -97,6 +98,8 @@ _EVENT_COLUMNS = [c.key for c in _EVENTS.columns if c.key != "id"]
 # built once: building a statement costs about as much as running it
 _INSERT_EVENTS = insert(_EVENTS)
 _INSERT_HEAD = insert(_HEADS)
+# more rows than this (a ledger import's chunk) are written by COPY on PostgreSQL
+BULK_ROWS = 100
 _UPDATE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.chain == bindparam("head_chain"))
@@ -152,13 +155,18 @@ def insert_events(session: Session, events: list[CaseEvent], new_chains: Collect
             e.hash = event_hash(e.prev_hash, e)
             tips[chain] = (e.seq, e.hash)
             rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
-    session.execute(_INSERT_EVENTS, rows)
+    if len(rows) > BULK_ROWS:
+        bulkwrite.insert_rows(session, _EVENTS, rows)
+    else:
+        session.execute(_INSERT_EVENTS, rows)
     new_heads = [
         {"chain": chain, "length": length, "head_hash": head_hash}
         for chain, (length, head_hash) in tips.items()
         if chain not in stored
     ]
-    if new_heads:  # one statement for many new chains (a ledger import's chunk)
+    if len(new_heads) > BULK_ROWS:  # a ledger import's chunk: one COPY for many new chains
+        bulkwrite.insert_rows(session, _HEADS, new_heads)
+    elif new_heads:
         session.execute(_INSERT_HEAD, new_heads)
     for chain, (length, head_hash) in tips.items():
         if chain not in stored:

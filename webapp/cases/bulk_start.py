@@ -20,8 +20,8 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from webapp import bulkwrite, engine
 from webapp import catalog as catalog_mod
-from webapp import engine
 from webapp.audit import chain
 from webapp.cases import guarantees, history, intake, steps
 from webapp.cases.versions import definition_of
@@ -111,90 +111,121 @@ def start_cases(
         return started
 
     opened = now()
-    case_ids = list(
-        session.scalars(
-            _INSERT_CASES,
-            [
-                {
-                    "debtor_id": debtor_ids[report.identifier],
-                    "debtor_name": report.facts["name"],
-                    "open_debtor_id": debtor_ids[report.identifier],
-                    "process_version_id": version.id,
-                    "creditor_unit_code": user.unit_code,
-                    "status": "open",
-                    "stage": steps.stage_of(template.snapshot.stages) or "review",
-                    "state": "",
-                    "active_elements": template.snapshot.active_elements,
-                    "completed_elements": sorted(set(template.snapshot.completed_elements)),
-                    "next_timer_at": template.snapshot.next_timer_at,
-                    "awaits_message": template.snapshot.awaits_message,
-                    "created_at": opened,
-                    "updated_at": opened,
-                    "import_batch_id": import_batch_id,
-                }
-                for report, template in bulk
-            ],
-        )
-    )
+    rows = [
+        _case_row(user, version, report, template, debtor_ids, opened, import_batch_id)
+        for report, template in bulk
+    ]
+    reserved = bulkwrite.reserve_ids(session, _CASES, len(rows))
+    # PostgreSQL: ids first, each case written once with its state; SQLite: the ids come
+    # with the insert and the states follow (its executemany runs in the process)
+    case_ids = reserved or list(session.scalars(_INSERT_CASES, rows))
     calendar = work_calendar.load()
     due_dates: dict[str, dt.datetime | None] = {}
-    states, loans, participants, tasks, events = [], [], [], [], []
-    for (report, template), case_id in zip(bulk, case_ids, strict=True):
+    loans, participants, tasks, events = [], [], [], []
+    for (report, template), case_id, row in zip(bulk, case_ids, rows, strict=True):
         derived = template.derive(case_id)
-        states.append({"case": case_id, "new_state": derived.state})
-        case = Case(
-            id=case_id,
-            active_elements=derived.snapshot.active_elements,
-            completed_elements=sorted(set(derived.snapshot.completed_elements)),
-        )
+        row.update(id=case_id, state=derived.state)
+        place = _Place(case_id, row["active_elements"], row["completed_elements"])
+        name = row["debtor_name"]
         units = [user.unit_code]
         for number, group in enumerate(report.groups):
-            rows = _loans(user, group, case_id, opened)
-            loans += rows
-            numbers = [row["contract_no"] for row in rows]
+            group_loans = _loans(user, group, case_id, opened)
+            loans += group_loans
+            numbers = [loan["contract_no"] for loan in group_loans]
             if number == 0:
-                report_event = {
-                    "debtor": report.facts["name"],
-                    "behaviour": group.behaviour,
-                    "loans": numbers,
-                }
-                events.append(history.make(case, "reported", user, **report_event, **source))
+                said = {"debtor": name, "behaviour": group.behaviour, "loans": numbers}
+                events.append(history.make(place, "reported", user, **said, **source))
             else:
-                extra = {"loans": numbers, "behaviour": group.behaviour}
-                events.append(history.make(case, "loan_added", user, **extra, **source))
+                said = {"loans": numbers, "behaviour": group.behaviour}
+                events.append(history.make(place, "loan_added", user, **said, **source))
         for ready in derived.snapshot.ready:
             if ready.element_id not in due_dates:
                 due_dates[ready.element_id] = due.due_at(ready.element_id, opened, calendar)
-            task = Task(
-                id=ready.id,
-                case_id=case_id,
-                element_id=ready.element_id,
-                title=ready.title,
-                lane=ready.lane,
-                unit_code=ready.assignee,
-                form=ready.form,
-                status=OPEN,
-                created_at=opened,
-                due_at=due_dates[ready.element_id],
-                context=ready.item,
-            )
-            tasks.append({column: getattr(task, column) for column in _TASK_COLUMNS})
+            task = {
+                "id": ready.id,
+                "case_id": case_id,
+                "element_id": ready.element_id,
+                "title": ready.title,
+                "lane": ready.lane,
+                "unit_code": ready.assignee,
+                "form": ready.form,
+                "status": OPEN,
+                "created_at": opened,
+                "due_at": due_dates[ready.element_id],
+                "due_provisional": due.is_provisional(
+                    ready.element_id, due_dates[ready.element_id], calendar
+                ),
+                "context": ready.item,
+            }
+            tasks.append(task)
             if ready.assignee and ready.assignee not in units:
                 units.append(ready.assignee)
-            events.append(history.make(case, "task_opened", user, task=task, unit_code=ready.assignee))
+            opened_task = _Opened(ready.id, ready.element_id)
+            events.append(
+                history.make(place, "task_opened", user, task=opened_task, unit_code=ready.assignee)
+            )
         participants += [{"case_id": case_id, "unit_code": unit, "since": opened} for unit in units]
         started.cases[report.identifier] = case_id
         started.loans += sum(len(g.loans) for g in report.groups)
-    session.execute(_SET_STATE, states)
-    session.execute(insert(_LOANS), loans)
-    session.execute(insert(_PARTICIPANTS), participants)
-    session.execute(insert(_TASKS), tasks)
+    if reserved:
+        bulkwrite.insert_rows(session, _CASES, rows)
+    else:
+        session.execute(_SET_STATE, [{"case": row["id"], "new_state": row["state"]} for row in rows])
+    bulkwrite.insert_rows(session, _LOANS, loans)
+    bulkwrite.insert_rows(session, _PARTICIPANTS, participants)
+    bulkwrite.insert_rows(session, _TASKS, tasks)
     chain.insert_events(session, events, new_chains={chain.chain_of(case_id) for case_id in case_ids})
     return started
 
 
-_TASK_COLUMNS = ("id", "case_id", "element_id", "title", "lane", "unit_code", "form", "status", "created_at")
-_TASK_COLUMNS += ("due_at", "context")
+@dataclass(frozen=True)
+class _Place:
+    """What an event reads of its new case (``history.Placed``)."""
+
+    id: int
+    active_elements: list[str]
+    completed_elements: list[str]
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What an event reads of its new task (``history.TaskLike``)."""
+
+    id: str
+    element_id: str
+
+
+def _case_row(
+    user: User,
+    version: ProcessVersion,
+    report: Report,
+    template: engine.StartTemplate,
+    debtor_ids: dict[str, int],
+    opened: dt.datetime,
+    import_batch_id: int | None,
+) -> dict[str, Any]:
+    """A new case's row (its id and state are set once known), every column given."""
+    snapshot = template.snapshot
+    return {
+        "debtor_id": debtor_ids[report.identifier],
+        "debtor_name": report.fields["name"],
+        "open_debtor_id": debtor_ids[report.identifier],
+        "process_version_id": version.id,
+        "creditor_unit_code": user.unit_code,
+        "status": "open",
+        "stage": steps.stage_of(snapshot.stages) or "review",
+        "blacklisted": False,
+        "state": "",
+        "active_elements": snapshot.active_elements,
+        "completed_elements": sorted(set(snapshot.completed_elements)),
+        "next_timer_at": snapshot.next_timer_at,
+        "awaits_message": snapshot.awaits_message,
+        "timer_failures": 0,
+        "created_at": opened,
+        "updated_at": opened,
+        "import_batch_id": import_batch_id,
+        "version": 1,
+    }
 
 
 def _start_data(user: User, report: Report, cat: catalog_mod.Catalog) -> dict[str, Any]:
@@ -237,14 +268,18 @@ def _debtors(session: Session, reports: Sequence[Report]) -> dict[str, int]:
         if renamed:  # a debtor's earlier cases are found by its name as it is now
             session.execute(_RENAME_CASES, renamed)
     fresh = [r for r in reports if r.identifier not in known]
-    created_at = now()
     ids = {i: debtor_id for i, (debtor_id, _name) in known.items()}
-    if fresh:
-        new_ids = session.scalars(
-            _INSERT_DEBTORS,
-            [{"identifier": r.identifier, "created_at": created_at, **r.facts} for r in fresh],
+    if not fresh:
+        return ids
+    created_at = now()
+    rows = [{"identifier": r.identifier, "created_at": created_at, **r.facts} for r in fresh]
+    reserved = bulkwrite.reserve_ids(session, _DEBTORS, len(rows))
+    if reserved:
+        bulkwrite.insert_rows(
+            session, _DEBTORS, [{"id": i, **row} for i, row in zip(reserved, rows, strict=True)]
         )
-        ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))
+    new_ids = reserved or list(session.scalars(_INSERT_DEBTORS, rows))
+    ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))
     return ids
 
 

@@ -6,23 +6,36 @@ one place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from webapp.audit import chain
 from webapp.clock import now
-from webapp.models import Case, CaseEvent, ImportBatch, Task, User
+from webapp.models import Case, CaseEvent, ImportBatch, User
+
+
+class Placed(Protocol):
+    """What an event reads of its case: a ``Case``, or a case being written in bulk."""
+
+    id: int
+    active_elements: list[str]
+    completed_elements: list[str]
+
+
+class TaskLike(Protocol):
+    id: str
+    element_id: str
 
 
 def make(
-    case: Case,
+    case: Placed,
     kind: str,
     actor: User | None = None,
     *,
     actor_id: int | None = None,
     unit_code: str | None = None,
-    task: Task | None = None,
+    task: TaskLike | None = None,
     element_id: str | None = None,
     **data: Any,
 ) -> CaseEvent:

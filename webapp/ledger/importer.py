@@ -40,9 +40,8 @@ from webapp.ledger.settings import LedgerSettings
 from webapp.models import Case, Debtor, ImportBatch, ImportRow, Loan, User
 from webapp.models.imports import DONE, IMPORTING, ROW_EXISTING, ROW_INVALID, ROW_JOIN, ROW_NEW
 
-# debtors a chunk: about as many rows; a chunk's transaction stays short (tens of ms) so that
-# caseworkers' steps, which wait for SQLite's one writer, hardly notice an import
-NEW_PER_CHUNK = 200
+# debtors a chunk of loans joining open cases (each one an ordinary step); new cases' chunks
+# are ``LEDGER_IMPORT_CHUNK`` debtors
 JOINS_PER_CHUNK = 50
 
 _ROWS = cast(Table, ImportRow.__table__)
@@ -83,7 +82,7 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     source = {"import_batch": batch.id}
     if _pending(session, batch.id, ROW_NEW):
         _hide(session, batch)
-        for rows in _chunks(session, batch.id, ROW_NEW, NEW_PER_CHUNK):
+        for rows in _chunks(session, batch.id, ROW_NEW, cfg.import_chunk):
             _new_cases(session, batch, user, version, rows, source)
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):

@@ -13,8 +13,12 @@ DEFAULTS = {
     "LEDGER_MAX_CELL_CHARS": 32_767,
     # what a workbook may unpack to (a 100,000-row sheet is about 60 MB of XML)
     "LEDGER_MAX_UNPACKED_BYTES": 256 * 2**20,
-    # a job whose progress has not moved for this long was cut off and is run again
-    "LEDGER_STALE_SECONDS": 600,
+    # a job that committed no chunk for this long was cut off and is run again (a chunk
+    # commits every fraction of a second)
+    "LEDGER_STALE_SECONDS": 120,
+    # debtors an import's chunk opens cases for in one transaction: short transactions keep
+    # caseworkers' steps (SQLite's one writer) from waiting long
+    "LEDGER_IMPORT_CHUNK": 200,
 }
 
 
@@ -28,6 +32,7 @@ class LedgerSettings:
     max_cell_chars: int
     max_unpacked_bytes: int
     stale_seconds: int
+    import_chunk: int
 
     @classmethod
     def from_config(cls, config: Any) -> LedgerSettings:
@@ -43,4 +48,5 @@ class LedgerSettings:
             max_cell_chars=get("LEDGER_MAX_CELL_CHARS"),
             max_unpacked_bytes=get("LEDGER_MAX_UNPACKED_BYTES"),
             stale_seconds=get("LEDGER_STALE_SECONDS"),
+            import_chunk=get("LEDGER_IMPORT_CHUNK"),
         )

@@ -1,0 +1,51 @@
+"""Writing many new rows at once (a ledger import's chunk): ``COPY`` on PostgreSQL, one
+executemany ``INSERT`` elsewhere.
+
+On PostgreSQL an executemany is one statement a row (psycopg pipelines them) or, with
+RETURNING, pages of multi-row VALUES that psycopg must parse: both cost more than the rows.
+``COPY … FROM STDIN`` streams the rows through the session's own connection and transaction.
+Rows give every column they set (Python-side column defaults are not applied by COPY);
+columns left out get the table's server default or NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+from sqlalchemy import JSON, Table, func, insert, select
+from sqlalchemy.orm import Session
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        session.execute(insert(table), list(rows))
+        return
+    columns = list(rows[0])
+    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in columns)
+    )
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int] | None:
+    """``count`` new ids of ``table``'s serial key, taken from its sequence (PostgreSQL); None
+    where ids are only known once rows are inserted (SQLite)."""
+    if not is_postgresql(session):
+        return None
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    series = func.generate_series(1, count).table_valued("n")
+    return list(session.scalars(select(func.nextval(sequence)).select_from(series)))
