@@ -2,7 +2,7 @@
 checks and imports ledger files (one batch per pass).
 
 Run beside the web server (``flask worker``; ``make run`` starts one). The work comes in two
-lanes, so that a long ledger import (a quarter of an hour for 100,000 rows) never holds a
+lanes, so that a long ledger import (a minute or two for 100,000 rows) never holds a
 deadline back: ``--lane timers`` (timers, reminders, digest), ``--lane ledger`` (ledger checks
 and imports) and ``--lane all`` (both in one loop, for development). ``make serve`` runs one
 process per lane. Several workers may run at once, in any lanes: a case fires under its row
@@ -72,10 +72,9 @@ def run_once(lane: str = ALL) -> PassReport:
 
 def run_forever(interval: float = 1.0, lane: str = ALL) -> None:
     """Passes every ``interval`` seconds until SIGTERM or SIGINT. The timers lane finishes its
-    pass first; a lane that runs ledger jobs stops at once, because an import may take many
-    minutes and cutting it off is safe: it commits nothing before its end (a cut-off check's
-    rows are deleted when it is run again), and the batch is run again once its progress is
-    older than ``LEDGER_STALE_SECONDS``."""
+    pass first; a lane that runs ledger jobs stops at once, because cutting a job off is safe:
+    it commits chunk by chunk, and once its progress is older than ``LEDGER_STALE_SECONDS`` it
+    is run again (an import resumes after its last committed chunk, a check starts over)."""
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
