@@ -36,6 +36,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in columns)
     )
     driver = session.connection().connection.driver_connection
+    if driver is None:  # a pooled connection always has its driver's; say so if not
+        raise RuntimeError("no database connection to COPY through")
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])

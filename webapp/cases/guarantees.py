@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import engine
+from webapp.audit import chain
 from webapp.models import Case, CaseEvent, Sanction
 
 SANCTION_EFFECT = "sanction_applied"
@@ -21,7 +22,7 @@ def opens_sanction(ready: engine.ReadyTask) -> bool:
 
 
 def sanction_may_open(
-    session: Session, case: Case, pending: list[CaseEvent], definition: engine.Definition
+    session: Session, case: Case, pending: list[chain.NewEvent], definition: engine.Definition
 ) -> bool:
     """Rule 1: only after the debtor was interviewed (or, for an official, talked to) and a
     deadline passed after that: the last talk's completion followed by a fired timer."""

@@ -18,14 +18,19 @@ from webapp.models import Case, CaseEvent, ImportBatch, User
 class Placed(Protocol):
     """What an event reads of its case: a ``Case``, or a case being written in bulk."""
 
-    id: int
-    active_elements: list[str]
-    completed_elements: list[str]
+    @property
+    def id(self) -> int: ...
+    @property
+    def active_elements(self) -> list[str]: ...
+    @property
+    def completed_elements(self) -> list[str]: ...
 
 
 class TaskLike(Protocol):
-    id: str
-    element_id: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def element_id(self) -> str: ...
 
 
 def make(
@@ -38,9 +43,10 @@ def make(
     task: TaskLike | None = None,
     element_id: str | None = None,
     **data: Any,
-) -> CaseEvent:
-    """An event of the case, placed on the diagram where the case stands now."""
-    event = CaseEvent(
+) -> chain.NewEvent:
+    """An event of the case, placed on the diagram where the case stands now, for
+    ``chain.insert_events`` (a step's events go out together at its end)."""
+    return chain.NewEvent(
         case_id=case.id,
         kind=kind,
         actor_id=actor.id if actor else actor_id,
@@ -52,12 +58,24 @@ def make(
         completed_elements=list(case.completed_elements or []),
         created_at=now(),
     )
-    chain.mark_order(event)
-    return event
 
 
 def append(session: Session, case: Case, kind: str, actor: User | None = None, **kwargs: Any) -> CaseEvent:
-    event = make(case, kind, actor, **kwargs)
+    """An event added to the session, sealed when it is flushed."""
+    made = make(case, kind, actor, **kwargs)
+    event = CaseEvent(
+        case_id=made.case_id,
+        kind=made.kind,
+        actor_id=made.actor_id,
+        unit_code=made.unit_code,
+        task_id=made.task_id,
+        element_id=made.element_id,
+        data=made.data,
+        active_elements=made.active_elements,
+        completed_elements=made.completed_elements,
+        created_at=made.created_at,
+    )
+    chain.mark_order(event)
     session.add(event)
     return event
 

@@ -30,7 +30,6 @@ from webapp.deadlines import due
 from webapp.errors import Conflict, NotFound, StepFailed
 from webapp.models import (
     Case,
-    CaseEvent,
     CaseParticipant,
     Loan,
     Notification,
@@ -70,7 +69,7 @@ class StepContext:
 
     case: Case
     actor: User | None
-    events: list[CaseEvent] = field(default_factory=list)
+    events: list[chain.NewEvent] = field(default_factory=list)
     completed_task: Task | None = None
     # the case's open task rows, when the caller read them under the step's lock already
     open_rows: dict[str, Task] | None = None
