@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -83,30 +84,29 @@ def start_cases(
     *,
     source: dict[str, Any],
     import_batch_id: int | None = None,
+    templates: Templates | None = None,
 ) -> Started:
     """Open one case per report (none of their debtors has an open case; the caller checked
     under the same transaction), as ``intake.record_report`` would: the first group is the
     report, each further group joins it (``loan_added``). The caller commits."""
     cat = catalog_mod.current()
     definition = definition_of(version)
-    debtor_ids = _debtors(session, reports)
-    templates: dict[str, engine.StartTemplate | None] = {}
+    templates = templates if templates is not None else Templates()
     bulk: list[tuple[Report, engine.StartTemplate]] = []
-    started = Started({})
-    for report in reports:
-        data = _start_data(user, report, cat)
-        key = json.dumps(data, sort_keys=True)
-        if key not in templates:
-            template = engine.StartTemplate.build(definition, data, cat.dynamic_lanes)
-            templates[key] = template if template and _shareable(template, cat.unit_codes()) else None
-        template = templates[key]
+    alone: list[Report] = []
+    for report in reports:  # no writes yet: on SQLite the first write takes the lock
+        template = templates.get(definition, _start_data(user, report, cat), cat)
         if template is None:
-            started.cases[report.identifier] = _one_by_one(
-                session, user, version, report, source, import_batch_id
-            )
-            started.loans += sum(len(g.loans) for g in report.groups)
+            alone.append(report)
         else:
             bulk.append((report, template))
+    started = Started({})
+    for report in alone:
+        started.cases[report.identifier] = _one_by_one(
+            session, user, version, report, source, import_batch_id
+        )
+        started.loans += sum(len(g.loans) for g in report.groups)
+    debtor_ids = _debtors(session, [report for report, _template in bulk])
     if not bulk:
         return started
 
@@ -226,6 +226,30 @@ def _case_row(
         "import_batch_id": import_batch_id,
         "version": 1,
     }
+
+
+class Templates:
+    """The start templates of an import, one per kind of start, built again after
+    ``TEMPLATE_SECONDS`` so that what a start takes from the clock (a timer's due time, the
+    engine's own timestamps) stays current."""
+
+    def __init__(self) -> None:
+        self.built: dict[str, engine.StartTemplate | None] = {}
+        self.since = time.monotonic()
+
+    def get(
+        self, definition: engine.Definition, data: dict[str, Any], cat: catalog_mod.Catalog
+    ) -> engine.StartTemplate | None:
+        if time.monotonic() - self.since > TEMPLATE_SECONDS:
+            self.built, self.since = {}, time.monotonic()
+        key = json.dumps([definition.sha256, data], sort_keys=True)
+        if key not in self.built:
+            template = engine.StartTemplate.build(definition, data, cat.dynamic_lanes)
+            self.built[key] = template if template and _shareable(template, cat.unit_codes()) else None
+        return self.built[key]
+
+
+TEMPLATE_SECONDS = 10.0
 
 
 def _start_data(user: User, report: Report, cat: catalog_mod.Catalog) -> dict[str, Any]:

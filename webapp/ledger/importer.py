@@ -82,8 +82,9 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     source = {"import_batch": batch.id}
     if _pending(session, batch.id, ROW_NEW):
         _hide(session, batch)
+        templates = bulk_start.Templates()
         for rows in _chunks(session, batch.id, ROW_NEW, cfg.import_chunk):
-            _new_cases(session, batch, user, version, rows, source)
+            _new_cases(session, batch, user, version, rows, source, templates)
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
@@ -126,6 +127,7 @@ def _new_cases(
     version: Any,
     rows: list[_Row],
     source: dict[str, Any],
+    templates: bulk_start.Templates,
 ) -> None:
     reported = _reported(session, batch.unit_code, rows)
     has_open_case = set(
@@ -148,7 +150,13 @@ def _new_cases(
             reports.append((_report(identifier, fresh), fresh))
     try:
         started = bulk_start.start_cases(
-            session, user, version, [r for r, _ in reports], source=source, import_batch_id=batch.id
+            session,
+            user,
+            version,
+            [r for r, _ in reports],
+            source=source,
+            import_batch_id=batch.id,
+            templates=templates,
         )
     except DomainError as err:
         raise ImportFailed(_("row %(row)s: %(error)s", row=rows[0].row_no, error=err.message)) from err
