@@ -14,11 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import func, select
-from werkzeug.routing import BuildError
 
 from tests.ledger_files import enterprise_row, to_csv
 from tests.support import ROOT, Browser, credit_code, report_payload
@@ -186,10 +184,9 @@ def test_a_debtor_with_two_behaviours_gets_one_case_with_both_loans(app, users, 
         form, bulk = _portrait(app, by_form), _portrait(app, imported)
         assert sorted(ln[4] for ln in bulk["loans"]) == ["asset_transfer", "malicious_arrears"]
         assert sorted(ln[4] for ln in form["loans"]) == sorted(ln[4] for ln in bulk["loans"])
-        # the same kinds of event, as many of each (their order differs: see the report)
-        kinds = Counter(e[0] for e in bulk["events"])
-        assert kinds == Counter(e[0] for e in form["events"])
-        assert kinds == Counter({"reported": 1, "loan_added": 1, "task_opened": 1})
+        # the same events in the same order as the form's two reports
+        assert [e[0] for e in bulk["events"]] == [e[0] for e in form["events"]]
+        assert [e[0] for e in bulk["events"]] == ["reported", "task_opened", "loan_added"]
         added = [e for e in bulk["events"] if e[0] == "loan_added"]
         assert added[0][5] == "malicious_arrears" and bulk["events"][0][0] == "reported"
         assert bulk["case"] == form["case"] and bulk["tasks"] == form["tasks"]
@@ -313,12 +310,6 @@ def test_an_import_whose_cases_were_shown_cannot_be_discarded(app, users, browse
     assert batch_of(app, batch_id).status == "done" and count(app, Case) == cases
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=BuildError,
-    reason="webapp/templates/_pager.html builds its links with url_for(request.endpoint, "
-    "**request.args): the batch page's batch_id (a view argument) is missing, BuildError, 500",
-)
 def test_a_batch_page_with_more_rows_than_a_page_opens(app, users, browser):
     icbc = browser("bank_icbc")
     batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 61)]))

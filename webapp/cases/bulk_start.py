@@ -128,6 +128,9 @@ def start_cases(
         place = _Place(case_id, row["active_elements"], row["completed_elements"])
         name = row["debtor_name"]
         units = [user.unit_code]
+        # in the order the form's path writes them: the report and the tasks it opens, then
+        # each further group's loans joining the case
+        joined: list[dict[str, Any]] = []
         for number, group in enumerate(report.groups):
             group_loans = _loans(user, group, case_id, opened)
             loans += group_loans
@@ -136,8 +139,7 @@ def start_cases(
                 said = {"debtor": name, "behaviour": group.behaviour, "loans": numbers}
                 events.append(history.make(place, "reported", user, **said, **source))
             else:
-                said = {"loans": numbers, "behaviour": group.behaviour}
-                events.append(history.make(place, "loan_added", user, **said, **source))
+                joined.append({"loans": numbers, "behaviour": group.behaviour})
         for ready in derived.snapshot.ready:
             if ready.element_id not in due_dates:
                 due_dates[ready.element_id] = due.due_at(ready.element_id, opened, calendar)
@@ -164,6 +166,7 @@ def start_cases(
             events.append(
                 history.make(place, "task_opened", user, task=opened_task, unit_code=ready.assignee)
             )
+        events += [history.make(place, "loan_added", user, **said, **source) for said in joined]
         participants += [{"case_id": case_id, "unit_code": unit, "since": opened} for unit in units]
         started.cases[report.identifier] = case_id
         started.loans += sum(len(g.loans) for g in report.groups)
