@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -377,3 +378,62 @@ def test_an_import_beside_caseworkers_appears_at_once_and_hinders_no_step(app, u
     _verify(app)
     check = app.test_cli_runner().invoke(args=["cases", "check"])
     assert check.exit_code == 0, check.output
+
+
+def test_a_failed_import_keeps_its_chunks_hidden_and_resumes_after_them(app, users, browser, tmp_path):
+    """Killed after a chunk, then failing when claimed again (the diagrams' folder was broken
+    by a bad deployment): the bank sees the failure, its cases stay hidden, and once the
+    folder is fixed the bank resumes it, which goes on after the committed chunks."""
+    icbc, office = browser("bank_icbc"), browser("office")
+    before = _tally(app)
+    batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 201)]))
+    work(app)
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    worker = _start_ledger_worker(app, tmp_path, chunk=10)
+    try:
+        deadline = time.monotonic() + 120
+        while batch_of(app, batch_id).rows_done == 0:
+            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
+            assert worker.poll() is None, "the worker ended"
+            time.sleep(0.01)
+    finally:
+        _stop(worker, kill=True)
+    committed = batch_of(app, batch_id).cases_created
+    assert 0 < committed < 200
+
+    broken = tmp_path / "processes"
+    shutil.copytree(app.config["PROCESSES_DIR"], broken)
+    (broken / "debt_case.bpmn").write_text("<definitions>cut short", encoding="utf-8")
+    good, app.config["PROCESSES_DIR"] = app.config["PROCESSES_DIR"], str(broken)
+    app.config["LEDGER_STALE_SECONDS"] = 0  # the killed worker's claim is stale
+    try:
+        work(app)  # queued again
+        work(app)  # claimed, and fails
+    finally:
+        app.config["PROCESSES_DIR"] = good
+        del app.config["LEDGER_STALE_SECONDS"]
+    batch = batch_of(app, batch_id)
+    assert batch.status == "failed" and batch.error
+    assert batch.hides_cases and batch.cases_created == committed
+    page = icbc.get(f"/ledger/{batch_id}?kind=invalid").get_data(as_text=True)
+    assert 'id="resume"' in page and 'id="discard-import"' in page
+    assert _inbox_count(office) == 0  # the committed chunks' review tasks are hidden
+
+    assert icbc.post(f"/ledger/{batch_id}/resume").status_code == 303
+    assert batch_of(app, batch_id).status == "queued"
+    work(app)
+    batch = batch_of(app, batch_id)
+    assert batch.status == "done" and not batch.hides_cases
+    assert (batch.rows_done, batch.cases_created) == (200, 200)
+    assert _tally(app)["cases"] == before["cases"] + 200
+    with app.extensions["db_sessionmaker"]() as session:
+        contracts = list(session.scalars(select(Loan.contract_no).where(Loan.bank_unit_code == "bank_icbc")))
+        history = list(
+            session.scalars(
+                select(CaseEvent.kind).where(CaseEvent.chain == f"import:{batch_id}").order_by(CaseEvent.seq)
+            )
+        )
+    assert len(contracts) == len(set(contracts)) == 200  # no row twice
+    assert history == ["import_started", "import_failed", "import_resumed", "cases_shown", "import_finished"]
+    assert _inbox_count(office) == 200
+    _verify(app)
