@@ -159,6 +159,7 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("ledger.error_file", "GET"): UNIT_BATCH,
     ("ledger.confirm", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
     ("ledger.discard", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
+    ("ledger.resume", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }
