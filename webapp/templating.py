@@ -77,6 +77,13 @@ EVENTS = {
     "token_revoked": _l("API token revoked"),
     "calendar_year_added": _l("Calendar year added"),
     "calendar_year_changed": _l("Calendar year changed"),
+    "import_started": _l("Ledger import started"),
+    "import_failed": _l("Ledger import failed"),
+    "import_resumed": _l("Ledger import resumed"),
+    "cases_shown": _l("Imported cases shown to the units"),
+    "import_finished": _l("Ledger import finished"),
+    "discard_requested": _l("Ledger import to be discarded"),
+    "import_discarded": _l("Ledger import discarded"),
 }
 DEBTOR_KINDS = {
     "enterprise": _l("Enterprise"),

@@ -130,7 +130,7 @@ def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
         raise Conflict(_("Only a previewed import, or one not finished, can be discarded."))
     if batch.rows_done and not batch.hides_cases:
         raise Conflict(
-            _("The import's new cases are already visible to the units; they are closed case by case now.")
+            _("The import's new cases are already visible to the units; it can no longer be discarded.")
         )
     _move(session, batch, batch.status, DISCARDING, started_at=None, progress_at=None)
     history.batch_event(session, batch, "discard_requested", user, rows_done=batch.rows_done)
