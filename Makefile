@@ -85,9 +85,9 @@ translations: python-deps
 
 # Debian's Chromium drives the browser tests (Playwright's own download does not work here)
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium and a CJK font (Chinese pages) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 	  || echo "WARNING: chromium could not be installed; browser tests will be skipped"; }
 
 # the schema, then every stored case state through the engine's serializer (stalled cases

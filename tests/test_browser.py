@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,67 @@ def test_supervision_lists_stuck_cases_on_a_phone_and_passes_axe(app, users, liv
         finally:
             browser.close()
     assert open_tasks(app, stalled) == [("interview", "office")]
+
+
+def test_a_bank_follows_a_cut_off_import_on_a_phone_and_discards_it(app, users, live_url, tmp_path):
+    """An import cut off midway, seen by its bank on a phone in Chinese: the rows done, the
+    note that its cases stay hidden, resume and discard; no axe-core violation; the discard
+    runs and the page follows it by itself."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ledger_files import enterprise_row, to_csv
+    from tests.test_ledger import batch_of, upload, work
+    from tests.test_ledger_chunks import _start_ledger_worker, _stop
+
+    bank = Browser(app, "bank_icbc")
+    batch_id = upload(bank, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 301)]))
+    work(app)
+    assert bank.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    worker = _start_ledger_worker(app, tmp_path, chunk=5)
+    try:
+        while batch_of(app, batch_id).rows_done == 0:
+            assert worker.poll() is None, "the worker ended"
+            time.sleep(0.01)
+    finally:
+        _stop(worker, kill=True)
+    done = batch_of(app, batch_id).rows_done
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        stop = threading.Event()
+
+        def discarding_worker() -> None:
+            while not stop.is_set():
+                app.test_cli_runner().invoke(args=["worker", "--once"])
+                stop.wait(0.3)
+
+        thread = threading.Thread(target=discarding_worker, daemon=True)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_url}/login")
+            page.fill("#username", "bank_icbc")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{live_url}/ledger/{batch_id}")
+            body = page.inner_text("body")
+            assert "导入中" in body or "正在导入" in body, body[:500]
+            assert f"{done} / 300" in page.inner_text("#progress-text")
+            assert "在此之前任何人都看不到" in page.inner_text("#hidden-note")
+            assert page.locator("#discard-import").count() == 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            violations = page.evaluate("async () => (await axe.run()).violations.map(v => v.id)")
+            assert violations == []
+            page.screenshot(path=str(tmp_path / "ledger-importing-phone.png"))
+            page.click("#discard-import")
+            page.wait_for_selector("[data-status=discarding]")
+            thread.start()
+            page.wait_for_selector("[data-status=discarded]", timeout=30000)  # it reloaded itself
+            assert errors == []
+        finally:
+            stop.set()
+            browser.close()
+    assert batch_of(app, batch_id).status == "discarded"

@@ -38,7 +38,9 @@ def of(batch: ImportBatch, at: dt.datetime) -> Progress | None:
         moved = done - (batch.resumed_rows if batch.status != DISCARDING else 0)
         rate = moved / (batch.progress_at - batch.started_at).total_seconds()
         if total and rate > 0:
-            seconds_left = max(0.0, (total - done) / rate - (at - batch.progress_at).total_seconds())
+            left = (total - done) / rate - (at - batch.progress_at).total_seconds()
+            # past its estimate the job is late (a worker cut off is resumed): no guess then
+            seconds_left = left if left > 0 else None
     return Progress(batch.status, done, total, rate, seconds_left)
 
 
