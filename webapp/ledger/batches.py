@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -132,7 +132,9 @@ def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
         raise Conflict(
             _("The import's new cases are already visible to the units; it can no longer be discarded.")
         )
-    _move(session, batch, batch.status, DISCARDING, started_at=None, progress_at=None)
+    # only while its cases are hidden (or none was made): the import may show them meanwhile
+    hidden = or_(ImportBatch.hides_cases.is_(True), ImportBatch.rows_done == 0)
+    _move(session, batch, batch.status, DISCARDING, hidden, started_at=None, progress_at=None)
     history.batch_event(session, batch, "discard_requested", user, rows_done=batch.rows_done)
     return batch
 
@@ -162,13 +164,15 @@ def _previewed(session: Session, user: User, batch_id: int) -> ImportBatch:
     return batch
 
 
-def _move(session: Session, batch: ImportBatch, old: str, new: str, **values: object) -> None:
+def _move(
+    session: Session, batch: ImportBatch, old: str, new: str, *conditions: Any, **values: object
+) -> None:
     """A conditional update, so two clicks (or two workers) cannot both move the batch."""
     moved = cast(
         "CursorResult[Any]",
         session.execute(
             update(ImportBatch)
-            .where(ImportBatch.id == batch.id, ImportBatch.status == old)
+            .where(ImportBatch.id == batch.id, ImportBatch.status == old, *conditions)
             .values(status=new, **values)
             .execution_options(synchronize_session=False)
         ),

@@ -88,8 +88,7 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
-    batch.status = DONE
-    batch.finished_at = now()
+    _while_importing(session, batch, status=DONE, finished_at=now())
     history.batch_event(session, batch, "import_finished", user, rows=batch.rows_done)
     session.commit()
 
@@ -107,17 +106,35 @@ def _pending(session: Session, batch_id: int, kind: str) -> bool:
 
 def _hide(session: Session, batch: ImportBatch) -> None:
     if not batch.hides_cases:
-        batch.hides_cases = True
+        _while_importing(session, batch, hides_cases=True)
         history.batch_event(session, batch, "import_started", batch.user, resumed_rows=batch.rows_done)
-    session.commit()
+        session.commit()
 
 
 def _show(session: Session, batch: ImportBatch) -> None:
     """Every new case of the batch appears at once."""
     if batch.hides_cases:
-        batch.hides_cases = False
+        _while_importing(session, batch, hides_cases=False)
         history.batch_event(session, batch, "cases_shown", batch.user, cases=batch.cases_created)
         session.commit()
+
+
+def _while_importing(session: Session, batch: ImportBatch, **values: Any) -> None:
+    """Change the batch if it is still importing (the bank may have discarded it: then the
+    transaction is rolled back and the import stops)."""
+    moved = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == batch.id, ImportBatch.status == IMPORTING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if moved != 1:
+        session.rollback()
+        raise ImportStopped(batch.id)
+    session.refresh(batch)
 
 
 def _new_cases(
@@ -229,25 +246,15 @@ def _commit_chunk(
         session.execute(_PLACE_ROWS, [{"batch": batch.id, **p} for p in placed])
     # rows put off to phase 3 (their debtor got an open case meanwhile) count when placed there
     done = sum(1 for p in placed if p["now_placed"]) + left_out
-    moved = cast(
-        "CursorResult[Any]",
-        session.execute(
-            update(ImportBatch)
-            .where(ImportBatch.id == batch.id, ImportBatch.status == IMPORTING)
-            .values(
-                rows_done=ImportBatch.rows_done + done,
-                cases_created=ImportBatch.cases_created + created,
-                loans_added=ImportBatch.loans_added + loans,
-                progress_at=now(),
-            )
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
-    if moved != 1:
-        session.rollback()
-        raise ImportStopped(batch.id)
+    _while_importing(
+        session,
+        batch,
+        rows_done=ImportBatch.rows_done + done,
+        cases_created=ImportBatch.cases_created + created,
+        loans_added=ImportBatch.loans_added + loans,
+        progress_at=now(),
+    )
     session.commit()
-    session.refresh(batch)
 
 
 def _reported(session: Session, bank: str, rows: list[_Row]) -> set[str]:
