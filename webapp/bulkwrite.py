@@ -1,5 +1,5 @@
 """Writing many new rows at once (a ledger import's chunk): ``COPY`` on PostgreSQL, one
-executemany ``INSERT`` elsewhere.
+executemany ``INSERT`` elsewhere; their ids reserved before.
 
 On PostgreSQL an executemany is one statement a row (psycopg pipelines them) or, with
 RETURNING, pages of multi-row VALUES that psycopg must parse: both cost more than the rows.
@@ -43,11 +43,16 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
 
 
-def reserve_ids(session: Session, table: Table, count: int) -> list[int] | None:
-    """``count`` new ids of ``table``'s serial key, taken from its sequence (PostgreSQL); None
-    where ids are only known once rows are inserted (SQLite)."""
-    if not is_postgresql(session):
-        return None
-    sequence = func.pg_get_serial_sequence(table.name, "id")
-    series = func.generate_series(1, count).table_valued("n")
-    return list(session.scalars(select(func.nextval(sequence)).select_from(series)))
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` new ids of ``table``'s integer key, before its rows are written.
+
+    PostgreSQL: taken from the key's sequence, so they are the caller's for good. SQLite:
+    the ids after the largest one now, read without writing (the database's one write lock
+    is not taken); another writer may take them before the caller writes, whose INSERT then
+    fails on the key (IntegrityError): the caller plans again."""
+    if is_postgresql(session):
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        series = func.generate_series(1, count).table_valued("n")
+        return list(session.scalars(select(func.nextval(sequence)).select_from(series)))
+    largest = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(largest + 1, largest + 1 + count))

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -146,6 +146,36 @@ def _head(session: Session, chain: str, stored: bool) -> tuple[ChainHead | None,
     return None, (int(row[0]), str(row[1])) if row else None
 
 
+def seal(
+    events: Sequence[NewEvent], tip_of: Callable[[str], tuple[int, str]] = lambda _chain: (0, GENESIS)
+) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]]]:
+    """Seal ``events`` on their chains in the order they were made: their rows to insert, and
+    each chain's new length and last hash. ``tip_of``: a chain's length and last hash before
+    (by default a new chain)."""
+    tips: dict[str, tuple[int, str]] = {}
+    rows: list[dict[str, Any]] = []
+    for e in sorted(events, key=lambda e: e.made_order):
+        chain = e.chain or chain_of(e.case_id)
+        if chain not in tips:
+            tips[chain] = tip_of(chain)
+        length, head_hash = tips[chain]
+        e.chain = chain
+        e.seq = length + 1
+        e.prev_hash = head_hash
+        e.hash = event_hash(e.prev_hash, e)
+        tips[chain] = (e.seq, e.hash)
+        rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
+    return rows, tips
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]], tips: dict[str, tuple[int, str]]) -> None:
+    """Insert the rows and the new chains' heads ``seal`` gave, for chains that are all new
+    (a ledger import's chunk: COPY on PostgreSQL)."""
+    bulkwrite.insert_rows(session, _EVENTS, rows)
+    heads = [{"chain": chain, "length": length, "head_hash": h} for chain, (length, h) in tips.items()]
+    bulkwrite.insert_rows(session, _HEADS, heads)
+
+
 def insert_events(session: Session, events: Sequence[NewEvent], new_chains: Collection[str] = ()) -> None:
     """Seal ``events`` (not added to the session) and insert them in one statement.
 
@@ -161,25 +191,15 @@ def insert_events(session: Session, events: Sequence[NewEvent], new_chains: Coll
         return
     held: dict[str, ChainHead | None] = {}
     stored: set[str] = set()
-    tips: dict[str, tuple[int, str]] = {}
-    rows: list[dict[str, Any]] = []
+
+    def tip_of(chain: str) -> tuple[int, str]:
+        held[chain], tip = _head(session, chain, stored=chain not in new_chains)
+        if tip is not None:
+            stored.add(chain)
+        return tip or (0, GENESIS)
+
     with session.no_autoflush:
-        for e in sorted(events, key=lambda e: e.made_order):
-            chain = e.chain or chain_of(e.case_id)
-            if chain not in tips:
-                held[chain], tip = _head(session, chain, stored=chain not in new_chains)
-                if tip is not None:
-                    stored.add(chain)
-                tips[chain] = tip or (0, GENESIS)
-            length, head_hash = tips[chain]
-            e.chain = chain
-            e.seq = length + 1
-            e.prev_hash = head_hash
-            if e.created_at is None:
-                e.created_at = now()
-            e.hash = event_hash(e.prev_hash, e)
-            tips[chain] = (e.seq, e.hash)
-            rows.append({key: getattr(e, key) for key in _EVENT_COLUMNS})
+        rows, tips = seal(events, tip_of)
     if len(rows) > BULK_ROWS:
         bulkwrite.insert_rows(session, _EVENTS, rows)
     else:

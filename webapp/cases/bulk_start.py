@@ -14,11 +14,11 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp import bulkwrite, engine
@@ -35,9 +35,6 @@ from webapp.models.tasks import OPEN
 _DEBTORS, _CASES, _LOANS, _PARTICIPANTS, _TASKS = (
     cast(Table, model.__table__) for model in (Debtor, Case, Loan, CaseParticipant, Task)
 )
-_INSERT_DEBTORS = insert(_DEBTORS).returning(_DEBTORS.c.id, sort_by_parameter_order=True)
-_INSERT_CASES = insert(_CASES).returning(_CASES.c.id, sort_by_parameter_order=True)
-_SET_STATE = update(_CASES).where(_CASES.c.id == bindparam("case")).values(state=bindparam("new_state"))
 _UPDATE_DEBTOR = (
     update(_DEBTORS)
     .where(_DEBTORS.c.id == bindparam("debtor"))
@@ -76,7 +73,44 @@ class Started:
     loans: int = 0
 
 
-def start_cases(
+@dataclass
+class Plan:
+    """A chunk's new cases, every row made, nothing written yet (``plan_cases``)."""
+
+    user: User
+    version: ProcessVersion
+    source: dict[str, Any]
+    import_batch_id: int | None
+    started: Started
+    # debtors whose start no template shares: reported one by one when written
+    alone: list[Report] = field(default_factory=list)
+    known_debtors: list[dict[str, Any]] = field(default_factory=list)
+    renamed: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table -> rows
+    events: list[dict[str, Any]] = field(default_factory=list)
+    chains: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def write(self, session: Session) -> Started:
+        """Write the planned rows (the caller commits). Ids were reserved while planning: on
+        SQLite a writer that opened a case meanwhile makes the insert fail (IntegrityError),
+        and the caller plans the chunk again."""
+        if self.known_debtors:
+            session.execute(_UPDATE_DEBTOR, self.known_debtors)
+        if self.renamed:  # a debtor's earlier cases are found by its name as it is now
+            session.execute(_RENAME_CASES, self.renamed)
+        for table in (_DEBTORS, _CASES, _LOANS, _PARTICIPANTS, _TASKS):
+            bulkwrite.insert_rows(session, table, self.rows.get(table.name, []))
+        if self.events:
+            chain.insert_rows(session, self.events, self.chains)
+        for report in self.alone:
+            self.started.cases[report.identifier] = _one_by_one(
+                session, self.user, self.version, report, self.source, self.import_batch_id
+            )
+            self.started.loans += sum(len(g.loans) for g in report.groups)
+        return self.started
+
+
+def plan_cases(
     session: Session,
     user: User,
     version: ProcessVersion,
@@ -85,40 +119,32 @@ def start_cases(
     source: dict[str, Any],
     import_batch_id: int | None = None,
     templates: Templates | None = None,
-) -> Started:
-    """Open one case per report (none of their debtors has an open case; the caller checked
-    under the same transaction), as ``intake.record_report`` would: the first group is the
-    report, each further group joins it (``loan_added``). The caller commits."""
+) -> Plan:
+    """Make every row of one new case per report (none of their debtors has an open case),
+    as ``intake.record_report`` would: the first group is the report, each further group
+    joins it (``loan_added``). Only reads: on SQLite the first write takes the database's one
+    write lock, so the work is done before ``Plan.write`` and the lock is held for the
+    inserts alone."""
     cat = catalog_mod.current()
     definition = definition_of(version)
     templates = templates if templates is not None else Templates()
+    plan = Plan(user, version, source, import_batch_id, Started({}))
     bulk: list[tuple[Report, engine.StartTemplate]] = []
-    alone: list[Report] = []
-    for report in reports:  # no writes yet: on SQLite the first write takes the lock
+    for report in reports:
         template = templates.get(definition, _start_data(user, report, cat), cat)
         if template is None:
-            alone.append(report)
+            plan.alone.append(report)
         else:
             bulk.append((report, template))
-    started = Started({})
-    for report in alone:
-        started.cases[report.identifier] = _one_by_one(
-            session, user, version, report, source, import_batch_id
-        )
-        started.loans += sum(len(g.loans) for g in report.groups)
-    debtor_ids = _debtors(session, [report for report, _template in bulk])
     if not bulk:
-        return started
-
+        return plan
+    debtor_ids = _debtors(session, plan, [report for report, _template in bulk])
     opened = now()
     rows = [
         _case_row(user, version, report, template, debtor_ids, opened, import_batch_id)
         for report, template in bulk
     ]
-    reserved = bulkwrite.reserve_ids(session, _CASES, len(rows))
-    # PostgreSQL: ids first, each case written once with its state; SQLite: the ids come
-    # with the insert and the states follow (its executemany runs in the process)
-    case_ids = reserved or list(session.scalars(_INSERT_CASES, rows))
+    case_ids = bulkwrite.reserve_ids(session, _CASES, len(rows))
     calendar = work_calendar.load()
     due_dates: dict[str, dt.datetime | None] = {}
     loans, participants, tasks, events = [], [], [], []
@@ -168,17 +194,13 @@ def start_cases(
             )
         events += [history.make(place, "loan_added", user, **said, **source) for said in joined]
         participants += [{"case_id": case_id, "unit_code": unit, "since": opened} for unit in units]
-        started.cases[report.identifier] = case_id
-        started.loans += sum(len(g.loans) for g in report.groups)
-    if reserved:
-        bulkwrite.insert_rows(session, _CASES, rows)
-    else:
-        session.execute(_SET_STATE, [{"case": row["id"], "new_state": row["state"]} for row in rows])
-    bulkwrite.insert_rows(session, _LOANS, loans)
-    bulkwrite.insert_rows(session, _PARTICIPANTS, participants)
-    bulkwrite.insert_rows(session, _TASKS, tasks)
-    chain.insert_events(session, events, new_chains={chain.chain_of(case_id) for case_id in case_ids})
-    return started
+        plan.started.cases[report.identifier] = case_id
+        plan.started.loans += sum(len(g.loans) for g in report.groups)
+    plan.rows.update(
+        {_CASES.name: rows, _LOANS.name: loans, _PARTICIPANTS.name: participants, _TASKS.name: tasks}
+    )
+    plan.events, plan.chains = chain.seal(events)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -273,9 +295,9 @@ def _shareable(template: engine.StartTemplate, units: set[str]) -> bool:
     return all(r.assignee in units and not guarantees.opens_sanction(r) for r in template.snapshot.ready)
 
 
-def _debtors(session: Session, reports: Sequence[Report]) -> dict[str, int]:
-    """Each report's debtor id: known debtors (closed cases only) get the report's facts, the
-    others are inserted."""
+def _debtors(session: Session, plan: Plan, reports: Sequence[Report]) -> dict[str, int]:
+    """Each report's debtor id: known debtors (closed cases only) are to get the report's
+    facts, the others are to be inserted (ids reserved)."""
     by_identifier = {r.identifier: r for r in reports}
     known = {
         identifier: (debtor_id, name)
@@ -285,28 +307,22 @@ def _debtors(session: Session, reports: Sequence[Report]) -> dict[str, int]:
             )
         )
     }
-    if known:
-        session.execute(_UPDATE_DEBTOR, [{"debtor": known[i][0], **by_identifier[i].facts} for i in known])
-        renamed = [
-            {"debtor": debtor_id, "new_name": by_identifier[i].facts["name"]}
-            for i, (debtor_id, name) in known.items()
-            if name != by_identifier[i].facts["name"]
-        ]
-        if renamed:  # a debtor's earlier cases are found by its name as it is now
-            session.execute(_RENAME_CASES, renamed)
-    fresh = [r for r in reports if r.identifier not in known]
+    plan.known_debtors = [{"debtor": known[i][0], **by_identifier[i].facts} for i in known]
+    plan.renamed = [
+        {"debtor": debtor_id, "new_name": by_identifier[i].fields["name"]}
+        for i, (debtor_id, name) in known.items()
+        if name != by_identifier[i].fields["name"]
+    ]
     ids = {i: debtor_id for i, (debtor_id, _name) in known.items()}
-    if not fresh:
-        return ids
-    created_at = now()
-    rows = [{"identifier": r.identifier, "created_at": created_at, **r.facts} for r in fresh]
-    reserved = bulkwrite.reserve_ids(session, _DEBTORS, len(rows))
-    if reserved:
-        bulkwrite.insert_rows(
-            session, _DEBTORS, [{"id": i, **row} for i, row in zip(reserved, rows, strict=True)]
-        )
-    new_ids = reserved or list(session.scalars(_INSERT_DEBTORS, rows))
-    ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))
+    fresh = [r for r in reports if r.identifier not in known]
+    if fresh:
+        created_at = now()
+        new_ids = bulkwrite.reserve_ids(session, _DEBTORS, len(fresh))
+        plan.rows[_DEBTORS.name] = [
+            {"id": debtor_id, "identifier": r.identifier, "created_at": created_at, **r.facts}
+            for debtor_id, r in zip(new_ids, fresh, strict=True)
+        ]
+        ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))
     return ids
 
 

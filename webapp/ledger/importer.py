@@ -29,6 +29,7 @@ from typing import Any, cast
 from flask_babel import gettext as _
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.cases import bulk_start, history, intake
@@ -43,6 +44,8 @@ from webapp.models.imports import DONE, IMPORTING, ROW_EXISTING, ROW_INVALID, RO
 # debtors a chunk of loans joining open cases (each one an ordinary step); new cases' chunks
 # are ``LEDGER_IMPORT_CHUNK`` debtors
 JOINS_PER_CHUNK = 50
+# a chunk whose planned ids or debtors another writer took meanwhile is planned again
+CHUNK_ATTEMPTS = 3
 
 _ROWS = cast(Table, ImportRow.__table__)
 _PLACE_ROWS = (
@@ -146,6 +149,37 @@ def _new_cases(
     source: dict[str, Any],
     templates: bulk_start.Templates,
 ) -> None:
+    """One chunk of new debtors: planned by reads alone, then written and committed in a
+    short transaction (on SQLite the first write takes the one write lock, which caseworkers'
+    steps wait for). A writer that took a planned id or debtor meanwhile fails the insert; the
+    chunk is planned again, seeing what that writer committed."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        placed, reports, plan = _plan_chunk(session, batch, user, version, rows, source, templates)
+        session.rollback()  # the reads' transaction ends: the writes start a fresh one
+        try:
+            started = plan.write(session)
+        except IntegrityError:
+            session.rollback()
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            continue
+        except DomainError as err:
+            raise ImportFailed(_("row %(row)s: %(error)s", row=rows[0].row_no, error=err.message)) from err
+        for report, fresh in reports:
+            placed += [_placing(r, ROW_NEW, started.cases[report.identifier]) for r in fresh]
+        _commit_chunk(session, batch, placed, created=len(reports), loans=started.loans)
+        return
+
+
+def _plan_chunk(
+    session: Session,
+    batch: ImportBatch,
+    user: User,
+    version: Any,
+    rows: list[_Row],
+    source: dict[str, Any],
+    templates: bulk_start.Templates,
+) -> tuple[list[dict[str, Any]], list[tuple[bulk_start.Report, list[_Row]]], bulk_start.Plan]:
     reported = _reported(session, batch.unit_code, rows)
     has_open_case = set(
         session.scalars(
@@ -165,21 +199,16 @@ def _new_cases(
             placed += [_placing(r, ROW_JOIN, None, placed=False) for r in fresh]
         elif fresh:
             reports.append((_report(identifier, fresh), fresh))
-    try:
-        started = bulk_start.start_cases(
-            session,
-            user,
-            version,
-            [r for r, _ in reports],
-            source=source,
-            import_batch_id=batch.id,
-            templates=templates,
-        )
-    except DomainError as err:
-        raise ImportFailed(_("row %(row)s: %(error)s", row=rows[0].row_no, error=err.message)) from err
-    for report, fresh in reports:
-        placed += [_placing(r, ROW_NEW, started.cases[report.identifier]) for r in fresh]
-    _commit_chunk(session, batch, placed, created=len(reports), loans=started.loans)
+    plan = bulk_start.plan_cases(
+        session,
+        user,
+        version,
+        [r for r, _ in reports],
+        source=source,
+        import_batch_id=batch.id,
+        templates=templates,
+    )
+    return placed, reports, plan
 
 
 def _joins(
