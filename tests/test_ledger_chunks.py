@@ -437,3 +437,37 @@ def test_a_failed_import_keeps_its_chunks_hidden_and_resumes_after_them(app, use
     assert history == ["import_started", "import_failed", "import_resumed", "cases_shown", "import_finished"]
     assert _inbox_count(office) == 200
     _verify(app)
+
+
+def test_a_report_between_a_chunks_plan_and_its_write_is_kept_and_the_chunk_planned_again(
+    app, users, browser, monkeypatch
+):
+    """A chunk is planned by reads alone, its ids reserved (on SQLite: the ids after the
+    largest); a bank's report that commits in between takes one of them. The chunk's write
+    then fails on the key and it is planned again: both the report and the import stand."""
+    from webapp.ledger import importer
+
+    icbc, abc = browser("bank_icbc"), browser("bank_abc")
+    batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 21)]))
+    work(app)
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    plan_chunk = importer._plan_chunk
+    plans: list[int] = []
+
+    def plan_then_a_report_commits(*args: Any, **kwargs: Any) -> Any:
+        planned = plan_chunk(*args, **kwargs)
+        plans.append(len(planned[1]))
+        if len(plans) == 1:
+            abc.report(report_payload(700))  # its own request and transaction, committed
+        return planned
+
+    monkeypatch.setattr(importer, "_plan_chunk", plan_then_a_report_commits)
+    work(app)
+    batch = batch_of(app, batch_id)
+    assert batch.status == "done" and batch.cases_created == 20
+    assert count(app, Case) == 21
+    if app.config["BACKEND"] == "sqlite":
+        assert plans == [20, 20]  # planned again after the collision
+    else:
+        assert plans == [20]  # ids from the sequence: nobody else can take them
+    _verify(app)
