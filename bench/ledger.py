@@ -184,7 +184,7 @@ def _stats(r: object) -> str:
         return "autovacuum off on this server and no ANALYZE (`--no-analyze`): plans for empty tables"
     return (
         f"autovacuum off on this server: the bench ran `ANALYZE` every 60 s from the upload "
-        f"({runs} times), as autovacuum's launcher would"
+        f"({runs}×), as autovacuum's launcher would"
     )
 
 
