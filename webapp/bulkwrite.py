@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import JSON, Table, func, insert, select
+from sqlalchemy import JSON, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 
@@ -41,6 +41,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+
+
+def analyze(session: Session, table: Table) -> None:
+    """Fresh planner statistics for a table just filled in bulk (PostgreSQL): autovacuum may
+    not have run yet, and plans made for an empty table read every row of a full one."""
+    if is_postgresql(session):
+        session.execute(text(f"ANALYZE {table.name}"))
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -35,7 +35,7 @@ def from_env() -> dict[str, object]:
         "LEDGER_MAX_BYTES": int(os.environ.get("LIANDONG_LEDGER_MAX_BYTES", 32 * 1024 * 1024)),
         "LEDGER_MAX_ROWS": int(os.environ.get("LIANDONG_LEDGER_MAX_ROWS", 100_000)),
         "LEDGER_STALE_SECONDS": int(os.environ.get("LIANDONG_LEDGER_STALE_SECONDS", 120)),
-        "LEDGER_IMPORT_CHUNK": int(os.environ.get("LIANDONG_LEDGER_IMPORT_CHUNK", 200)),
+        "LEDGER_IMPORT_CHUNK": int(os.environ.get("LIANDONG_LEDGER_IMPORT_CHUNK", 0)),
         "BABEL_DEFAULT_LOCALE": os.environ.get("LIANDONG_DEFAULT_LOCALE", "zh"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("LIANDONG_TIMEZONE", "Asia/Shanghai"),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -35,6 +35,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("progress_at", webapp.db.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("import_rows", schema=None) as batch_op:
         batch_op.add_column(sa.Column("placed", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.create_index(
+            "ix_import_rows_batch_waiting", ["batch_id", "kind", "placed", "identifier"], unique=False
+        )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("import_batch_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -49,6 +52,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(op.f("fk_cases_import_batch_id_import_batches"), type_="foreignkey")
         batch_op.drop_column("import_batch_id")
     with op.batch_alter_table("import_rows", schema=None) as batch_op:
+        batch_op.drop_index("ix_import_rows_batch_waiting")
         batch_op.drop_column("placed")
     with op.batch_alter_table("import_batches", schema=None) as batch_op:
         batch_op.drop_column("progress_at")

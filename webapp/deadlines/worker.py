@@ -14,6 +14,7 @@ again after a backoff, not at every pass (``webapp.cases.timers.TIMER_BACKOFF``)
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from webapp.ledger.settings import LedgerSettings
 from webapp.transactions import atomic
 
 TIMERS, LEDGER, ALL = "timers", "ledger", "all"
+LEDGER_NICENESS = 10
 LANES = (TIMERS, LEDGER, ALL)
 
 
@@ -85,6 +87,9 @@ def run_forever(interval: float = 1.0, lane: str = ALL) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if lane == LEDGER:
+        # an import keeps a core busy for minutes: the web server's requests come first
+        os.nice(LEDGER_NICENESS)
     log = current_app.logger
     while not stopping:
         started = time.monotonic()

@@ -32,6 +32,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp import bulkwrite
 from webapp.cases import bulk_start, history, intake
 from webapp.cases.versions import deploy
 from webapp.clock import now
@@ -86,7 +87,7 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     if _pending(session, batch.id, ROW_NEW):
         _hide(session, batch)
         templates = bulk_start.Templates()
-        for rows in _chunks(session, batch.id, ROW_NEW, cfg.import_chunk):
+        for rows in _chunks(session, batch.id, ROW_NEW, chunk_size(session, cfg)):
             _new_cases(session, batch, user, version, rows, source, templates)
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
@@ -94,6 +95,13 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     _while_importing(session, batch, status=DONE, finished_at=now())
     history.batch_event(session, batch, "import_finished", user, rows=batch.rows_done)
     session.commit()
+
+
+def chunk_size(session: Session, cfg: LedgerSettings) -> int:
+    """Debtors a chunk: ``LEDGER_IMPORT_CHUNK``, or by default 50 on SQLite, where every
+    caseworker's step waits for a chunk's write to end, and 500 on PostgreSQL, which only
+    locks the rows a chunk writes."""
+    return cfg.import_chunk or (500 if bulkwrite.is_postgresql(session) else 50)
 
 
 def _pending(session: Session, batch_id: int, kind: str) -> bool:

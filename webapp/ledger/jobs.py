@@ -15,10 +15,11 @@ import time
 from typing import Any, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from webapp import bulkwrite
 from webapp.cases import history
 from webapp.clock import now
 from webapp.errors import DomainError
@@ -63,6 +64,9 @@ def _run(session: Session, batch_id: int, running: str, cfg: LedgerSettings) -> 
         if running == VALIDATING:
             batch = session.get_one(ImportBatch, batch_id, populate_existing=True)
             preview.check_rows(session, batch, cfg)
+            session.commit()
+            # the rows were just loaded: the import's chunk queries need their statistics
+            bulkwrite.analyze(session, cast("Table", ImportRow.__table__))
             session.commit()
         elif running == IMPORTING:
             importer.import_rows(session, batch_id, cfg)

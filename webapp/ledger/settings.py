@@ -16,9 +16,9 @@ DEFAULTS = {
     # a job that committed no chunk for this long was cut off and is run again (a chunk
     # commits every fraction of a second)
     "LEDGER_STALE_SECONDS": 120,
-    # debtors an import's chunk opens cases for in one transaction: short transactions keep
-    # caseworkers' steps (SQLite's one writer) from waiting long
-    "LEDGER_IMPORT_CHUNK": 200,
+    # debtors an import's chunk opens cases for in one transaction; 0: by the database
+    # (webapp.ledger.importer.chunk_size)
+    "LEDGER_IMPORT_CHUNK": 0,
 }
 
 

@@ -82,6 +82,8 @@ class ImportRow(Base):
     __table_args__ = (
         Index("ix_import_rows_batch_kind", "batch_id", "kind", "row_no"),
         Index("ix_import_rows_batch_identifier", "batch_id", "identifier", "row_no"),
+        # an import's next chunk: the batch's rows of a kind not placed yet, by debtor
+        Index("ix_import_rows_batch_waiting", "batch_id", "kind", "placed", "identifier"),
     )
 
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), primary_key=True)
