@@ -2,10 +2,12 @@
 report through the form gives each case, written in a few statements.
 
 Cases of one kind of start (the same start data but the case id) get their engine state
-from one ``engine.StartTemplate`` each, and every row of the chunk is written in one
-executemany per table: debtors, cases, loans, participants, tasks, and the history events
-sealed on each case's new chain. A debtor whose start no template can share is reported
-one by one through ``intake.record_report``.
+from one ``engine.StartTemplate`` each. ``plan_cases`` makes every row of a chunk by reads
+alone (ids reserved, the history events sealed on each case's new chain), and
+``Plan.write`` writes them in one statement per table (``webapp.bulkwrite``: COPY on
+PostgreSQL, executemany on SQLite): debtors, cases, loans, participants, tasks, events and
+chain heads. A debtor whose start no template can share is reported one by one through
+``intake.record_report`` when the plan is written.
 """
 
 from __future__ import annotations
