@@ -50,6 +50,14 @@ def analyze(session: Session, table: Table) -> None:
         session.execute(text(f"ANALYZE {table.name}"))
 
 
+def checkpoint(session: Session) -> None:
+    """SQLite: copy the write-ahead log into the database now, after a bulk commit, without
+    waiting for readers (PASSIVE). Otherwise the commit that crosses the log's size limit
+    does it (``wal_autocheckpoint``), and during an import that is often a caseworker's."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+
+
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` new ids of ``table``'s integer key, before its rows are written.
 

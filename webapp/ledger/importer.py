@@ -21,6 +21,7 @@ imported, and a debtor that got an open case in the meantime joins it in phase 3
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
@@ -47,6 +48,10 @@ from webapp.models.imports import DONE, IMPORTING, ROW_EXISTING, ROW_INVALID, RO
 JOINS_PER_CHUNK = 50
 # a chunk whose planned ids or debtors another writer took meanwhile is planned again
 CHUNK_ATTEMPTS = 3
+# SQLite: how often the import copies the write-ahead log into the database itself (keeping
+# it under the size at which a caseworker's commit would have to); each copy costs a sync
+CHECKPOINT_SECONDS = 0.1
+_checkpointed = 0.0
 
 _ROWS = cast(Table, ImportRow.__table__)
 _PLACE_ROWS = (
@@ -101,7 +106,7 @@ def chunk_size(session: Session, cfg: LedgerSettings) -> int:
     """Debtors a chunk: ``LEDGER_IMPORT_CHUNK``, or by default 50 on SQLite, where every
     caseworker's step waits for a chunk's write to end, and 500 on PostgreSQL, which only
     locks the rows a chunk writes."""
-    return cfg.import_chunk or (500 if bulkwrite.is_postgresql(session) else 50)
+    return cfg.import_chunk or (500 if bulkwrite.is_postgresql(session) else 25)
 
 
 def _pending(session: Session, batch_id: int, kind: str) -> bool:
@@ -292,6 +297,10 @@ def _commit_chunk(
         progress_at=now(),
     )
     session.commit()
+    global _checkpointed
+    if time.monotonic() - _checkpointed > CHECKPOINT_SECONDS:
+        bulkwrite.checkpoint(session)
+        _checkpointed = time.monotonic()
 
 
 def _reported(session: Session, bank: str, rows: list[_Row]) -> set[str]:
