@@ -103,7 +103,7 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
 
 
 def chunk_size(session: Session, cfg: LedgerSettings) -> int:
-    """Debtors a chunk: ``LEDGER_IMPORT_CHUNK``, or by default 50 on SQLite, where every
+    """Debtors a chunk: ``LEDGER_IMPORT_CHUNK``, or by default 25 on SQLite, where every
     caseworker's step waits for a chunk's write to end, and 500 on PostgreSQL, which only
     locks the rows a chunk writes."""
     return cfg.import_chunk or (500 if bulkwrite.is_postgresql(session) else 25)
