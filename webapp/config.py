@@ -36,6 +36,7 @@ def from_env() -> dict[str, object]:
         "LEDGER_MAX_ROWS": int(os.environ.get("LIANDONG_LEDGER_MAX_ROWS", 100_000)),
         "LEDGER_STALE_SECONDS": int(os.environ.get("LIANDONG_LEDGER_STALE_SECONDS", 120)),
         "LEDGER_IMPORT_CHUNK": int(os.environ.get("LIANDONG_LEDGER_IMPORT_CHUNK", 0)),
+        "LEDGER_IMPORT_SHARE": float(os.environ.get("LIANDONG_LEDGER_IMPORT_SHARE", 0)),
         "BABEL_DEFAULT_LOCALE": os.environ.get("LIANDONG_DEFAULT_LOCALE", "zh"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("LIANDONG_TIMEZONE", "Asia/Shanghai"),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -92,8 +92,12 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     if _pending(session, batch.id, ROW_NEW):
         _hide(session, batch)
         templates = bulk_start.Templates()
+        share = cpu_share(session, cfg)
         for rows in _chunks(session, batch.id, ROW_NEW, chunk_size(session, cfg)):
+            began = time.monotonic()
             _new_cases(session, batch, user, version, rows, source, templates)
+            # leave the rest of the time to caseworkers' requests (see cpu_share)
+            time.sleep((time.monotonic() - began) * (1 / share - 1))
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
@@ -107,6 +111,15 @@ def chunk_size(session: Session, cfg: LedgerSettings) -> int:
     caseworker's step waits for a chunk's write to end, and 500 on PostgreSQL, which only
     locks the rows a chunk writes."""
     return cfg.import_chunk or (500 if bulkwrite.is_postgresql(session) else 25)
+
+
+def cpu_share(session: Session, cfg: LedgerSettings) -> float:
+    """The share of its time an import works, pausing after each chunk for the rest:
+    ``LEDGER_IMPORT_SHARE``, or by default 0.7 on PostgreSQL, whose server does most of an
+    import's work at the same priority as caseworkers' queries (the ledger lane's own lower
+    priority does not reach it), and 1 on SQLite, whose small chunks leave gaps already."""
+    share = cfg.import_share or (0.7 if bulkwrite.is_postgresql(session) else 1.0)
+    return min(1.0, max(0.05, share))
 
 
 def _pending(session: Session, batch_id: int, kind: str) -> bool:

@@ -19,6 +19,8 @@ DEFAULTS = {
     # debtors an import's chunk opens cases for in one transaction; 0: by the database
     # (webapp.ledger.importer.chunk_size)
     "LEDGER_IMPORT_CHUNK": 0,
+    # the share of its time an import works (0: by the database; webapp.ledger.importer.cpu_share)
+    "LEDGER_IMPORT_SHARE": 0,
 }
 
 
@@ -33,6 +35,7 @@ class LedgerSettings:
     max_unpacked_bytes: int
     stale_seconds: int
     import_chunk: int
+    import_share: float
 
     @classmethod
     def from_config(cls, config: Any) -> LedgerSettings:
@@ -49,4 +52,5 @@ class LedgerSettings:
             max_unpacked_bytes=get("LEDGER_MAX_UNPACKED_BYTES"),
             stale_seconds=get("LEDGER_STALE_SECONDS"),
             import_chunk=get("LEDGER_IMPORT_CHUNK"),
+            import_share=float(config.get("LEDGER_IMPORT_SHARE", DEFAULTS["LEDGER_IMPORT_SHARE"])),
         )
