@@ -210,3 +210,42 @@ def test_make_run_and_serve_stop_server_and_workers(tmp_path: Path, target, lane
     finally:
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_stopped_ledger_lane_pauses_its_import_after_a_chunk_and_the_next_worker_resumes_it(
+    app, browser, tmp_path
+):
+    """SIGTERM (a deployment restarting the workers): the import finishes its chunk, the batch
+    is queued again at once (no waiting for the stale time) and the next worker resumes it."""
+    icbc = browser("bank_icbc")
+    batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 401)]))
+    _lane(app, "ledger")  # the rows' check
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    env = {
+        **os.environ,
+        "LIANDONG_DATABASE_URL": app.config["DATABASE_URL"],
+        "LIANDONG_UPLOAD_DIR": app.config["UPLOAD_DIR"],
+        "LIANDONG_INSTANCE_DIR": str(tmp_path),
+        "LIANDONG_SECRET_KEY": "test",
+        "LIANDONG_LEDGER_IMPORT_CHUNK": "10",
+    }
+    flask = str(ROOT / ".venv" / "bin" / "flask")
+    worker = subprocess.Popen(  # noqa: S603 - the app's own command
+        [flask, "--app", "webapp", "worker", "--lane", "ledger"], cwd=ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while batch_of(app, batch_id).rows_done == 0:
+            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0  # it stopped by itself, after its chunk
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    batch = batch_of(app, batch_id)
+    assert batch.status == "queued" and batch.hides_cases and 0 < batch.rows_done < 400
+    assert count(app, Case) == batch.cases_created  # every committed chunk whole
+    assert f"ledger batch {batch_id}" in _lane(app, "ledger")  # resumed at once
+    batch = batch_of(app, batch_id)
+    assert batch.status == "done" and (batch.rows_done, count(app, Case), count(app, Loan)) == (400, 400, 400)

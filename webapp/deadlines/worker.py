@@ -29,6 +29,7 @@ from webapp.db import get_session
 from webapp.deadlines import calendar as work_calendar
 from webapp.deadlines import reminders
 from webapp.errors import Conflict
+from webapp.ledger import importer as ledger_importer
 from webapp.ledger import jobs as ledger_jobs
 from webapp.ledger.settings import LedgerSettings
 from webapp.transactions import atomic
@@ -74,15 +75,19 @@ def run_once(lane: str = ALL) -> PassReport:
 
 def run_forever(interval: float = 1.0, lane: str = ALL) -> None:
     """Passes every ``interval`` seconds until SIGTERM or SIGINT. The timers lane finishes its
-    pass first; a lane that runs ledger jobs stops at once, because cutting a job off is safe:
-    it commits chunk by chunk, and once its progress is older than ``LEDGER_STALE_SECONDS`` it
-    is run again (an import resumes after its last committed chunk, a check starts over)."""
+    pass first. A lane that runs ledger jobs lets a running import finish its chunk (a fraction
+    of a second) and queues the batch again, so the next worker resumes it at once; any other
+    job, or a second signal, is cut off at once, which is safe: jobs commit chunk by chunk, and
+    once a job's progress is older than ``LEDGER_STALE_SECONDS`` it is run again (a check
+    starts over, a discard goes on)."""
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
-        stopping = True
-        if lane != TIMERS:
+        again, stopping = stopping, True
+        # an import stops after its chunk (and is queued again); any other ledger job, or a
+        # second signal, stops the lane at once
+        if lane != TIMERS and (again or not ledger_importer.pause()):
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)

@@ -21,6 +21,7 @@ imported, and a debtor that got an open case in the meantime joins it in phase 3
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,8 +84,41 @@ class _Row:
     data: dict[str, Any]
 
 
+class ImportPaused(Exception):
+    """The worker is stopping (SIGTERM): the import stopped after a committed chunk."""
+
+
+# set by the worker's signal handler while an import runs (``pause``): it stops at the end of
+# its chunk instead of being cut off, and is queued again at once
+_pause = threading.Event()
+_running = threading.Event()
+
+
+def pause() -> bool:
+    """Ask a running import to stop after its chunk; False when none runs."""
+    if not _running.is_set():
+        return False
+    _pause.set()
+    return True
+
+
+def _checkpoint_pause() -> None:
+    if _pause.is_set():
+        raise ImportPaused
+
+
 def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
-    """Run (or resume) the import of a claimed batch to its end; commits chunk by chunk."""
+    """Run (or resume) the import of a claimed batch to its end; commits chunk by chunk.
+    ``ImportPaused`` after a chunk when the worker is asked to stop (``pause``)."""
+    _running.set()
+    try:
+        _import_rows(session, batch_id, cfg)
+    finally:
+        _running.clear()
+        _pause.clear()
+
+
+def _import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     batch = session.get_one(ImportBatch, batch_id, populate_existing=True)
     user = batch.user
     version = deploy(session, cfg.processes_dir)
@@ -96,11 +130,13 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
         for rows in _chunks(session, batch.id, ROW_NEW, chunk_size(session, cfg)):
             began = time.monotonic()
             _new_cases(session, batch, user, version, rows, source, templates)
+            _checkpoint_pause()
             # leave the rest of the time to caseworkers' requests (see cpu_share)
             time.sleep((time.monotonic() - began) * (1 / share - 1))
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
+        _checkpoint_pause()
     _while_importing(session, batch, status=DONE, finished_at=now())
     history.batch_event(session, batch, "import_finished", user, rows=batch.rows_done)
     session.commit()

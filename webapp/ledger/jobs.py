@@ -75,6 +75,16 @@ def _run(session: Session, batch_id: int, running: str, cfg: LedgerSettings) -> 
         log.warning("ledger batch %s: %s done in %.1f s", batch_id, running, time.monotonic() - started)
     except importer.ImportStopped:
         log.warning("ledger batch %s: import stopped, the batch was discarded", batch_id)
+    except importer.ImportPaused:
+        session.rollback()
+        # the worker is stopping: the next one resumes at once, not after the stale time
+        session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == batch_id, ImportBatch.status == IMPORTING)
+            .values(status=QUEUED, started_at=None)
+        )
+        session.commit()
+        log.warning("ledger batch %s: paused after a chunk (the worker stops); queued again", batch_id)
     except (DomainError, importer.ImportFailed, OSError) as err:
         session.rollback()
         message = err.message if isinstance(err, DomainError) else str(err)
