@@ -17,6 +17,11 @@ def test_demo_loads_users_and_cases_at_different_stages(app):
         assert {"review", "rectification", "sanction", "official_talk", "closed"} <= stages
         assert session.scalar(select(func.count(User.id))) >= 20
         assert session.scalar(select(func.count(Task.id)).where(Task.status == "open")) > 5
+    # a case in each situation of publication: blacklisted under a running deadline (not
+    # published), in joint sanction with public exposure (published), delisted (gone)
+    public = app.test_client().get("/public/blacklist").get_data(as_text=True)
+    assert "某某纺织有限公司" in public
+    assert "某某农业科技有限公司" not in public and "李某" not in public
     # a second run on a loaded database does nothing
     again = runner.invoke(args=["demo", "--if-empty"])
     assert again.exit_code == 0 and "not loaded" in again.output

@@ -121,7 +121,14 @@ def test_a_hiding_batch_hides_its_cases_everywhere_until_it_finishes(app, users)
         review = open_task_id(app, hidden, "review")
         batch = _hide(app, hidden, users["bank_icbc"])
         # both on the public list, both with an incident: only hiding tells them apart
-        _cases(app, [shown, hidden], blacklisted=True, blacklisted_at=START, incident="step failed: test")
+        _cases(
+            app,
+            [shown, hidden],
+            blacklisted=True,
+            blacklisted_at=START,
+            published_at=START,
+            incident="step failed: test",
+        )
         clock.move_to(LATER)
 
         _check(app, shown, hidden, review, False, tokens)

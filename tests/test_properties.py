@@ -116,6 +116,7 @@ def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) 
 def make_machine(app: Any) -> type[RuleBasedStateMachine]:
     forms_dir, processes_dir = app.config["FORMS_DIR"], app.config["PROCESSES_DIR"]
     catalogue = load(processes_dir)
+    public_measures = catalogue.public_measures()
 
     class Histories(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -315,10 +316,28 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                     in_force = sorted(set(unlifted_sanctions(db, case)))
                     assert lifts == in_force, f"case {case.id}: lift tasks {lifts} for sanctions {in_force}"
                 debtor = db.get(Debtor, case.debtor_id)
-                # listed while any case of the debtor is blacklisted and no settlement was reported
+                # 2b. publication is a sanction: listed while a case of the debtor is blacklisted,
+                # no settlement was reported and a measure exposing it is applied, not lifted ...
                 assert (debtor.name in public) == self._should_be_listed(debtor.id), (
                     f"case {case.id}: public list"
                 )
+                # ... which happened after the deadline set at the last talk passed
+                if case.published_at is not None:
+                    exposed = [
+                        i
+                        for i, e in enumerate(events)
+                        if e.kind == "sanction_applied" and public_measures & set(e.data.get("measures", []))
+                    ]
+                    assert exposed, f"case {case.id}: published without exposure"
+                    talks = [
+                        i
+                        for i, (k, el) in enumerate(kinds[: exposed[0]])
+                        if k == "task_completed" and el in TALKS
+                    ]
+                    assert talks, f"case {case.id}: published before a talk"
+                    assert any(k == "timer_fired" for k, _ in kinds[talks[-1] : exposed[0]]), (
+                        f"case {case.id}: published before the deadline passed"
+                    )
                 # 3. a closed case has no open step
                 if case.status == "closed":
                     assert open_rows == []
@@ -351,16 +370,21 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 assert debtor.identifier not in public
 
         def _should_be_listed(self, debtor_id: int) -> bool:
-            return (
-                self.db.scalar(
-                    select(func.count(Case.id)).where(
-                        Case.debtor_id == debtor_id,
-                        Case.blacklisted.is_(True),
-                        Case.status == "open",
-                        Case.stage != "delisting",
-                    )
+            """Computed from the sanctions, not from the projected ``published_at``."""
+            candidates = self.db.scalars(
+                select(Case.id).where(
+                    Case.debtor_id == debtor_id,
+                    Case.blacklisted.is_(True),
+                    Case.status == "open",
+                    Case.stage != "delisting",
                 )
-                > 0
+            )
+            return any(
+                public_measures & set(s.measures)
+                for case_id in candidates
+                for s in self.db.scalars(
+                    select(Sanction).where(Sanction.case_id == case_id, Sanction.lifted_at.is_(None))
+                )
             )
 
     return Histories

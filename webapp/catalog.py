@@ -28,6 +28,8 @@ class Measure:
     code: str
     zh: str
     en: str
+    # exposes the debtor to the public: the debtor is on the published list while it is applied
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Catalog:
     def sanctioning_units(self) -> list[str]:
         """Fixed units of the catalogue, in order (creditor banks are added per case)."""
         return [code for code in self.sanctions if code != CREDITOR_BANK]
+
+    def public_measures(self) -> frozenset[str]:
+        """Measures that expose the debtor in public (seed 000 §四(二)2: exposure is a sanction)."""
+        return frozenset(m.code for measures in self.sanctions.values() for m in measures if m.public)
 
     def measures_for(self, unit_code: str, unit_kind: str) -> tuple[Measure, ...]:
         if unit_kind in ("bank", "guarantor"):
@@ -69,7 +75,9 @@ def load(processes_dir: str) -> Catalog:
         UnitSpec(u["code"], u["kind"], u["zh"], u["en"]) for u in _read(DATA / "units.toml")["unit"]
     )
     sanctions = {
-        s["unit"]: tuple(Measure(m["code"], m["zh"], m["en"]) for m in s["measures"])
+        s["unit"]: tuple(
+            Measure(m["code"], m["zh"], m["en"], bool(m.get("public", False))) for m in s["measures"]
+        )
         for s in _read(DATA / "sanctions.toml")["sanction"]
     }
     lanes = {str(k): str(v) for k, v in _read(Path(processes_dir) / "lanes.toml").items()}

@@ -104,8 +104,9 @@ def _loan(no: str, principal: float, days_overdue: int) -> dict[str, Any]:
 
 
 def load_cases(session: Session, paths: DemoPaths) -> list[int]:
-    """Six cases: at review, under a running deadline, in joint sanction, an official at
-    the organisation talk, a rejected report and a settled, delisted debtor."""
+    """Six cases: at review, under a running deadline (blacklisted, not published), in joint
+    sanction with public exposure (published), an official at the organisation talk, a
+    rejected report and a settled, delisted debtor."""
     enterprise = {
         "debtor_kind": "enterprise",
         "legal_representative": "张某",
@@ -197,6 +198,8 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         {"measures": ["restrict_high_consumption", "exit_ban"], "document_no": "(2026)皖0321执123号"},
         paths,
     )
+    # exposure is a sanction: from now on the debtor is on the published list
+    _complete(session, c3, "apply_sanction", "publicity", {"measures": ["expose_media", "expose_led"]}, paths)
     ids.append(c3.id)
 
     c4 = _report(

@@ -77,6 +77,8 @@ EVENTS = {
     "token_revoked": _l("API token revoked"),
     "calendar_year_added": _l("Calendar year added"),
     "calendar_year_changed": _l("Calendar year changed"),
+    "publicly_listed": _l("Publicly listed"),
+    "publicly_delisted": _l("Removed from the published list"),
     "import_started": _l("Ledger import started"),
     "import_failed": _l("Ledger import failed"),
     "import_resumed": _l("Ledger import resumed"),

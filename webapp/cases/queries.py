@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import cast
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.orm import Session, defer
 
 from webapp.cases.visibility import SHOWN
@@ -50,6 +50,14 @@ def get_case(session: Session, user: User, case_id: int) -> Case:
     return case
 
 
+def name_contains(query: str) -> ColumnElement[bool]:
+    """The debtor's name contains ``query``: one bound pattern (not '%' || :q || '%'), so
+    PostgreSQL sees the text and can use the name's trigram index; % and _ typed by the user
+    are matched literally."""
+    pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Case.debtor_name.like(f"%{pattern}%", escape="\\")
+
+
 def list_cases(
     session: Session,
     user: User,
@@ -64,10 +72,7 @@ def list_cases(
     if status:
         page = page.where(Case.status == status)
     if query:
-        # one bound pattern (not '%' || :q || '%'), so PostgreSQL sees the text and can use the
-        # name's trigram index; % and _ typed by the user are matched literally
-        pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        page = page.where(Case.debtor_name.like(f"%{pattern}%", escape="\\"))
+        page = page.where(name_contains(query))
     # the page's ids first: PostgreSQL finds them in the (created_at, id) index, whose entries
     # hold the name and status, without reading a row per case it passes over; then those
     # cases (a list never shows the engine state: not reading it saves 8-15 kB a row)

@@ -290,7 +290,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     cat = catalog_mod.current()
     snapshot = run.snapshot(cat.dynamic_lanes)
     case.state = run.dump()
-    _apply_effects(session, ctx, run.completed)
+    _apply_effects(session, ctx, run.completed, cat.public_measures())
     _project_tasks(session, ctx, snapshot, cat.unit_codes(), run.definition)
     case.active_elements = snapshot.active_elements
     # the engine forgets finished history (engine.compact): what the case completed earlier
@@ -407,7 +407,9 @@ def _participants(session: Session, case_id: int) -> set[str]:
     return stored | pending
 
 
-def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.CompletedElement]) -> None:
+def _apply_effects(
+    session: Session, ctx: StepContext, completed: list[engine.CompletedElement], public: frozenset[str]
+) -> None:
     case = ctx.case
     task = ctx.completed_task
     for element in completed:
@@ -422,6 +424,9 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                 case.blacklisted = False
                 case.delisted_at = now()
                 ctx.event("blacklist_left", element_id=element.element_id)
+                if case.published_at is not None:
+                    case.published_at = None
+                    ctx.event("publicly_delisted", element_id=element.element_id, reason="blacklist_left")
             elif name == "outcome":
                 case.outcome = arg
             elif name == "notify" and arg == "creditor_bank":
@@ -448,11 +453,21 @@ def _apply_effects(session: Session, ctx: StepContext, completed: list[engine.Co
                     )
                 )
                 ctx.event("sanction_applied", task=task, unit_code=task.unit_code, measures=measures)
+                exposing = sorted(public & set(measures))
+                if exposing and case.published_at is None:
+                    # exposure is a sanction: the debtor is published from now (rule 6)
+                    case.published_at = now()
+                    ctx.event("publicly_listed", task=task, unit_code=task.unit_code, measures=exposing)
             elif name == "sanction_lifted" and own_task and task is not None:
                 for sanction in _unlifted(session, case.id, task.unit_code):
                     sanction.lifted_at = now()
                     sanction.lift_task_id = task.id
                 ctx.event("sanction_lifted", task=task, unit_code=task.unit_code)
+                if case.published_at is not None and not _exposed(session, case.id, public):
+                    case.published_at = None
+                    ctx.event(
+                        "publicly_delisted", task=task, unit_code=task.unit_code, reason="exposure_lifted"
+                    )
             elif name == "settlement_rejected":
                 _reopen_loans(session, ctx)
             elif name == "referral_answered" and own_task and task is not None:
@@ -487,6 +502,17 @@ def _unlifted(session: Session, case_id: int, unit_code: str) -> list[Sanction]:
         and o not in stored
     ]
     return stored + pending
+
+
+def _exposed(session: Session, case_id: int, public: frozenset[str]) -> bool:
+    """A measure exposing the debtor is still applied on the case (those lifted in this
+    transaction are not: read without autoflush, pending rows looked at as they are)."""
+    with session.no_autoflush:
+        stored = list(
+            session.scalars(select(Sanction).where(Sanction.case_id == case_id, Sanction.lifted_at.is_(None)))
+        )
+    pending = [o for o in session.new if isinstance(o, Sanction) and o.case_id == case_id]
+    return any(s.lifted_at is None and public & set(s.measures or []) for s in stored + pending)
 
 
 def _reopen_loans(session: Session, ctx: StepContext) -> None:

@@ -84,6 +84,8 @@ class Case(Base):
     blacklisted: Mapped[bool] = mapped_column(default=False, index=True)
     blacklisted_at: Mapped[dt.datetime | None]
     delisted_at: Mapped[dt.datetime | None]
+    # on the published list since (a measure exposing the debtor applied and not lifted)
+    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     state: Mapped[str] = mapped_column(Text)
     active_elements: Mapped[list[str]] = mapped_column(default=list)
     completed_elements: Mapped[list[str]] = mapped_column(default=list)

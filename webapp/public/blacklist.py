@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.cases.identifiers import mask
+from webapp.cases.queries import name_contains
 from webapp.cases.visibility import SHOWN
 from webapp.models import Case, Debtor, Loan
 
@@ -23,16 +24,21 @@ class Listing:
     listed_at: dt.datetime
 
 
-def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing]:
-    """Debtors on the blacklist now; a delisted debtor is gone at once (a live query)."""
-    rows = session.execute(
-        select(Case.id, Debtor.name, Debtor.identifier, Case.blacklisted_at)
+def listings(session: Session, limit: int = 50, offset: int = 0, query: str | None = None) -> list[Listing]:
+    """Debtors published now, newest first; ``query``: a part of the name. Publication is a
+    sanction (seed 000 §四(二)2): a debtor is listed only while a measure exposing it is
+    applied and not lifted (``cases.published_at``, projected by the step), and leaves at
+    once when a settlement is reported, the exposure is lifted or it leaves the blacklist."""
+    stmt = (
+        select(Case.id, Debtor.name, Debtor.identifier, Case.published_at)
         .join(Debtor, Case.debtor_id == Debtor.id)
         # a reported settlement takes the debtor off the public list at once, before verification
-        .where(Case.blacklisted.is_(True), Case.stage != "delisting", SHOWN)
-        .order_by(Case.blacklisted_at.desc(), Case.id.desc())
-        .limit(limit)
-        .offset(offset)
+        .where(Case.published_at.is_not(None), Case.blacklisted.is_(True), Case.stage != "delisting", SHOWN)
+    )
+    if query:
+        stmt = stmt.where(name_contains(query))
+    rows = session.execute(
+        stmt.order_by(Case.published_at.desc(), Case.id.desc()).limit(limit).offset(offset)
     ).all()
     ids = [r.id for r in rows]
     amounts = (
@@ -60,7 +66,7 @@ def listings(session: Session, limit: int = 50, offset: int = 0) -> list[Listing
             mask(r.identifier),
             creditors.get(r.id, []),
             Decimal(amounts.get(r.id) or 0),
-            r.blacklisted_at,
+            r.published_at,
         )
         for r in rows
     ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from webapp.db import get_session
@@ -13,5 +13,8 @@ bp = Blueprint("public", __name__, url_prefix="/public")
 @bp.get("/blacklist")
 def blacklist() -> ResponseReturnValue:
     page, limit, offset = page_arg()
-    rows = listings(get_session(), limit=limit, offset=offset)
-    return render_template("public/blacklist.html", rows=rows, page=page, more=len(rows) == limit)
+    query = (request.args.get("q") or "").strip()[:100] or None
+    rows = listings(get_session(), limit=limit, offset=offset, query=query)
+    return render_template(
+        "public/blacklist.html", rows=rows, page=page, more=len(rows) == limit, q=query or ""
+    )
