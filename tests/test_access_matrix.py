@@ -3,15 +3,17 @@ unit, answers what the access rules say. A new route without a rule here fails t
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from tests.ledger_files import person_row, to_csv
-from tests.support import PASSWORD, Browser, open_task_id, report_payload
+from tests.support import PASSWORD, Browser, interview_form, open_task_id, report_payload
 from webapp import create_app
 from webapp.auth import throttle
 from webapp.models import Attachment, CaseEvent
@@ -241,16 +243,21 @@ def test_access_matrix(app, users, browser):
 
 def test_public_blacklist_needs_no_login_and_masks(app, browser):
     bank, office = browser("bank_icbc"), browser("office")
-    case_id = bank.report(report_payload(3))
-    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
-    page = app.test_client().get("/public/blacklist").get_data(as_text=True)
-    identifier = report_payload(3)["identifier"]
-    assert "测试债务人3" in page and identifier not in page
-    assert identifier[:4] + "*" * 10 + identifier[-4:] in page
-    assert "1,006,000.00" in page
-    bank.settle(case_id)
-    office.complete(case_id, "verify_settlement", certificate_decision="verified")
-    assert "测试债务人3" not in app.test_client().get("/public/blacklist").get_data(as_text=True)
+    with freeze_time(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)) as clock:
+        case_id = bank.report(report_payload(3))
+        office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+        office.complete(case_id, "interview", **interview_form(10))
+        clock.tick(dt.timedelta(days=11))
+        assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+        # published while exposed as a sanction (GUARANTEES rule 8)
+        browser("publicity").complete(case_id, "apply_sanction", measures=["expose_media"])
+        page = app.test_client().get("/public/blacklist").get_data(as_text=True)
+        identifier = report_payload(3)["identifier"]
+        assert "测试债务人3" in page and identifier not in page
+        assert identifier[:4] + "*" * 10 + identifier[-4:] in page
+        assert "1,006,000.00" in page
+        bank.settle(case_id)
+        assert "测试债务人3" not in app.test_client().get("/public/blacklist").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("who", ["office", "bank_icbc"])

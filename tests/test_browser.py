@@ -284,3 +284,29 @@ def test_a_bank_follows_a_cut_off_import_on_a_phone_and_discards_it(app, users, 
             stop.set()
             browser.close()
     assert batch_of(app, batch_id).status == "discarded"
+
+
+def test_the_public_list_on_a_phone_searches_by_name_and_passes_axe(app, live_url):
+    """A visitor on a phone, no login: the published debtors in Chinese, a search by name, no
+    axe-core violation, nothing wider than the screen."""
+    from playwright.sync_api import sync_playwright
+
+    result = app.test_cli_runner().invoke(args=["demo", "--if-empty"])
+    assert "Demo cases" in result.output, result.output
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            page = context.new_page()
+            page.goto(f"{live_url}/public/blacklist")
+            assert "某某纺织有限公司" in page.inner_text("#blacklist")  # exposed as a sanction
+            assert "某某农业科技有限公司" not in page.inner_text("body")  # deadline still running
+            page.fill("input[name=q]", "纺织")
+            page.click("form[role=search] button")
+            assert "某某纺织有限公司" in page.inner_text("#blacklist")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            violations = page.evaluate("async () => (await axe.run()).violations.map(v => v.id)")
+            assert violations == []
+        finally:
+            browser.close()
