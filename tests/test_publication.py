@@ -11,9 +11,9 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from tests.support import case_row, interview_form, report_payload
+from tests.support import case_row, interview_form, open_task_id, open_tasks, report_payload
 from webapp.cases.identifiers import mask
-from webapp.models import CaseEvent, Debtor
+from webapp.models import CaseEvent, Debtor, Sanction
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
@@ -94,3 +94,36 @@ def test_the_published_list_searches_by_name_and_pages(app, browser, clock):
     assert "没有该名称的公示债务人" in _public(app, query="无此债务人")
     assert "没有该名称的公示债务人" in _public(app, query="%")  # matched literally
     assert not any(name in _public(app, page=2) for name in names)  # 50 a page
+
+
+def test_a_unit_may_answer_that_no_measure_applies_with_its_reason(app, browser, clock):
+    """Issue 18: a sanctioning unit answers "no measure applicable" and why, instead of at
+    least one measure; nothing of it is applied, so nothing is lifted at delisting."""
+    case_id, _name = _past_the_deadline(app, browser, clock, 21)
+    court, ndrc = browser("court"), browser("ndrc")
+    form = court.get(f"/tasks/{open_task_id(app, case_id, 'apply_sanction', unit='court')}").get_data(
+        as_text=True
+    )
+    assert 'name="no_measure"' in form and "无适用的惩戒措施" in form and 'name="no_measure_reason"' in form
+    page = court.complete(case_id, "apply_sanction", expect=422).get_data(as_text=True)
+    assert "measures" in page  # neither a measure nor "no measure applicable"
+    court.complete(case_id, "apply_sanction", expect=422, no_measure=True)  # no reason given
+    court.complete(  # a measure and "none applies" at once
+        case_id, "apply_sanction", expect=422, no_measure=True, no_measure_reason="无", measures=["exit_ban"]
+    )
+    court.complete(case_id, "apply_sanction", no_measure=True, no_measure_reason="债务人无可执行财产线索")
+    ndrc.complete(case_id, "apply_sanction", measures=["credit_record"])
+    with app.extensions["db_sessionmaker"]() as session:
+        events = list(
+            session.scalars(
+                select(CaseEvent).where(
+                    CaseEvent.case_id == case_id, CaseEvent.kind == "no_measure_applicable"
+                )
+            )
+        )
+        units = set(session.scalars(select(Sanction.unit_code).where(Sanction.case_id == case_id)))
+    assert [(e.unit_code, e.data["reason"]) for e in events] == [("court", "债务人无可执行财产线索")]
+    assert units == {"ndrc"}
+    browser("bank_icbc").settle(case_id)
+    browser("office").complete(case_id, "verify_settlement", certificate_decision="verified")
+    assert open_tasks(app, case_id) == [("lift_sanction", "ndrc")]  # nothing for the court to lift

@@ -77,6 +77,7 @@ EVENTS = {
     "token_revoked": _l("API token revoked"),
     "calendar_year_added": _l("Calendar year added"),
     "calendar_year_changed": _l("Calendar year changed"),
+    "no_measure_applicable": _l("No measure applicable"),
     "publicly_listed": _l("Publicly listed"),
     "publicly_delisted": _l("Removed from the published list"),
     "import_started": _l("Ledger import started"),

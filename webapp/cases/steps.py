@@ -443,6 +443,10 @@ def _apply_effects(
                     )
             elif name == "sanction_applied" and own_task and task is not None:
                 measures = list((task.submitted or {}).get("measures", []))
+                if not measures:  # the unit answered "no measure applicable": nothing to lift
+                    reason = (task.submitted or {}).get("no_measure_reason", "")
+                    ctx.event("no_measure_applicable", task=task, unit_code=task.unit_code, reason=reason)
+                    continue
                 session.add(
                     Sanction(
                         case_id=case.id,
