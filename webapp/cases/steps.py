@@ -7,7 +7,8 @@ Element properties in the diagram (``stage``, ``effect``) say what a step means 
 case, so the rules stay in data: ``effect`` is a space-separated list of
 ``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
 ``referral_answered``, ``settlement_rejected``, ``outcome:<name>`` and
-``notify:creditor_bank``.
+``notify:creditor_bank``. A sanction with a measure exposing the debtor in public publishes
+it (``cases.published_at``) until that measure is lifted or it leaves the blacklist.
 """
 
 from __future__ import annotations
@@ -459,7 +460,7 @@ def _apply_effects(
                 ctx.event("sanction_applied", task=task, unit_code=task.unit_code, measures=measures)
                 exposing = sorted(public & set(measures))
                 if exposing and case.published_at is None:
-                    # exposure is a sanction: the debtor is published from now (rule 6)
+                    # exposure is a sanction: the debtor is published from now (GUARANTEES rule 8)
                     case.published_at = now()
                     ctx.event("publicly_listed", task=task, unit_code=task.unit_code, measures=exposing)
             elif name == "sanction_lifted" and own_task and task is not None:
