@@ -471,3 +471,38 @@ def test_a_report_between_a_chunks_plan_and_its_write_is_kept_and_the_chunk_plan
     else:
         assert plans == [20]  # ids from the sequence: nobody else can take them
     _verify(app)
+
+
+def test_a_debtor_reported_between_a_chunks_plan_and_its_write_is_joined_after_a_new_plan(
+    app, users, browser, monkeypatch
+):
+    """Another bank reports one of the file's debtors between a chunk's plan and its write:
+    the chunk's insert fails on the debtor's key (through COPY on PostgreSQL too), the chunk
+    is planned again, and that debtor's row joins the reported case."""
+    from webapp.ledger import importer
+
+    icbc, abc = browser("bank_icbc"), browser("bank_abc")
+    batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 21)]))
+    work(app)
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    plan_chunk = importer._plan_chunk
+    plans: list[int] = []
+    reported: list[int] = []
+
+    def plan_then_the_debtor_is_reported(*args: Any, **kwargs: Any) -> Any:
+        planned = plan_chunk(*args, **kwargs)
+        plans.append(len(planned[1]))
+        if len(plans) == 1:
+            reported.append(abc.report(report_payload(5)))  # enterprise 5 of the file
+        return planned
+
+    monkeypatch.setattr(importer, "_plan_chunk", plan_then_the_debtor_is_reported)
+    work(app)
+    batch = batch_of(app, batch_id)
+    assert batch.status == "done", batch.error
+    assert plans == [20, 19]  # planned again, the reported debtor put off to join
+    assert batch.cases_created == 19 and count(app, Case) == 20
+    with app.extensions["db_sessionmaker"]() as session:
+        banks = set(session.scalars(select(Loan.bank_unit_code).where(Loan.case_id == reported[0])))
+    assert banks == {"bank_abc", "bank_icbc"}  # the file's loan joined the reported case
+    _verify(app)

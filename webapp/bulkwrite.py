@@ -14,9 +14,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import JSON, Table, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from webapp.db import hide_values
 
 
 def is_postgresql(session: Session) -> bool:
@@ -38,9 +42,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     driver = session.connection().connection.driver_connection
     if driver is None:  # a pooled connection always has its driver's; say so if not
         raise RuntimeError("no database connection to COPY through")
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+    except psycopg.IntegrityError as err:
+        # as SQLAlchemy raises it for its own statements (callers catch that), without the
+        # row's values, which PostgreSQL's DETAIL line repeats
+        raise IntegrityError(f"COPY {table.name}", None, hide_values(err)) from None
 
 
 def analyze(session: Session, table: Table) -> None:

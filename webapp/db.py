@@ -63,13 +63,20 @@ _DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
 HIDDEN_DETAIL = "DETAIL:  (hidden: it repeats the row's values)"
 
 
+def hide_values(error: BaseException) -> BaseException:
+    """The error with PostgreSQL's DETAIL line (the row's values) dropped from its message."""
+    if error.args and isinstance(error.args[0], str) and "DETAIL:" in error.args[0]:
+        error.args = (_DETAIL.sub(HIDDEN_DETAIL, error.args[0]), *error.args[1:])
+    return error
+
+
 def _without_values(context: ExceptionContext) -> None:
     """Database errors as logs see them carry no values: bound parameters are hidden by
     ``hide_parameters``, and this drops PostgreSQL's DETAIL line from the driver's message
     and from SQLAlchemy's, which quotes it (the exception keeps it in ``orig.diag``)."""
     for error in (context.original_exception, context.sqlalchemy_exception):
-        if error is not None and error.args and isinstance(error.args[0], str) and "DETAIL:" in error.args[0]:
-            error.args = (_DETAIL.sub(HIDDEN_DETAIL, error.args[0]), *error.args[1:])
+        if error is not None:
+            hide_values(error)
 
 
 def make_engine(url: str) -> Engine:

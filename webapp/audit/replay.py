@@ -9,11 +9,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from webapp.audit.chain import Verdict, chain_of, verify_chain
-from webapp.models import Case, CaseEvent, Task, User
+from webapp.models import Case, CaseEvent, ImportBatch, Task, User
 
 EXPORT_FIELDS = (
     "seq",
@@ -137,8 +137,14 @@ class EventQuery:
     end: dt.datetime | None = None
 
 
+# events of cases a ledger import still hides (webapp.cases.visibility): nobody sees them yet
+_HIDDEN_CASES = select(Case.id).where(
+    Case.import_batch_id.in_(select(ImportBatch.id).where(ImportBatch.hides_cases.is_(True)))
+)
+
+
 def search(session: Session, query: EventQuery, limit: int = 50, offset: int = 0) -> list[CaseEvent]:
-    stmt = select(CaseEvent)
+    stmt = select(CaseEvent).where(or_(CaseEvent.case_id.is_(None), CaseEvent.case_id.not_in(_HIDDEN_CASES)))
     if query.actor:
         stmt = stmt.join(User, CaseEvent.actor_id == User.id).where(User.username == query.actor)
     if query.unit:

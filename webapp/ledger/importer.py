@@ -283,6 +283,9 @@ def _joins(
 ) -> None:
     """Loans of debtors with an open case, one report per behaviour and evidence."""
     reported = _reported(session, batch.unit_code, rows)
+    # a first write opens the chunk's transaction: pysqlite begins one only before a write,
+    # and a SAVEPOINT outside a transaction would commit each report on its own
+    _while_importing(session, batch, progress_at=now())
     placed = [_placing(r, ROW_EXISTING, None) for r in rows if r.contract_no in reported]
     created = loans = 0
     left_out: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import intake
+from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.ledger import limits, rows
 from webapp.ledger.columns import columns
@@ -99,7 +100,9 @@ def _sort(session: Session, unit_code: str, checks: list[rows.RowCheck], seen: _
         for identifier, case_id, stage in session.execute(
             select(Debtor.identifier, Case.id, Case.stage)
             .join(Case, Case.open_debtor_id == Debtor.id)
-            .where(Debtor.identifier.in_(identifiers))
+            # a case another import still hides is seen by nobody: its debtor's rows are
+            # classified as new here, and left out with the reason when imported
+            .where(Debtor.identifier.in_(identifiers), SHOWN)
         )
     }
     records = []
