@@ -293,8 +293,15 @@ def _start_data(user: User, report: Report, cat: catalog_mod.Catalog) -> dict[st
 
 def _shareable(template: engine.StartTemplate, units: set[str]) -> bool:
     """A template whose first tasks a step would open without complaint: known units, and no
-    sanction (rule 1 reads the case's history, which a new case has not)."""
-    return all(r.assignee in units and not guarantees.opens_sanction(r) for r in template.snapshot.ready)
+    sanction (rule 1 reads the case's history, which a new case has not); and a start that
+    waits for something (one that ends at once is a step's to close)."""
+    snapshot = template.snapshot
+    waits = bool(snapshot.ready or snapshot.next_timer_at or snapshot.awaits_message)
+    return (
+        waits
+        and not snapshot.finished
+        and all(r.assignee in units and not guarantees.opens_sanction(r) for r in snapshot.ready)
+    )
 
 
 def _debtors(session: Session, plan: Plan, reports: Sequence[Report]) -> dict[str, int]:

@@ -21,6 +21,7 @@ from webapp.models import (
     ChainHead,
     Debtor,
     ImportBatch,
+    ImportRow,
     Loan,
     Notification,
     Sanction,
@@ -55,6 +56,10 @@ def remove_cases(session: Session, batch_id: int) -> None:
             .values(cases_removed=ImportBatch.cases_removed + len(ids), progress_at=now())
         )
         session.commit()
+    # the rows no longer point at cases (SQLite may give their ids to new cases later)
+    session.execute(
+        update(ImportRow).where(ImportRow.batch_id == batch_id).values(case_id=None, placed=False)
+    )
     batch = session.get_one(ImportBatch, batch_id, populate_existing=True)
     batch.status = DISCARDED
     batch.finished_at = now()

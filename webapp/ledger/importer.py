@@ -131,8 +131,10 @@ def _import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
             began = time.monotonic()
             _new_cases(session, batch, user, version, rows, source, templates)
             _checkpoint_pause()
-            # leave the rest of the time to caseworkers' requests (see cpu_share)
-            time.sleep((time.monotonic() - began) * (1 / share - 1))
+            # leave the rest of the time to caseworkers' requests (see cpu_share); a stop
+            # asked meanwhile ends the wait
+            _pause.wait((time.monotonic() - began) * (1 / share - 1))
+            _checkpoint_pause()
     _show(session, batch)
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
@@ -322,7 +324,7 @@ def _joins(
         counts[ROW_JOIN] = counts.get(ROW_JOIN, 0) - len(left_out)
         counts[ROW_INVALID] = counts.get(ROW_INVALID, 0) + len(left_out)
         batch.counts = counts
-    _commit_chunk(session, batch, placed, created=created, loans=loans, left_out=len(left_out))
+    _commit_chunk(session, batch, placed, created=created, loans=loans)
 
 
 def _commit_chunk(
@@ -332,14 +334,14 @@ def _commit_chunk(
     *,
     created: int,
     loans: int,
-    left_out: int = 0,
 ) -> None:
     """The chunk's rows placed and the batch's progress, committed together; rolled back
     when the batch was discarded meanwhile."""
     if placed:
         session.execute(_PLACE_ROWS, [{"batch": batch.id, **p} for p in placed])
-    # rows put off to phase 3 (their debtor got an open case meanwhile) count when placed there
-    done = sum(1 for p in placed if p["now_placed"]) + left_out
+    # rows put off to phase 3 (their debtor got an open case meanwhile) count when placed there;
+    # rows left out leave the total (counts) instead of counting as done
+    done = sum(1 for p in placed if p["now_placed"])
     _while_importing(
         session,
         batch,
