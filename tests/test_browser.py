@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,19 +229,13 @@ def test_a_bank_follows_a_cut_off_import_on_a_phone_and_discards_it(app, users, 
 
     from tests.ledger_files import enterprise_row, to_csv
     from tests.test_ledger import batch_of, upload, work
-    from tests.test_ledger_chunks import _start_ledger_worker, _stop
+    from tests.test_ledger_chunks import cut_off_after_a_chunk
 
     bank = Browser(app, "bank_icbc")
     batch_id = upload(bank, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 301)]))
     work(app)
     assert bank.post(f"/ledger/{batch_id}/confirm").status_code == 303
-    worker = _start_ledger_worker(app, tmp_path, chunk=5)
-    try:
-        while batch_of(app, batch_id).rows_done == 0:
-            assert worker.poll() is None, "the worker ended"
-            time.sleep(0.01)
-    finally:
-        _stop(worker, kill=True)
+    cut_off_after_a_chunk(app, tmp_path, batch_id, chunk=5)
     done = batch_of(app, batch_id).rows_done
 
     with sync_playwright() as pw:

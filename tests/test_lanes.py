@@ -20,6 +20,7 @@ from tests.conftest import migrate
 from tests.ledger_files import enterprise_row, person_row, to_csv
 from tests.support import ROOT, case_row, interview_form, report_payload
 from tests.test_ledger import batch_of, count, upload
+from tests.test_ledger_chunks import cut_off_after_a_chunk
 from webapp.models import Case, Loan
 
 START = dt.datetime(2026, 2, 12, 2, 0, tzinfo=dt.UTC)
@@ -77,28 +78,7 @@ def test_a_killed_ledger_lane_leaves_its_chunks_hidden_and_the_import_resumes(
     batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 401)]))
     _lane(app, "ledger")  # the rows' check
     assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
-    env = {
-        **os.environ,
-        "LIANDONG_DATABASE_URL": app.config["DATABASE_URL"],
-        "LIANDONG_UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "LIANDONG_INSTANCE_DIR": str(tmp_path),
-        "LIANDONG_SECRET_KEY": "test",
-        "LIANDONG_LEDGER_IMPORT_CHUNK": "10",
-    }
-    flask = str(ROOT / ".venv" / "bin" / "flask")
-    worker = subprocess.Popen(  # noqa: S603 - the app's own command
-        [flask, "--app", "webapp", "worker", "--lane", "ledger"], cwd=ROOT, env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while batch_of(app, batch_id).rows_done == 0:
-            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
-            time.sleep(0.01)
-        worker.kill()  # the worker dies: no clean stop
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    cut_off_after_a_chunk(app, tmp_path, batch_id)  # the worker dies: no clean stop
     batch = batch_of(app, batch_id)
     assert batch.status == "importing" and batch.hides_cases
     assert 0 < batch.rows_done < 400 and count(app, Case) == batch.cases_created
@@ -221,28 +201,8 @@ def test_a_stopped_ledger_lane_pauses_its_import_after_a_chunk_and_the_next_work
     batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 401)]))
     _lane(app, "ledger")  # the rows' check
     assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
-    env = {
-        **os.environ,
-        "LIANDONG_DATABASE_URL": app.config["DATABASE_URL"],
-        "LIANDONG_UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "LIANDONG_INSTANCE_DIR": str(tmp_path),
-        "LIANDONG_SECRET_KEY": "test",
-        "LIANDONG_LEDGER_IMPORT_CHUNK": "10",
-    }
-    flask = str(ROOT / ".venv" / "bin" / "flask")
-    worker = subprocess.Popen(  # noqa: S603 - the app's own command
-        [flask, "--app", "webapp", "worker", "--lane", "ledger"], cwd=ROOT, env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while batch_of(app, batch_id).rows_done == 0:
-            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
-            time.sleep(0.01)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=20) == 0  # it stopped by itself, after its chunk
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    # SIGTERM: it stops by itself, after its chunk
+    assert cut_off_after_a_chunk(app, tmp_path, batch_id, kill=False) == 0
     batch = batch_of(app, batch_id)
     assert batch.status == "queued" and batch.hides_cases and 0 < batch.rows_done < 400
     assert count(app, Case) == batch.cases_created  # every committed chunk whole

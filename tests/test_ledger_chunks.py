@@ -226,6 +226,23 @@ def _stop(worker: subprocess.Popen[bytes], kill: bool = False) -> None:
             worker.wait(timeout=10)
 
 
+def cut_off_after_a_chunk(
+    app: Flask, tmp_path: Path, batch_id: int, chunk: int = 10, kill: bool = True
+) -> int | None:
+    """A ledger worker process imports the batch until it has committed a chunk, then is
+    killed (or, ``kill=False``, sent SIGTERM); its exit status."""
+    worker = _start_ledger_worker(app, tmp_path, chunk)
+    try:
+        deadline = time.monotonic() + 120
+        while batch_of(app, batch_id).rows_done == 0:
+            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
+            assert worker.poll() is None, "the worker ended"
+            time.sleep(0.01)
+    finally:
+        _stop(worker, kill=kill)
+    return worker.returncode
+
+
 def _tally(app: Flask) -> dict[str, Any]:
     """The rows an import writes, counted (events and chains but the batches' own)."""
     with app.extensions["db_sessionmaker"]() as session:
@@ -258,16 +275,7 @@ def test_a_discarded_import_leaves_nothing_behind(app, users, browser, tmp_path)
     work(app)
     assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
 
-    # a worker process killed after its first committed chunk
-    worker = _start_ledger_worker(app, tmp_path, chunk=10)
-    try:
-        deadline = time.monotonic() + 120
-        while batch_of(app, batch_id).rows_done == 0:
-            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
-            assert worker.poll() is None, "the worker ended"
-            time.sleep(0.01)
-    finally:
-        _stop(worker, kill=True)
+    cut_off_after_a_chunk(app, tmp_path, batch_id)  # a worker process killed
     batch = batch_of(app, batch_id)
     assert batch.status == "importing" and 0 < batch.cases_created < 200
     assert count(app, Case) == before["cases"] + batch.cases_created
@@ -389,15 +397,7 @@ def test_a_failed_import_keeps_its_chunks_hidden_and_resumes_after_them(app, use
     batch_id = upload(icbc, to_csv([enterprise_row(n, f"HT-{n}") for n in range(1, 201)]))
     work(app)
     assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
-    worker = _start_ledger_worker(app, tmp_path, chunk=10)
-    try:
-        deadline = time.monotonic() + 120
-        while batch_of(app, batch_id).rows_done == 0:
-            assert time.monotonic() < deadline, "the ledger lane did not commit a chunk"
-            assert worker.poll() is None, "the worker ended"
-            time.sleep(0.01)
-    finally:
-        _stop(worker, kill=True)
+    cut_off_after_a_chunk(app, tmp_path, batch_id)
     committed = batch_of(app, batch_id).cases_created
     assert 0 < committed < 200
 

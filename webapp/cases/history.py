@@ -84,20 +84,8 @@ def system_event(session: Session, kind: str, actor: User | None = None, **data:
     """An event outside any case (logins, administration), on the chain of its user
     (``user:<id>``), or of the user name tried (``login:<name>``) for failed logins, so that
     users never wait on each other's history."""
-    event = CaseEvent(
-        chain=f"user:{actor.id}" if actor else f"login:{str(data.get('username', ''))[:30]}",
-        case_id=None,
-        kind=kind,
-        actor_id=actor.id if actor else None,
-        unit_code=actor.unit_code if actor else None,
-        data=data,
-        active_elements=[],
-        completed_elements=[],
-        created_at=now(),
-    )
-    chain.mark_order(event)
-    session.add(event)
-    return event
+    chain_name = f"user:{actor.id}" if actor else f"login:{str(data.get('username', ''))[:30]}"
+    return _outside_case(session, chain_name, kind, actor, actor.unit_code if actor else None, data)
 
 
 def batch_event(
@@ -105,13 +93,27 @@ def batch_event(
 ) -> CaseEvent:
     """An event in a ledger batch's own history (``import:<id>``): started, shown, failed,
     resumed, discarded; the batch's cases have their own chains."""
+    return _outside_case(
+        session, f"import:{batch.id}", kind, actor, batch.unit_code, {"batch": batch.id, **data}
+    )
+
+
+def _outside_case(
+    session: Session,
+    chain_name: str,
+    kind: str,
+    actor: User | None,
+    unit_code: str | None,
+    data: dict[str, Any],
+) -> CaseEvent:
+    """An event on a chain of its own outside any case, sealed when it is flushed."""
     event = CaseEvent(
-        chain=f"import:{batch.id}",
+        chain=chain_name,
         case_id=None,
         kind=kind,
         actor_id=actor.id if actor else None,
-        unit_code=batch.unit_code,
-        data={"batch": batch.id, **data},
+        unit_code=unit_code,
+        data=data,
         active_elements=[],
         completed_elements=[],
         created_at=now(),
