@@ -9,6 +9,7 @@ from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan,
 from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
 from webapp.models.processes import ProcessVersion
+from webapp.models.progress import Repayment, Withholding
 from webapp.models.tasks import Task
 from webapp.models.units import Unit
 from webapp.models.users import ApiToken, LoginFailure, User
@@ -29,8 +30,10 @@ __all__ = [
     "LoginFailure",
     "Notification",
     "ProcessVersion",
+    "Repayment",
     "Sanction",
     "Task",
     "Unit",
     "User",
+    "Withholding",
 ]
