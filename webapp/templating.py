@@ -20,7 +20,9 @@ from webapp.cases.identifiers import mask
 from webapp.clock import now
 from webapp.db import get_session
 from webapp.models import Unit
+from webapp.taskforms.conditions import show_conditions
 from webapp.taskforms.schemas import enum_title, load_schema, localized
+from webapp.taskforms.validation import posted_rows
 from webapp.tasks.service import nav_counts
 
 STAGES = {
@@ -178,6 +180,8 @@ def register(app: Flask) -> None:
         debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
         schema_text=lambda node, key: localized(node, key, locale()),
         enum_title=lambda node, value: enum_title(node, value, locale()),
+        field_conditions=show_conditions,
+        form_rows=posted_rows,
     )
 
     @app.context_processor

@@ -22,6 +22,9 @@ class MultiDictLike(Protocol):
     def __contains__(self, key: object, /) -> bool: ...
 
 
+MAX_ROWS = 500  # rows of a table read from a post, whatever its maxItems (which validation checks)
+
+
 def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
     """Posted strings to schema types; blanks are left out so that ``required`` catches them.
 
@@ -30,6 +33,11 @@ def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name, prop in form.properties.items():
         kind = prop.get("type")
+        if kind == "array" and prop.get("x-widget") == "rows":
+            rows = [_coerce_row(prop, row) for row in posted_rows(posted, name, prop)]
+            if rows:
+                data[name] = rows
+            continue
         if kind == "array":
             values = [v for v in posted.getlist(name) if v.strip()]
             if values:
@@ -44,6 +52,51 @@ def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
             continue
         data[name] = _convert(raw, kind)
     return data
+
+
+def posted_rows(
+    posted: MultiDictLike | Mapping[str, Any], name: str, prop: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The rows of the table field ``name`` (``x-widget: rows``) as posted in fields
+    ``name.<row>.<column>``: the raw strings, stripped, of each row with a value, in order.
+
+    Rows whose inputs are all empty are dropped, so the row numbers of validation's messages
+    (``name.0.amount``) are those of this list; the page renders the same list back. The
+    rows posted are numbered from 0 without gaps (the page and its script number them so).
+    """
+    columns = list(prop.get("items", {}).get("properties", {}))
+    rows: list[dict[str, str]] = []
+    for index in range(MAX_ROWS):
+        keys = {column: f"{name}.{index}.{column}" for column in columns}
+        if not any(key in posted for key in keys.values()):
+            break
+        row = {column: _first(posted, key) for column, key in keys.items()}
+        if any(row.values()):
+            rows.append(row)
+    return rows
+
+
+def _first(posted: MultiDictLike | Mapping[str, Any], key: str) -> str:
+    if isinstance(posted, Mapping) and not hasattr(posted, "getlist"):
+        value = posted.get(key)
+        return "" if value is None else str(value).strip()
+    values = posted.getlist(key)
+    return values[0].strip() if values else ""
+
+
+def _coerce_row(prop: Mapping[str, Any], raw: Mapping[str, str]) -> dict[str, Any]:
+    """One posted row to its item's types; blanks left out, as for a whole form."""
+    columns: dict[str, dict[str, Any]] = prop.get("items", {}).get("properties", {})
+    row: dict[str, Any] = {}
+    for column, value in raw.items():
+        if value == "":
+            continue
+        kind = columns.get(column, {}).get("type")
+        if kind == "boolean":
+            row[column] = value in ("on", "true", "1", "yes")
+        else:
+            row[column] = _convert(value, kind)
+    return row
 
 
 def _convert(raw: str, kind: str | None) -> Any:
@@ -127,14 +180,23 @@ def _describe(error: ValidationError, data: Mapping[str, Any]) -> list[tuple[str
         "minimum": _("Must be at least %(n)s.", n=error.validator_value),
         "exclusiveMinimum": _("Must be greater than %(n)s.", n=error.validator_value),
         "maximum": _("Must be at most %(n)s.", n=error.validator_value),
-        "minItems": _("Choose at least %(n)s.", n=error.validator_value),
-        "maxItems": _("Choose at most %(n)s.", n=error.validator_value),
+        "minItems": _("Enter at least %(n)s rows.", n=error.validator_value)
+        if _is_rows(error.instance)
+        else _("Choose at least %(n)s.", n=error.validator_value),
+        "maxItems": _("Enter at most %(n)s rows.", n=error.validator_value)
+        if _is_rows(error.instance)
+        else _("Choose at most %(n)s.", n=error.validator_value),
         "uniqueItems": _("Each value may appear only once."),
         "format": _("Enter a valid date (YYYY-MM-DD).")
         if error.validator_value == "date"
         else _("Enter a valid value."),
     }
     return [(base or "_form", messages.get(str(kind), _("Enter a valid value.")))]
+
+
+def _is_rows(instance: object) -> bool:
+    """A list of objects: the rows of a table (messages speak of rows, not choices)."""
+    return isinstance(instance, list) and any(isinstance(item, Mapping) for item in instance)
 
 
 def _type_name(kind: object) -> str:
