@@ -15,6 +15,8 @@ from webapp.models import Case, CaseEvent, Sanction
 
 SANCTION_EFFECT = "sanction_applied"
 TALK_STAGES = frozenset({"interview", "official_talk"})
+# a case ending so has lifted every sanction (rule 2): settled and delisted, or closed by the office
+LIFTING_OUTCOMES = frozenset({"delisted", "closed"})
 
 
 def opens_sanction(ready: engine.ReadyTask) -> bool:

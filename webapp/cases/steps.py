@@ -6,13 +6,14 @@ of the step remains.
 Element properties in the diagram (``stage``, ``effect``) say what a step means to the
 case, so the rules stay in data: ``effect`` is a space-separated list of
 ``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
-``referral_answered``, ``settlement_rejected``, ``outcome:<name>`` and
-``notify:creditor_bank``. A sanction with a measure exposing the debtor in public publishes
+``referral_answered[:<field>]``, ``loans_settled``, ``settlement_rejected``, ``outcome:<name>``
+and ``notify:creditor_bank``. A sanction with a measure exposing the debtor in public publishes
 it (``cases.published_at``) until that measure is lifted or it leaves the blacklist.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,8 @@ STAGE_ORDER = (
     "interview",
     "official_talk",
     "rectification",
+    "assessment",
+    "repayment_plan",
     "sanction",
     "referral_decision",
     "referral",
@@ -310,7 +313,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
             raise StepFailed(
                 "rule 2: the case would close with the debtor on the blacklist", case.id, actor_id
             )
-        if case.outcome == "delisted" and guarantees.unlifted_sanctions(session, case):
+        if case.outcome in guarantees.LIFTING_OUTCOMES and guarantees.unlifted_sanctions(session, case):
             raise StepFailed(
                 "rule 2: the case would close before every sanction is lifted", case.id, actor_id
             )
@@ -384,7 +387,7 @@ def _project_tasks(
             form=ready.form,
             status=OPEN,
             created_at=opened,
-            due_at=due.due_at(ready.element_id, opened, calendar),
+            due_at=_due_at(ready, opened, calendar),
             context=ready.item,
         )
         ctx.new_tasks.append(row)
@@ -395,6 +398,19 @@ def _project_tasks(
                 participants.add(ready.assignee)
                 ctx.new_participants.append(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
+
+
+def _due_at(
+    ready: engine.ReadyTask, opened: dt.datetime, calendar: work_calendar.WorkCalendar
+) -> dt.datetime | None:
+    """The end of the day the element's data names (an instalment's date), else the period
+    from deadlines.toml; a date that cannot be read falls back to the period."""
+    if ready.due_on:
+        try:
+            return work_calendar.end_of_local_day(dt.date.fromisoformat(ready.due_on))
+        except ValueError:
+            pass
+    return due.due_at(ready.element_id, opened, calendar)
 
 
 def _participants(session: Session, case_id: int) -> set[str]:
@@ -476,12 +492,17 @@ def _apply_effects(
             elif name == "settlement_rejected":
                 _reopen_loans(session, ctx)
             elif name == "referral_answered" and own_task and task is not None:
+                # the argument names the form field holding the unit's answer
                 ctx.event(
                     "referral_answered",
                     task=task,
                     unit_code=task.unit_code,
-                    answer=(task.submitted or {}).get("referral_answer"),
+                    answer=(task.submitted or {}).get(arg or "referral_answer"),
                 )
+            elif name == "loans_settled" and own_task and task is not None:
+                certificate = (task.submitted or {}).get("settlement_certificate_no")
+                if certificate:  # the last instalment of a repayment plan was paid
+                    _settle_loans(session, ctx, str(certificate))
 
 
 def _unlifted(session: Session, case_id: int, unit_code: str) -> list[Sanction]:
@@ -518,6 +539,17 @@ def _exposed(session: Session, case_id: int, public: frozenset[str]) -> bool:
         )
     pending = [o for o in session.new if isinstance(o, Sanction) and o.case_id == case_id]
     return any(s.lifted_at is None and public & set(s.measures or []) for s in stored + pending)
+
+
+def _settle_loans(session: Session, ctx: StepContext, certificate_no: str) -> None:
+    """A repayment plan was kept: the case's unsettled loans are settled with the
+    certificate the creditor bank gave; the office verifies it next, as for any settlement."""
+    settled = []
+    for loan in session.scalars(select(Loan).where(Loan.case_id == ctx.case.id, Loan.settled_at.is_(None))):
+        loan.settled_at = now()
+        loan.settlement_certificate_no = certificate_no
+        settled.append(loan.contract_no)
+    ctx.event("settlement_reported", certificate_no=certificate_no, loans=settled, by="repayment_plan")
 
 
 def _reopen_loans(session: Session, ctx: StepContext) -> None:

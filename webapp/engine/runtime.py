@@ -44,7 +44,12 @@ class ReadyTask:
     assignee: str | None  # the lane, or for a dynamic lane the value it resolves to
     form: str | None
     properties: dict[str, str]
-    item: dict[str, Any]  # the multi-instance item, if any
+    # the multi-instance item, if any, and the data the element names in ``contextVariables``
+    # (what its form and page need from the case, e.g. the instalment it confirms)
+    item: dict[str, Any]
+    # the value of the data named by the element's ``dueDateVariable`` (an ISO date): the task
+    # is due on that day instead of after a period from deadlines.toml
+    due_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,6 +351,9 @@ def _ready_task(task: Any, props: dict[str, str], dynamic_lanes: Mapping[str, st
         value = task.data.get(variable)
         assignee = value if isinstance(value, str) else None
         item = {variable: value}
+    for name in props.get("contextVariables", "").split():
+        item[name] = task.data.get(name)
+    due_on = task.data.get(props.get("dueDateVariable", ""))
     return ReadyTask(
         id=str(task.id),
         element_id=spec.bpmn_id,
@@ -355,6 +363,7 @@ def _ready_task(task: Any, props: dict[str, str], dynamic_lanes: Mapping[str, st
         form=props.get("formJsonSchemaFilename"),
         properties=props,
         item=item,
+        due_on=due_on if isinstance(due_on, str) else None,
     )
 
 

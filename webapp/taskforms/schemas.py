@@ -2,9 +2,12 @@
 
 Conventions (all optional) on top of JSON Schema, for rendering only:
 ``title`` (Chinese) and ``x-title-en``; ``x-enum-titles`` / ``x-enum-titles-en``;
-``x-widget`` (radio, select, textarea, checkboxes); ``x-options`` (enum filled by the
+``x-widget`` (radio, select, textarea, checkboxes, rows); ``x-options`` (enum filled by the
 server, e.g. the sanction measures of the task's unit); ``x-default`` (default from
-settings, e.g. the rectification period).
+settings, e.g. the rectification period). Against the case data the task's element names
+(its context): ``x-context-if`` on a property or an ``allOf`` entry keeps it only while that
+context value is true (the certificate on a plan's last instalment); ``x-enum-unless`` maps an
+enum value to a context value that withdraws it (no second extension of a deadline).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def resolve_schema(
     options: dict[str, list[tuple[str, str, str]]],
     defaults: dict[str, Any],
     debtor_kind: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> FormSchema:
     """The form ``name`` with its ``x-options`` enums filled (value, zh, en) and its
     ``x-default`` defaults set, without the enum values that ``x-debtor-kinds`` reserves for
@@ -84,7 +88,9 @@ def resolve_schema(
     every request): callers must not change the result.
     """
     frozen_options = tuple(sorted((key, tuple(choices)) for key, choices in options.items()))
-    return _resolved(forms_dir, name, frozen_options, tuple(sorted(defaults.items())), debtor_kind)
+    # only whether each context value is true matters to a form
+    flags = tuple(sorted((key, bool(value)) for key, value in (context or {}).items()))
+    return _resolved(forms_dir, name, frozen_options, tuple(sorted(defaults.items())), debtor_kind, flags)
 
 
 @lru_cache(maxsize=1024)
@@ -94,9 +100,10 @@ def _resolved(
     options: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...],
     defaults: tuple[tuple[str, Any], ...],
     debtor_kind: str | None,
+    context: tuple[tuple[str, bool], ...] = (),
 ) -> FormSchema:
-    choices_of, default_of = dict(options), dict(defaults)
-    schema = copy.deepcopy(_load(forms_dir, name))
+    choices_of, default_of, flags = dict(options), dict(defaults), dict(context)
+    schema = _apply_context(copy.deepcopy(_load(forms_dir, name)), flags)
     for prop in schema.get("properties", {}).values():
         reserved = prop.get("x-debtor-kinds", {})
         if reserved and debtor_kind is not None and "enum" in prop:
@@ -108,6 +115,28 @@ def _resolved(
             target["enum"] = [value for value, _, _ in choices]
             prop["x-enum-titles"] = {value: zh for value, zh, _ in choices}
             prop["x-enum-titles-en"] = {value: en for value, _, en in choices}
+        withdrawn = {value for value, flag in prop.get("x-enum-unless", {}).items() if flags.get(flag)}
+        if withdrawn and "enum" in prop:
+            prop["enum"] = [v for v in prop["enum"] if v not in withdrawn]
         if prop.get("x-default") in default_of:
             prop["default"] = default_of[prop["x-default"]]
     return FormSchema(name, schema)
+
+
+def _apply_context(schema: dict[str, Any], flags: dict[str, bool]) -> dict[str, Any]:
+    """Drop the properties and ``allOf`` entries whose ``x-context-if`` value is not true."""
+    props = schema.get("properties", {})
+    gone = {
+        name for name, prop in props.items() if "x-context-if" in prop and not flags.get(prop["x-context-if"])
+    }
+    for name in gone:
+        del props[name]
+    if gone and "required" in schema:
+        schema["required"] = [name for name in schema["required"] if name not in gone]
+    if "allOf" in schema:
+        schema["allOf"] = [
+            entry
+            for entry in schema["allOf"]
+            if "x-context-if" not in entry or flags.get(entry["x-context-if"])
+        ]
+    return schema

@@ -192,18 +192,43 @@ def _check_open(task: Task) -> None:
 
 
 def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = None) -> FormSchema | None:
-    """The task's form resolved for its unit and debtor (``case``: the task's case, if at hand)."""
+    """The task's form resolved for its unit, debtor and the case data its element names
+    (``task.context``, e.g. the measures the office allowed, an instalment being the last)."""
     if not task.form:
         return None
     cat = catalog_mod.current()
     unit = session.get(Unit, task.unit_code)
     kind = unit.kind if unit else ""
-    options = {"sanction_measures": [(m.code, m.zh, m.en) for m in cat.measures_for(task.unit_code, kind)]}
+    context = dict(task.context or {})
+    measures = cat.measures_for(task.unit_code, kind)
+    # a lighter sanction: only the measures the office chose for the unit, if it chose any of them
+    allowed = set(context.get("allowed_measures") or [])
+    if allowed & {m.code for m in measures}:
+        measures = tuple(m for m in measures if m.code in allowed)
+    options = {
+        "sanction_measures": [(m.code, m.zh, m.en) for m in measures],
+        **_choices(cat, session),
+    }
     defaults = {"rectification_days": cat.rectification_default_days}
     if case is None or case.id != task.case_id:
         case = session.get(Case, task.case_id)
     debtor_kind = case.debtor.kind if case else None
-    return resolve_schema(forms_dir, task.form, options, defaults, debtor_kind)
+    return resolve_schema(forms_dir, task.form, options, defaults, debtor_kind, context)
+
+
+def _choices(cat: catalog_mod.Catalog, session: Session) -> dict[str, list[tuple[str, str, str]]]:
+    """Server-filled choices any form may name (``x-options``)."""
+    names = {u.code: u for u in cat.units}
+    sanctioning = [(catalog_mod.CREDITOR_BANK, "债权银行", "Creditor banks")] + [
+        (code, names[code].zh, names[code].en) for code in cat.sanctioning_units() if code in names
+    ]
+    measures = [
+        (m.code, f"{zh}：{m.zh}", f"{en}: {m.en}")
+        for unit, zh, en in sanctioning
+        for m in cat.sanctions.get(unit, ())
+    ]
+    towns = [(u.code, u.zh, u.en) for u in cat.units if u.kind == "township"]
+    return {"sanctioning_units": sanctioning, "all_measures": measures, "townships": towns}
 
 
 def claim(session: Session, user: User, task_id: str) -> Task:
