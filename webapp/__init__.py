@@ -71,6 +71,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.cases.views import bp as cases_bp
     from webapp.ledger.views import bp as ledger_bp
     from webapp.public.views import bp as public_bp
+    from webapp.referrals.views import bp as referrals_bp
     from webapp.supervision.views import bp as supervision_bp
     from webapp.tasks.views import bp as tasks_bp
 
@@ -83,6 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(supervision_bp)
     app.register_blueprint(ledger_bp)
+    app.register_blueprint(referrals_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, templating

@@ -1,0 +1,1 @@
+"""The political-legal committee's view of referred cases and their chains."""
