@@ -350,3 +350,83 @@ def test_township_follows_up_when_asked(app, browser, clock):
     )
     assert open_tasks(app, case_id) == []
     assert case_row(app, case_id).stage == "rectification"
+
+
+# ---- closing without settlement ------------------------------------------------------------------
+CLOSINGS = {
+    "written_off": {"bank_confirmation_no": "工银核〔2026〕12号"},
+    "enforcement_terminated": {"court_ruling_no": "(2026)执12号之一"},
+    "deceased_dissolved": {"certificate_no": "注销2026-31"},
+    "bankruptcy": {"court_ruling_no": "(2026)破终3号"},
+}
+
+
+@pytest.mark.parametrize("reason", sorted(CLOSINGS))
+def test_closing_without_settlement_lifts_every_sanction(app, browser, clock, reason):
+    n = 20 + sorted(CLOSINGS).index(reason)
+    case_id = to_referral(app, browser, clock, n)
+    office = browser("office")
+    assert 'id="close-case"' in office.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="close-case"' not in browser("bank_icbc").get(f"/cases/{case_id}").get_data(as_text=True)
+    # the reason's document is required: nothing happens without it
+    response = office.post(
+        f"/cases/{case_id}/close", data={"closing_reason": reason, "closing_notes": "材料齐全"}
+    )
+    assert response.status_code == 422
+    assert case_row(app, case_id).status == "open" and case_row(app, case_id).closing_reason is None
+    assert browser("bank_icbc").post(f"/cases/{case_id}/close", data={}).status_code == 403
+    response = office.post(
+        f"/cases/{case_id}/close",
+        data={"closing_reason": reason, "closing_notes": "材料齐全", **CLOSINGS[reason]},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1500]
+    case = case_row(app, case_id)
+    assert (case.closing_reason, case.blacklisted, case.published_at) == (reason, False, None)
+    assert sorted(u for e, u in open_tasks(app, case_id) if e == "lift_sanction") == SANCTIONING
+    assert all(e == "lift_sanction" for e, _u in open_tasks(app, case_id))
+    for unit in SANCTIONING:
+        browser(unit).complete(case_id, "lift_sanction", lift_confirmed=True)
+    case = case_row(app, case_id)
+    assert (case.status, case.outcome) == ("closed", "closed")
+    with app.extensions["db_sessionmaker"]() as session:
+        unlifted = session.scalars(
+            select(Sanction).where(Sanction.case_id == case_id, Sanction.lifted_at.is_(None))
+        )
+        assert list(unlifted) == []
+    page = browser("bank_icbc").get(f"/cases/{case_id}").get_data(as_text=True)
+    assert ('id="closing-note"' in page) == (reason == "written_off")
+    [ordered] = events(app, case_id, "closing_ordered")
+    assert ordered["closing_reason"] == reason and ordered["lift_units"] == SANCTIONING
+
+
+def test_closing_before_any_sanction_and_through_the_api(app, browser, clock, users):
+    case_id = confirmed(app, browser, 30)
+    result = app.test_cli_runner().invoke(args=["tokens", "issue", "office"])
+    token = result.output.strip()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    bad = client.post(
+        f"/api/v1/cases/{case_id}/closing", json={"closing_reason": "bankruptcy"}, headers=headers
+    )
+    assert bad.status_code == 422 and "court_ruling_no" in bad.get_json()["fields"]
+    done = client.post(
+        f"/api/v1/cases/{case_id}/closing",
+        json={
+            "closing_reason": "deceased_dissolved",
+            "certificate_no": "死亡证明123",
+            "closing_notes": "户籍注销",
+        },
+        headers=headers,
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.get_json()["lift_units"] == []
+    case = case_row(app, case_id)
+    # the regulator's and market regulator's open tasks went with the case body
+    assert (case.status, case.outcome, case.blacklisted) == ("closed", "closed", False)
+    assert open_tasks(app, case_id) == []
+    again = client.post(
+        f"/api/v1/cases/{case_id}/closing",
+        json={"closing_reason": "deceased_dissolved", "certificate_no": "x", "closing_notes": "y"},
+        headers=headers,
+    )
+    assert again.status_code == 409

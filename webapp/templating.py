@@ -16,6 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from webapp import catalog
+from webapp.cases import closing
 from webapp.cases.identifiers import mask
 from webapp.clock import now
 from webapp.db import get_session
@@ -32,6 +33,8 @@ STAGES = {
     "interview": _l("Interview"),
     "official_talk": _l("Organisation talk"),
     "rectification": _l("Rectification deadline running"),
+    "assessment": _l("Rectification assessment"),
+    "repayment_plan": _l("Repayment plan"),
     "sanction": _l("Joint sanction"),
     "referral_decision": _l("Referral decision"),
     "referral": _l("Referral"),
@@ -44,6 +47,13 @@ OUTCOMES = {
     "negotiated": _l("Repayment agreed"),
     "market_exit": _l("Exited the market"),
     "delisted": _l("Settled and delisted"),
+    "closed": _l("Closed without settlement"),
+}
+CLOSING_REASONS = {
+    "written_off": _l("Written off by the bank"),
+    "enforcement_terminated": _l("Enforcement terminated by the court"),
+    "deceased_dissolved": _l("Debtor deceased or dissolved"),
+    "bankruptcy": _l("Bankruptcy completed"),
 }
 EVENTS = {
     "reported": _l("Debtor reported"),
@@ -55,6 +65,8 @@ EVENTS = {
     "task_cancelled": _l("Task cancelled"),
     "timer_fired": _l("Deadline passed"),
     "settlement_reported": _l("Settlement reported"),
+    "repayment_recorded": _l("Partial repayment recorded"),
+    "withholding_recorded": _l("Withholding recorded"),
     "attachment_added": _l("Attachment added"),
     "identifier_revealed": _l("Identifier shown in full"),
     "task_reassigned": _l("Task reassigned"),
@@ -68,6 +80,7 @@ EVENTS = {
     "sanction_lifted": _l("Sanction lifted"),
     "referral_answered": _l("Referral answered"),
     "case_closed": _l("Case closed"),
+    "closing_ordered": _l("Closing without settlement ordered"),
     "incident": _l("Incident"),
     "case_repaired": _l("Case repaired and run on"),
     "case_retried": _l("Case retried"),
@@ -176,6 +189,8 @@ def register(app: Flask) -> None:
         nav_counts=lambda unit: nav_counts(get_session(), unit),
         stage_label=lambda s: STAGES.get(s, s),
         outcome_label=lambda s: OUTCOMES.get(s, s or ""),
+        closing_reason_label=lambda s: CLOSING_REASONS.get(s, s or ""),
+        closing_note=lambda s: closing.KEEPS_RECORD.get(s, ""),
         event_label=lambda s: EVENTS.get(s, s),
         debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
         schema_text=lambda node, key: localized(node, key, locale()),

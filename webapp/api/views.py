@@ -18,7 +18,7 @@ from webapp.api.openapi import document
 from webapp.api.serialize import case_json, task_json
 from webapp.auth import tokens
 from webapp.auth.permissions import READ_METHODS, is_read_only
-from webapp.cases import attachments, intake, queries, settlement
+from webapp.cases import attachments, closing, intake, queries, settlement
 from webapp.cases.identifiers import normalize
 from webapp.db import get_session
 from webapp.errors import DomainError, Forbidden, Invalid
@@ -256,6 +256,23 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
             "case": case_json(queries.case_view(session, _user(), case_id)),
         }
         return Answer(body, 200)
+
+    return _reply(idempotency.run(session, _user(), answer))
+
+
+@bp.post("/cases/<int:case_id>/closing")
+@token_required
+def close_case(case_id: int) -> ResponseReturnValue:
+    """The office closes a case without settlement: JSON with the fields of
+    forms/close_case.json (``closing_reason``, ``closing_notes`` and the reason's document)."""
+    session = get_session()
+    body = _json_body()
+    case = queries.get_case(session, _user(), case_id)
+
+    def answer() -> Answer:
+        lift_units = closing.close_case(session, _user(), case, body, current_app.config["FORMS_DIR"])
+        view = queries.case_view(session, _user(), case_id)
+        return Answer({"lift_units": lift_units, "case": case_json(view)}, 200)
 
     return _reply(idempotency.run(session, _user(), answer))
 

@@ -191,14 +191,19 @@ def complete_task(
 
 def deliver_settlement(session: Session, case: Case, payload: dict[str, Any], actor: User) -> bool:
     """Deliver ``loan_settled``; False when the case is not waiting for it (already delisting)."""
+    return deliver_message(session, case, "loan_settled", payload, actor)
+
+
+def deliver_message(session: Session, case: Case, message: str, payload: dict[str, Any], actor: User) -> bool:
+    """Deliver ``message`` to the case; False when nothing in it waits for that message."""
     ctx = StepContext(case, actor)
     delivered = False
 
     def action(run: engine.CaseRun) -> None:
         nonlocal delivered
-        delivered = run.deliver_message("loan_settled", payload)
+        delivered = run.deliver_message(message, payload)
         if delivered:
-            ctx.event("message_received", message="loan_settled", **payload)
+            ctx.event("message_received", message=message, **payload)
 
     _run(session, ctx, action)
     return delivered

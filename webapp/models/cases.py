@@ -81,6 +81,8 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(10), default=OPEN, index=True)
     stage: Mapped[str] = mapped_column(String(30), index=True)
     outcome: Mapped[str | None] = mapped_column(String(30))
+    # why the office closed the case without settlement (closing.REASONS), if it did
+    closing_reason: Mapped[str | None] = mapped_column(String(30))
     blacklisted: Mapped[bool] = mapped_column(default=False, index=True)
     blacklisted_at: Mapped[dt.datetime | None]
     delisted_at: Mapped[dt.datetime | None]

@@ -1,0 +1,107 @@
+"""Closing a case without settlement (seed 000: cases that can never be settled still end).
+
+The office closes a case, with its reason and evidence (forms/close_case.json): written off
+by the bank (核销), enforcement terminated by the court (终本), the debtor deceased or
+dissolved, bankruptcy completed. The ``case_closing`` message interrupts the case body
+wherever it stands; the diagram then takes the debtor off the blacklist and asks every
+unit whose sanction is still applied to lift it, as delisting does. A write-off keeps the
+bank's own credit record of the loan: the case page says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.cases import attachments, history, steps
+from webapp.cases.attachments import Upload
+from webapp.errors import Conflict, Forbidden, StepFailed
+from webapp.models import Case, Notification, Sanction, User
+from webapp.models.cases import OPEN
+from webapp.taskforms import FormSchema, load_schema, validate
+
+FORM = "close_case.json"
+MESSAGE = "case_closing"
+# reasons whose closing keeps a record beyond the lifted sanctions, and what the case page says
+KEEPS_RECORD = {
+    "written_off": _l(
+        "Written off by the bank: the bank keeps its credit record of the loan; the joint sanctions are lifted."
+    ),
+}
+
+
+def form(forms_dir: str) -> FormSchema:
+    return load_schema(forms_dir, FORM)
+
+
+def close_case(
+    session: Session,
+    user: User,
+    case: Case,
+    data: dict[str, Any],
+    forms_dir: str,
+    upload: Upload | None = None,
+    upload_dir: str = "",
+) -> list[str]:
+    """Close ``case`` without settlement; the units asked to lift their sanctions. Every
+    check comes before the evidence file is written; nothing is kept if the step fails."""
+    if not (user.unit_code == "office" and user.has_role("caseworker")):
+        raise Forbidden(_("Only the group office closes a case."))
+    data = validate(form(forms_dir), data)
+    if upload is not None:
+        attachments.check(upload)
+    case = steps.lock_case(session, case.id)
+    if case.status != OPEN:
+        raise Conflict(_("The case is closed."))
+    if case.stage == "delisting":
+        raise Conflict(_("The case is being delisted already."))
+    attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
+    if attachment is not None:
+        history.append(
+            session,
+            case,
+            "attachment_added",
+            user,
+            attachment_id=attachment.id,
+            name=attachment.original_name,
+            sha256=attachment.sha256,
+            size=attachment.size,
+        )
+    lift_units = list(
+        dict.fromkeys(
+            session.scalars(
+                select(Sanction.unit_code)
+                .where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
+                .order_by(Sanction.id)
+            )
+        )
+    )
+    history.append(
+        session,
+        case,
+        "closing_ordered",
+        user,
+        attachment_id=attachment.id if attachment else None,
+        lift_units=lift_units,
+        **data,
+    )
+    case.closing_reason = data["closing_reason"]
+    payload = {"reason": data["closing_reason"], "lift_units": lift_units}
+    if not steps.deliver_message(session, case, MESSAGE, payload, user):
+        # the case's diagram takes no closing where it stands: an incident, never a silent no-op
+        raise StepFailed("the case's diagram did not accept the closing", case.id, user.id)
+    for bank in steps.creditor_banks(session, case.id):
+        session.add(
+            Notification(
+                unit_code=bank,
+                case_id=case.id,
+                kind="case_closed_without_settlement",
+                params={"reason": data["closing_reason"]},
+            )
+        )
+    session.flush()
+    return lift_units
