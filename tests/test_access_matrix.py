@@ -162,6 +162,10 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("ledger.confirm", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
     ("ledger.discard", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
     ("ledger.resume", "POST"): {**same(403), "anonymous": 302, "participant": 409, "unrelated": 404},
+    # referred cases: the political-legal committee (tests/test_referrals_view.py), the office and
+    # auditors; the matrix's case was never referred, so its chain is not found
+    ("referrals.index", "GET"): AUDIT,
+    ("referrals.show", "GET"): {**AUDIT, "office": 404, "supervisor": 404, "auditor": 404, "admin": 404},
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }

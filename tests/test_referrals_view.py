@@ -195,3 +195,42 @@ def test_overdue_flag_and_filter(app, browser, clock):
     assert f'href="/referrals/{late}"' in overdue_only and f'href="/referrals/{on_time}"' not in overdue_only
     assert "逾期" in overdue_only
     assert 'class="overdue"' in _text(committee.get(f"/referrals/{late}"))
+
+
+def test_steps_after_the_answer_join_the_chain(app, browser, clock):
+    # the steps the diagram adds after a filed answer (their element property stage =
+    # "referral") join the chain without code; the unit referred to stays the police
+    police = _to_referral_decision(app, browser, clock, 8)
+    tax = _to_referral_decision(app, browser, clock, 9)
+    _refer(browser, clock, police, "police")
+    clock.tick(dt.timedelta(minutes=5))
+    browser("police").complete(police, "answer_referral", **{**POLICE_ANSWER, "referral_answer": "filed"})
+    clock.tick(dt.timedelta(minutes=5))
+    browser("police").complete(
+        police,
+        "police_outcome",
+        police_result="transferred",
+        document_no="公移诉(2026)3号",
+        decision_date="2026-05-06",
+    )
+    assert _open(app, police, "prosecution_decision") == ["procuratorate"]
+    _refer(browser, clock, tax, "tax")
+    committee = browser("political_legal")
+    chain = _text(committee.get(f"/referrals/{police}"))
+    assert chain.index("书面答复移送") < chain.index("侦查结果") < chain.index("审查起诉")
+    assert "公移诉(2026)3号" in chain and "侦查结论" in chain and "县人民检察院" in chain
+    listing = _text(committee.get("/referrals/"))
+    row = listing[listing.index(f'href="/referrals/{police}"') :].split("</tr>")[0]
+    assert "审查起诉" in row and "县人民检察院" in row  # the current step and its unit
+    row = listing[listing.index(f'href="/referrals/{tax}"') :].split("</tr>")[0]
+    assert "税务稽查" in row and "县税务局" in row
+
+    def listed(query: str) -> set[int]:
+        page = _text(committee.get(f"/referrals/{query}"))
+        return {n for n in (police, tax) if f'href="/referrals/{n}"' in page}
+
+    assert listed("?target=police") == {police}
+    assert listed("?target=tax") == {tax}
+    assert listed("?target=court") == set()
+    # the procuratorate takes part now, the committee still sees the case page
+    assert committee.get(f"/cases/{police}").status_code == 200

@@ -29,7 +29,8 @@ MESSAGE = "case_closing"
 # reasons whose closing keeps a record beyond the lifted sanctions, and what the case page says
 KEEPS_RECORD = {
     "written_off": _l(
-        "Written off by the bank: the bank keeps its credit record of the loan; the joint sanctions are lifted."
+        "Written off by the bank: the bank keeps its credit record of the loan;"
+        " the joint sanctions are lifted."
     ),
 }
 

@@ -44,8 +44,8 @@ def close(case_id: int) -> ResponseReturnValue:
     try:
         lift_units = atomic(session, work)
     except Invalid as err:
-        page = render_template("cases/close.html", case=case, form=form, values=request.form, errors=err.fields)
-        return page, 422
+        values, errors = request.form, err.fields
+        return render_template("cases/close.html", case=case, form=form, values=values, errors=errors), 422
     if lift_units:
         flash(_("Case closed: the units that sanctioned the debtor now lift their sanctions."), "success")
     else:
