@@ -4,13 +4,19 @@ list and its filters, the chain with the written answers, and the case page it m
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import threading
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import select, update
+from werkzeug.serving import make_server
 
-from tests.support import interview_form, open_task_id, report_payload
+from tests.support import PASSWORD, interview_form, open_task_id, report_payload
+from tests.test_browser import AXE, _launch
+from tests.test_completion_statements import counted
 from webapp.catalog import load
 from webapp.models import Task
 
@@ -166,6 +172,12 @@ def test_filter_by_the_unit_referred_to(app, browser, clock):
     assert listed("?target=court") == {police_then_court, court_only}
     assert listed("?target=discipline") == set()
     assert listed("?target=nonsense") == {police_then_court, court_only}
+    # a page reads as many statements for two cases (and their chains) as for one
+    with counted(app) as one:
+        committee.get("/referrals/?target=police")
+    with counted(app) as two:
+        committee.get("/referrals/?target=court")
+    assert len(one) == len(two), two
     chain = _text(committee.get(f"/referrals/{police_then_court}"))
     assert chain.count("书面答复移送") == 2 and "公(2026)17号" in chain
     assert "(2026)皖执9号" in _text(committee.get(f"/referrals/{court_only}"))
@@ -234,3 +246,44 @@ def test_steps_after_the_answer_join_the_chain(app, browser, clock):
     assert listed("?target=court") == set()
     # the procuratorate takes part now, the committee still sees the case page
     assert committee.get(f"/cases/{police}").status_code == 200
+
+
+@pytest.fixture
+def live_url(app) -> Iterator[str]:
+    if app.config["BACKEND"] != "sqlite":
+        pytest.skip("browser tests run once, on SQLite")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed: SKIPPED")
+def test_on_a_phone_nothing_scrolls_sideways_and_axe_finds_nothing(app, browser, live_url):
+    from playwright.sync_api import sync_playwright
+
+    with freeze_time(START) as clock:  # the browser runs on the real clock
+        case_id = _to_referral_decision(app, browser, clock, 10)
+        _refer(browser, clock, case_id, "police")
+        clock.tick(dt.timedelta(minutes=5))
+        browser("police").complete(case_id, "answer_referral", **POLICE_ANSWER)
+    with sync_playwright() as pw:
+        chromium = _launch(pw)
+        try:
+            # axe is injected as an inline script, which the app's CSP would refuse
+            context = chromium.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            page = context.new_page()
+            page.goto(f"{live_url}/login")
+            page.fill("#username", "political_legal")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            for path in ("/referrals/", f"/referrals/{case_id}"):
+                page.goto(f"{live_url}{path}")
+                assert page.locator(f"a[href='/referrals/{case_id}'], #chain").count() == 1, path
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+                page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+                violations = page.evaluate("async () => (await axe.run()).violations.map(v => v.id)")
+                assert violations == [], (path, violations)
+        finally:
+            chromium.close()
