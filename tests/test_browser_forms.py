@@ -7,15 +7,15 @@ import shutil
 from pathlib import Path
 
 from tests.support import PASSWORD, ROOT, Browser, open_task_id, report_payload
-from tests.test_browser import _launch, pytestmark  # noqa: F401 - the skip mark applies here too
+from tests.test_browser import AXE, _launch, pytestmark  # noqa: F401 - the skip mark applies here too
 from tests.test_browser import live_url as live_url  # the fixture, used by name
 from webapp.models import Task
 
 ROWS_FORM = Path(__file__).parent / "data" / "negotiation_rows.json"
 
 
-def _phone_page(browser, live_url: str, username: str):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+def _phone_page(browser, live_url: str, username: str, bypass_csp: bool = False):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=bypass_csp)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -96,6 +96,16 @@ def test_review_reject_reason_appears_on_reject_on_a_phone(app, users, live_url,
             page.fill("input[name='instalments.3.amount']", "1200")
             page.click("button[data-add-row=instalments]")  # five: maxItems
             assert page.locator("button[data-add-row=instalments]").is_disabled()
+            # the form with its table has no accessibility violation axe-core finds (axe is
+            # injected inline: a second page, without the CSP)
+            checked, _ = _phone_page(browser, live_url, negotiator, bypass_csp=True)
+            checked.goto(f"{live_url}/tasks/{negotiation}")
+            checked.check("input[name=negotiation_outcome][value=agreement]")
+            checked.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            violations = checked.evaluate("async () => (await axe.run()).violations.map(v => v.id)")
+            assert violations == []
+            checked.context.close()
+
             page.fill("#repayment_plan", "一期")
             page.click("form[action$='/tasks/" + negotiation + "'] button[type=submit]")
             page.wait_for_url(f"**/cases/{other}")
