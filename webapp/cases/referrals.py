@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from webapp.cases.identifiers import mask
-from webapp.cases.versions import definition_of
+from webapp.cases.versions import WITHOUT_FILES, definition_of
 from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.errors import NotFound
@@ -71,7 +71,8 @@ def chain_elements(session: Session) -> dict[int, ChainElements]:
     for version_id, sha in session.execute(_VERSIONS):
         key = (version_id, sha)
         if key not in _ELEMENTS:
-            version = session.get(ProcessVersion, version_id)
+            # the files are read only when the engine's cache does not hold the definition
+            version = session.get(ProcessVersion, version_id, options=WITHOUT_FILES)
             if version is None:  # pragma: no cover - deleted between the two reads
                 continue
             props = definition_of(version).element_properties
