@@ -121,6 +121,10 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("cases.attachment", "GET"): case_rule(200, 200),
     ("cases.report_settlement", "POST"): case_rule(422, 403),
     ("cases.reveal", "POST"): case_rule(422, 422),
+    # the case is at review, an enterprise's: the creditor and the office are told what is missing;
+    # withholdings are the organization department's or the official's employer's
+    ("cases.record_repayment", "POST"): case_rule(422, 422, 403),
+    ("cases.record_withholding", "POST"): case_rule(403, 403),
     ("audit.replay_case", "GET"): AUDIT,
     ("audit.export_json", "GET"): AUDIT,
     ("audit.export_csv", "GET"): AUDIT,
@@ -153,6 +157,10 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.openapi", "GET"): same(200),
     ("api.report_cases", "POST"): api(422, 422, 403, 403),
     ("api.report_settlements", "POST"): {**api(422, 422, 422, 422), "auditor": 403},
+    ("api.list_repayments", "GET"): api(200, 404, 200, 200),
+    ("api.record_repayment", "POST"): api(422, 404, 422, 403),
+    ("api.list_withholdings", "GET"): api(200, 404, 200, 200),
+    ("api.record_withholding", "POST"): api(403, 404, 403, 403),
     ("ledger.index", "GET"): {**same(403), "anonymous": 302, "participant": 200, "unrelated": 200},
     ("ledger.upload", "POST"): {**same(403), "anonymous": 302, "participant": 422, "unrelated": 422},
     ("ledger.template", "GET"): logged_in(302, 200),
