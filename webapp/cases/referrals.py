@@ -243,7 +243,8 @@ def referred_cases(
     limit: int = 50,
     offset: int = 0,
 ) -> list[ReferredCase]:
-    """A page of referred cases, latest referral first (three statements)."""
+    """A page of referred cases, the most recently referred first (by their first referral;
+    three statements)."""
     elements = chain_elements(session)
     cond = _Conditions.of(elements)
     at = now()
