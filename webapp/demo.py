@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
-from webapp.cases import intake, settlement, steps
+from webapp.cases import intake, repayments, settlement, steps
 from webapp.catalog import Catalog
+from webapp.deadlines.calendar import local_today
 from webapp.models import Case, Task, User
 from webapp.reference import create_user, load_units
 from webapp.tasks import service
@@ -159,6 +160,14 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         identifier=credit_code(2),
         loans=[_loan("NS-2023-0456", 800_000, 300)],
         **{**enterprise, "behaviour": "asset_transfer"},
+    )
+    # rectification progress: part of the agricultural bank's loan paid back (not settled)
+    abc = _user(session, "bank_abc")
+    atomic(
+        session,
+        lambda: repayments.record_repayment(
+            session, abc, c2, "NH-2022-0033", "150000.00", local_today(), "债务人约谈后首笔还款。"
+        ),
     )
     ids.append(c2.id)
 
