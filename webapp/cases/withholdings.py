@@ -28,7 +28,7 @@ from webapp import catalog
 from webapp.cases import history, repayments, steps
 from webapp.cases.repayments import ZERO, parse_amount, parse_notes, refuse
 from webapp.clock import now
-from webapp.deadlines.calendar import local_today
+from webapp.deadlines.calendar import LOCAL, local_today
 from webapp.errors import Conflict, Forbidden, Invalid
 from webapp.models import Case, Repayment, Task, User, Withholding
 from webapp.models.progress import WITHHELD
@@ -57,16 +57,25 @@ def minimum_living_wage() -> Decimal:
     return Decimal(str(catalog.current().settings["officials"]["minimum_living_wage"]))
 
 
-_THREE_STOPS_DONE = select(Task.id).where(
-    Task.case_id == bindparam("case_id"), Task.element_id == THREE_STOPS, Task.status == "completed"
+_THREE_STOPS_DONE = (
+    select(Task.completed_at)
+    .where(Task.case_id == bindparam("case_id"), Task.element_id == THREE_STOPS, Task.status == "completed")
+    .order_by(Task.completed_at)
+    .limit(1)
 )
 _ENTRIES = (
     select(Withholding).where(Withholding.case_id == bindparam("case_id")).order_by(Withholding.month.desc())
 )
 
 
+def three_stops_since(session: Session, case_id: int) -> str | None:
+    """The month (YYYY-MM, China time) "three stops, five nots" was applied, or None."""
+    done = session.scalar(_THREE_STOPS_DONE, {"case_id": case_id})
+    return done.astimezone(LOCAL).strftime("%Y-%m") if done else None
+
+
 def three_stops_done(session: Session, case_id: int) -> bool:
-    return session.scalar(_THREE_STOPS_DONE.limit(1), {"case_id": case_id}) is not None
+    return three_stops_since(session, case_id) is not None
 
 
 def summary(session: Session, case_id: int) -> WithholdingSummary:
@@ -149,8 +158,12 @@ def record_withholding(
     case = steps.lock_case(session, case.id)
     if case.status != "open":
         raise Conflict(_("The case is closed."))
-    if not three_stops_done(session, case.id):
+    since = three_stops_since(session, case.id)
+    if since is None:
         raise Conflict(_('Withholdings are recorded once "three stops, five nots" has been applied.'))
+    if month_text < since:
+        message = _('Pay is withheld from %(month)s, when "three stops, five nots" was applied.', month=since)
+        raise Invalid(message, {"month": [message]})
     loans = [p for p in repayments.loan_progress(session, case.id) if not p.settled]
     if not loans:
         raise Conflict(_("Every loan of the case is settled."))
