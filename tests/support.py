@@ -245,3 +245,23 @@ def clear_database(app: Flask) -> None:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+
+
+def confirm(make_browser: Any, case_id: int, classification: str = "evasion") -> None:
+    """The office confirms the report; the regulator passes the listing to the banks and the
+    market regulator looks up the debtor's holdings (their parts run beside the case's path)."""
+    make_browser("office").complete(case_id, "review", review_decision="confirm", classification=classification)
+    notices(make_browser, case_id)
+
+
+def notices(make_browser: Any, case_id: int) -> None:
+    """The regulator's and the market regulator's tasks of a confirmed case, done."""
+    make_browser("regulator").complete(
+        case_id, "notify_banks", notice_date="2026-03-03", notice_document_no="金监通〔2026〕1号"
+    )
+    make_browser("market").complete(case_id, "lookup_holdings", holdings_found="none")
+
+
+def assess(make_browser: Any, case_id: int, assessment: str = "full", **form: Any) -> None:
+    """The office's assessment when the rectification deadline has passed (sanction in full)."""
+    make_browser("office").complete(case_id, "assess_rectification", assessment=assessment, **form)

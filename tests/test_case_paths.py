@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from freezegun import freeze_time
 
-from tests.support import case_row, interview_form, open_tasks, report_payload
+from tests.support import assess, case_row, confirm, interview_form, open_tasks, report_payload
 from webapp.catalog import load
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -30,10 +30,7 @@ def clock():
 def _to_sanction(app: Flask, browser, clock, n: int = 1) -> tuple[int, object, object]:
     bank, office = browser("bank_icbc"), browser("office")
     case_id = bank.report(report_payload(n))
-    assert (
-        office.complete(case_id, "review", review_decision="confirm", classification="evasion").status_code
-        == 302
-    )
+    confirm(browser, case_id)
     assert office.complete(case_id, "interview", **interview_form(30)).status_code == 302
     case = case_row(app, case_id)
     assert case.stage == "rectification"
@@ -43,6 +40,9 @@ def _to_sanction(app: Flask, browser, clock, n: int = 1) -> tuple[int, object, o
     assert "fired 0 case" in fire_timers(app)
     clock.move_to(START + dt.timedelta(days=30, seconds=1))
     assert f"fired 1 case(s): {case_id}" in fire_timers(app)
+    # the office assesses the rectification: sanctions in full
+    assert open_tasks(app, case_id) == [("assess_rectification", "office")]
+    assess(browser, case_id)
     return case_id, bank, office
 
 
@@ -59,22 +59,30 @@ def test_rejected_report_closes_case_and_tells_reporter(app, browser, clock):
     assert "证据不足" in page and f"#{case_id}" in page
 
 
-def test_negotiation_agreement_closes_and_delists(app, browser, clock):
-    bank, office = browser("bank_icbc"), browser("office")
+def test_negotiation_agreement_runs_a_repayment_plan(app, browser, clock):
+    bank = browser("bank_icbc")
     case_id = bank.report(report_payload(2))
-    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    confirm(browser, case_id, "negotiation")
     case = case_row(app, case_id)
     assert case.blacklisted and case.stage == "negotiation"
     assert open_tasks(app, case_id) == [("negotiation", "bank_icbc")]
-    bank.complete(case_id, "negotiation", negotiation_outcome="agreement", repayment_plan="分12期归还")
+    # an agreement needs its instalments (posted as rows of the table)
+    bank.complete(case_id, "negotiation", expect=422, negotiation_outcome="agreement")
+    bank.complete(
+        case_id,
+        "negotiation",
+        negotiation_outcome="agreement",
+        **{"instalments.0.due_on": "2026-06-30", "instalments.0.amount": "500000"},
+    )
     case = case_row(app, case_id)
-    assert (case.status, case.outcome, case.blacklisted) == ("closed", "negotiated", False)
+    assert (case.status, case.stage, case.blacklisted) == ("open", "repayment_plan", True)
+    assert open_tasks(app, case_id) == [("confirm_instalment", "bank_icbc")]
 
 
 def test_failed_negotiation_goes_to_interview(app, browser, clock):
     bank, office = browser("bank_icbc"), browser("office")
     case_id = bank.report(report_payload(3))
-    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    confirm(browser, case_id, "negotiation")
     bank.complete(case_id, "negotiation", negotiation_outcome="failed")
     assert open_tasks(app, case_id) == [("interview", "office")]
 
@@ -82,7 +90,7 @@ def test_failed_negotiation_goes_to_interview(app, browser, clock):
 def test_market_exit(app, browser, clock):
     bank, office, court = browser("bank_icbc"), browser("office"), browser("court")
     case_id = bank.report(report_payload(4))
-    office.complete(case_id, "review", review_decision="confirm", classification="market_exit")
+    confirm(browser, case_id, "market_exit")
     assert open_tasks(app, case_id) == [("market_exit", "court")]
     court.complete(case_id, "market_exit", bankruptcy_case_no="(2026)皖0321破1号", filing_date="2026-03-05")
     case = case_row(app, case_id)
@@ -119,6 +127,16 @@ def test_sanction_then_referral_then_settlement(app, browser, clock, target):
         else {"referral_answer": "filed", "answer_document_no": "(2026)1号", "answer_date": "2026-04-10"}
     )
     assert browser(target).complete(case_id, "answer_referral", **answer).status_code == 302
+    if target == "court":  # a filed case at the court goes on to its judgment and enforcement
+        assert open_tasks(app, case_id) == [("court_judgment", "court")]
+        browser("court").complete(
+            case_id,
+            "court_judgment",
+            judgment_no="(2026)民初1号",
+            judgment_date="2026-05-10",
+            judgment_result="enforced_in_part",
+            amount_enforced=50000,
+        )
     # back to the office, which keeps monitoring; the monitoring period brings it back
     office.complete(case_id, "decide_referral", referral_decision="monitor")
     case = case_row(app, case_id)
@@ -196,7 +214,7 @@ def test_officials_path(app, browser, clock):
         browser("discipline"),
     )
     case_id = bank.report(report_payload(8, kind="official"))
-    office.complete(case_id, "review", review_decision="confirm", classification="official_talk")
+    confirm(browser, case_id, "official_talk")
     assert open_tasks(app, case_id) == [("official_talk", "employer_education")]
     employer.complete(case_id, "official_talk", talk_date="2026-03-03", talker="局长", rectification_days=20)
     assert case_row(app, case_id).stage == "rectification"
@@ -230,10 +248,11 @@ def test_same_debtor_from_two_banks_is_one_case(app, browser, clock):
     second = abc.report(second_payload)
     assert first == second
     case_id, bank, _ = first, icbc, office
-    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    confirm(browser, case_id)
     office.complete(case_id, "interview", **interview_form(5))
     clock.move_to(START + dt.timedelta(days=6))
     fire_timers(app)
+    assess(browser, case_id)
     # both creditor banks sanction
     units = [u for e, u in open_tasks(app, case_id)]
     assert "bank_icbc" in units and "bank_abc" in units
@@ -269,7 +288,7 @@ def test_invalid_certificate_sends_the_case_back_to_review(app, browser, clock):
 def test_settlement_during_negotiation_and_referral(app, browser, clock):
     bank, office = browser("bank_icbc"), browser("office")
     case_id = bank.report(report_payload(11))
-    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    confirm(browser, case_id, "negotiation")
     bank.settle(case_id)
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
-from webapp.cases import intake, repayments, settlement, steps
+from webapp.cases import closing, intake, repayments, settlement, steps
 from webapp.catalog import Catalog
 from webapp.deadlines.calendar import local_today
 from webapp.models import Case, Task, User
@@ -105,9 +105,10 @@ def _loan(no: str, principal: float, days_overdue: int) -> dict[str, Any]:
 
 
 def load_cases(session: Session, paths: DemoPaths) -> list[int]:
-    """Six cases: at review, under a running deadline (blacklisted, not published), in joint
+    """Eight cases: at review, under a running deadline (blacklisted, not published), in joint
     sanction with public exposure (published), an official at the organisation talk, a
-    rejected report and a settled, delisted debtor."""
+    rejected report, a settled, delisted debtor, a repayment plan half kept and a case closed
+    without settlement (written off) whose sanction is being lifted."""
     enterprise = {
         "debtor_kind": "enterprise",
         "legal_representative": "张某",
@@ -199,6 +200,15 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         session,
         lambda: steps.fire_timers(session, steps.lock_case(session, c3.id), expire=True, reason="demo data"),
     )
+    # the deadline passed unmet: the office assesses the rectification and sanctions in full
+    _complete(
+        session,
+        c3,
+        "assess_rectification",
+        "office",
+        {"assessment": "full", "assessment_notes": "整改期内未还款，也未提出还款计划。"},
+        paths,
+    )
     _complete(
         session,
         c3,
@@ -272,4 +282,85 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
     )
     _complete(session, c6, "verify_settlement", "office", {"certificate_decision": "verified"}, paths)
     ids.append(c6.id)
+
+    # temporary difficulty: the bank and the debtor agreed a repayment plan, the first
+    # instalment is paid and the second awaits the bank's confirmation on its date
+    c7 = _report(
+        session,
+        "bank_abc",
+        paths,
+        name="某某食品有限公司",
+        identifier=credit_code(7),
+        loans=[_loan("NH-2023-0707", 600_000, 250)],
+        **{**enterprise, "behaviour": "other"},
+    )
+    _complete(
+        session, c7, "review", "office", {"review_decision": "confirm", "classification": "negotiation"}, paths
+    )
+    today = local_today()
+    plan = [
+        {"due_on": (today + dt.timedelta(days=30 * k)).isoformat(), "amount": 200_000} for k in range(3)
+    ]
+    _complete(
+        session,
+        c7,
+        "negotiation",
+        "bank_abc",
+        {"negotiation_outcome": "agreement", "instalments": plan, "negotiation_notes": "分三期归还。"},
+        paths,
+    )
+    _complete(
+        session,
+        c7,
+        "confirm_instalment",
+        "bank_abc",
+        {"instalment_status": "paid", "paid_amount": 200_000, "paid_on": today.isoformat()},
+        paths,
+    )
+    ids.append(c7.id)
+
+    # the bank wrote the loan off: the office closed the case without settlement, and the
+    # court, which had restricted the debtor, is asked to lift its measures
+    c8 = _report(
+        session,
+        "bank_icbc",
+        paths,
+        name="某某化工有限公司",
+        identifier=credit_code(8),
+        loans=[_loan("GH-2019-0808", 2_000_000, 1500)],
+        **enterprise,
+    )
+    _complete(
+        session, c8, "review", "office", {"review_decision": "confirm", "classification": "evasion"}, paths
+    )
+    _complete(
+        session,
+        c8,
+        "interview",
+        "office",
+        {"interview_date": today.isoformat(), "attendees": "小组办公室、工商银行", "rectification_days": 10},
+        paths,
+    )
+    atomic(
+        session,
+        lambda: steps.fire_timers(session, steps.lock_case(session, c8.id), expire=True, reason="demo data"),
+    )
+    _complete(session, c8, "assess_rectification", "office", {"assessment": "full"}, paths)
+    _complete(session, c8, "apply_sanction", "court", {"measures": ["restrict_high_consumption"]}, paths)
+    office = _user(session, "office")
+    atomic(
+        session,
+        lambda: closing.close_case(
+            session,
+            office,
+            c8,
+            {
+                "closing_reason": "written_off",
+                "bank_confirmation_no": "工银核〔2026〕8号",
+                "closing_notes": "企业已停业多年，银行按规定核销。",
+            },
+            paths.forms_dir,
+        ),
+    )
+    ids.append(c8.id)
     return ids
