@@ -250,7 +250,9 @@ def clear_database(app: Flask) -> None:
 def confirm(make_browser: Any, case_id: int, classification: str = "evasion") -> None:
     """The office confirms the report; the regulator passes the listing to the banks and the
     market regulator looks up the debtor's holdings (their parts run beside the case's path)."""
-    make_browser("office").complete(case_id, "review", review_decision="confirm", classification=classification)
+    make_browser("office").complete(
+        case_id, "review", review_decision="confirm", classification=classification
+    )
     notices(make_browser, case_id)
 
 

@@ -80,7 +80,7 @@ def test_negotiation_agreement_runs_a_repayment_plan(app, browser, clock):
 
 
 def test_failed_negotiation_goes_to_interview(app, browser, clock):
-    bank, office = browser("bank_icbc"), browser("office")
+    bank = browser("bank_icbc")
     case_id = bank.report(report_payload(3))
     confirm(browser, case_id, "negotiation")
     bank.complete(case_id, "negotiation", negotiation_outcome="failed")
@@ -88,7 +88,7 @@ def test_failed_negotiation_goes_to_interview(app, browser, clock):
 
 
 def test_market_exit(app, browser, clock):
-    bank, office, court = browser("bank_icbc"), browser("office"), browser("court")
+    bank, court = browser("bank_icbc"), browser("court")
     case_id = bank.report(report_payload(4))
     confirm(browser, case_id, "market_exit")
     assert open_tasks(app, case_id) == [("market_exit", "court")]

@@ -14,8 +14,8 @@ def test_demo_loads_users_and_cases_at_different_stages(app):
     assert "Password for all: liandong-demo" in result.output
     with app.extensions["db_sessionmaker"]() as session:
         stages = set(session.scalars(select(Case.stage)))
-        assert {"review", "rectification", "sanction", "official_talk", "repayment_plan", "delisting"} <= stages
-        assert {"closed"} <= stages
+        assert {"review", "rectification", "sanction", "official_talk", "closed"} <= stages
+        assert {"repayment_plan", "delisting"} <= stages
         closed_without_settlement = session.scalar(select(Case).where(Case.closing_reason == "written_off"))
         assert closed_without_settlement is not None and not closed_without_settlement.blacklisted
         assert session.scalar(select(func.count(User.id))) >= 20

@@ -295,12 +295,15 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         **{**enterprise, "behaviour": "other"},
     )
     _complete(
-        session, c7, "review", "office", {"review_decision": "confirm", "classification": "negotiation"}, paths
+        session,
+        c7,
+        "review",
+        "office",
+        {"review_decision": "confirm", "classification": "negotiation"},
+        paths,
     )
     today = local_today()
-    plan = [
-        {"due_on": (today + dt.timedelta(days=30 * k)).isoformat(), "amount": 200_000} for k in range(3)
-    ]
+    plan = [{"due_on": (today + dt.timedelta(days=30 * k)).isoformat(), "amount": 200_000} for k in range(3)]
     _complete(
         session,
         c7,
