@@ -430,3 +430,24 @@ def test_closing_before_any_sanction_and_through_the_api(app, browser, clock, us
         headers=headers,
     )
     assert again.status_code == 409
+
+
+def test_plan_kept_while_side_tasks_are_open_still_reaches_verification(app, browser, clock, api):
+    """The regulator's notice is still open when the plan's last instalment is paid: the plan
+    ends the case body at once (a terminate end) and its data decides what follows."""
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(40))
+    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    api("bank_icbc", case_id, "negotiation", {"negotiation_outcome": "agreement", "instalments": PLAN[:1]})
+    assert ("notify_banks", "regulator") in open_tasks(app, case_id)
+    bank.complete(
+        case_id,
+        "confirm_instalment",
+        instalment_status="paid",
+        paid_amount=100000,
+        paid_on="2026-05-09",
+        settlement_certificate_no="JQ-40",
+    )
+    assert open_tasks(app, case_id) == [("verify_settlement", "office")]
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    assert (case_row(app, case_id).status, case_row(app, case_id).outcome) == ("closed", "delisted")

@@ -33,8 +33,8 @@ from sqlalchemy import func, select
 from tests.support import clear_database, report_payload, seed_users
 from webapp import engine
 from webapp.audit.chain import chain_of, verify_chain
-from webapp.cases import intake, settlement, timers
-from webapp.cases.guarantees import unlifted_sanctions
+from webapp.cases import closing, intake, settlement, timers
+from webapp.cases.guarantees import LIFTING_OUTCOMES, unlifted_sanctions
 from webapp.cases.versions import definition_of
 from webapp.catalog import load
 from webapp.db import get_session
@@ -50,12 +50,27 @@ EXAMPLES = int(os.environ.get("LIANDONG_PROPERTY_EXAMPLES", "12"))
 TALKS = ("interview", "official_talk")
 
 
-def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) -> dict[str, Any]:
-    """Valid data for a task's form, with random choices.
+PLANS = (
+    [{"due_on": "2026-04-30", "amount": 100000}],
+    [{"due_on": "2026-04-30", "amount": 100000}, {"due_on": "2026-05-31", "amount": 100000}],
+)
+CLOSINGS = {
+    "written_off": {"bank_confirmation_no": "核1号"},
+    "enforcement_terminated": {"court_ruling_no": "执1号"},
+    "deceased_dissolved": {"certificate_no": "注1号"},
+    "bankruptcy": {"court_ruling_no": "破1号"},
+}
+
+
+def _form(
+    element: str, unit: str, debtor_kind: str, context: dict[str, Any], draw: Any, catalogue: Any
+) -> dict[str, Any]:
+    """Valid data for a task's form, with random choices (``context``: the task's context).
 
     Rows are drawn in a stable order (task ids are random UUIDs), so that hypothesis can
     replay and shrink a history."""
     pick = lambda options: draw(st.sampled_from(options))  # noqa: E731
+    answer = {"document_no": "1号", "decision_date": "2026-04-01", "reasons": "依法"}
     if element == "review":
         if pick([True, False, False]):
             return {"review_decision": "reject", "reject_reason": "证据不足"}
@@ -63,30 +78,64 @@ def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) 
             ["official_talk"] if debtor_kind == "official" else ["market_exit"]
         )
         return {"review_decision": "confirm", "classification": pick(kinds)}
+    if element == "notify_banks":
+        return {"notice_date": "2026-03-03", "notice_document_no": "通1号"}
+    if element == "lookup_holdings":
+        return {"holdings_found": "none"}
+    if element == "local_follow_up":
+        return {"debtor_located": "located", "follow_up_date": "2026-03-05"}
     if element == "negotiation":
         return pick(
-            [
-                {"negotiation_outcome": "agreement", "repayment_plan": "分期"},
-                {"negotiation_outcome": "failed"},
-            ]
+            [{"negotiation_outcome": "agreement", "instalments": plan} for plan in PLANS]
+            + [{"negotiation_outcome": "failed"}]
         )
     if element == "market_exit":
         return {"bankruptcy_case_no": "破1号", "filing_date": "2026-03-05"}
     if element == "interview":
+        town = {"assisting_town": "town_chengguan"} if pick([True, False, False]) else {}
         return {
             "interview_date": "2026-03-02",
             "attendees": "办公室",
             "rectification_days": draw(st.integers(1, 40)),
-        }
+        } | town
     if element == "official_talk":
         return {"talk_date": "2026-03-02", "talker": "局长", "rectification_days": draw(st.integers(1, 40))}
+    if element == "assess_rectification":
+        options = ["full", "full", "partial", "exempt"] + (
+            [] if context.get("deadline_extended") else ["extend"]
+        )
+        choice = pick(options)
+        if choice == "partial":
+            units = pick([["creditor_bank"], ["publicity", "court"], ["creditor_bank", "publicity"]])
+            measures = pick([["no_new_credit", "notify_employer"], ["expose_media", "exit_ban"]])
+            return {"assessment": "partial", "partial_units": units, "partial_measures": measures}
+        if choice == "extend":
+            return {
+                "assessment": "extend",
+                "extension_days": draw(st.integers(1, 30)),
+                "extension_reason": "积极还款",
+            }
+        if choice == "exempt":
+            return {"assessment": "exempt", "exempt_reason": "银行认可", "instalments": pick(list(PLANS))}
+        return {"assessment": "full"}
+    if element == "confirm_instalment":
+        if pick([True, True, False]):
+            paid = {"instalment_status": "paid", "paid_amount": 100000, "paid_on": "2026-04-30"}
+            return paid | ({"settlement_certificate_no": "JQ-PLAN"} if context.get("instalment_last") else {})
+        return {"instalment_status": "missed", "instalment_notes": "未还"}
+    if element == "confirm_missed":
+        return {"breach_confirmed": pick(["confirmed", "not_breach"]), "breach_reason": "核实"}
     if element == "apply_sanction":
         measures = catalogue.measures_for(unit, "bank" if unit.startswith("bank") else "")
-        return {"measures": [pick([m.code for m in measures])]}
+        allowed = set(context.get("allowed_measures") or [])
+        codes = [m.code for m in measures if m.code in allowed] or [m.code for m in measures]
+        if pick([False, False, False, True]):
+            return {"no_measure": True, "no_measure_reason": "不适用"}
+        return {"measures": [pick(codes)]}
     if element == "three_stops":
         return {"measures": ["stop_post", "stop_pay"]}
     if element == "decide_referral":
-        choice = pick(["court", "police", "discipline", "monitor"])
+        choice = pick(["court", "police", "discipline", "tax", "monitor"])
         return {"referral_decision": choice} | ({} if choice == "monitor" else {"referral_reason": "移送"})
     if element == "answer_referral":
         return pick(
@@ -100,6 +149,20 @@ def _form(element: str, unit: str, debtor_kind: str, draw: Any, catalogue: Any) 
                 },
             ]
         )
+    if element == "police_outcome":
+        return {"police_result": pick(["transferred", "withdrawn"])} | answer
+    if element == "prosecution_decision":
+        return {"prosecution_result": pick(["prosecuted", "not_prosecuted"])} | answer
+    if element == "tax_inspection":
+        return {"inspection_result": pick(["irregularities", "none_found"])} | answer
+    if element == "court_judgment":
+        result = pick(["enforced_in_full", "enforced_in_part", "enforcement_terminated"])
+        return {
+            "judgment_no": "刑1号",
+            "judgment_date": "2026-06-01",
+            "judgment_result": result,
+            "amount_enforced": 1000,
+        } | ({"termination_ruling_no": "终1号"} if result == "enforcement_terminated" else {})
     if element == "verify_settlement":
         return pick(
             [
@@ -172,14 +235,14 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
         def _complete_one(self, data: Any, right: bool) -> None:
             tasks = list(
                 self.db.execute(
-                    select(Task.id, Task.element_id, Task.unit_code, Task.case_id)
+                    select(Task.id, Task.element_id, Task.unit_code, Task.case_id, Task.context)
                     .where(Task.status == "open")
                     .order_by(Task.case_id, Task.element_id, Task.unit_code)
                 )
             )
             if not tasks:
                 return
-            task_id, element, unit, case_id = data.draw(st.sampled_from(tasks))
+            task_id, element, unit, case_id, context = data.draw(st.sampled_from(tasks))
             username = (
                 unit
                 if right
@@ -204,7 +267,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
             kind = self.db.scalar(
                 select(Debtor.kind).join(Case, Case.debtor_id == Debtor.id).where(Case.id == case_id)
             )
-            form = _form(element, unit, kind or "enterprise", data.draw, catalogue)
+            form = _form(element, unit, kind or "enterprise", context or {}, data.draw, catalogue)
             before = self._events(case_id)
             user = self.user(username)
             try:
@@ -260,6 +323,22 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 lambda: settlement.report_settlement(self.db, user, case, f"JQ-{next(self.contracts)}"),
             )
 
+        @rule(data=st.data())
+        def close(self, data: Any) -> None:
+            """The office closes an open case without settlement, for a random reason."""
+            rows = list(
+                self.db.scalars(
+                    select(Case.id).where(Case.status == "open", Case.stage != "delisting").order_by(Case.id)
+                )
+            )
+            if not rows:
+                return
+            case = self.db.get(Case, data.draw(st.sampled_from(rows)))
+            reason = data.draw(st.sampled_from(sorted(CLOSINGS)))
+            form = {"closing_reason": reason, "closing_notes": "证据", **CLOSINGS[reason]}
+            office = self.user("office")
+            atomic(self.db, lambda: closing.close_case(self.db, office, case, form, forms_dir))
+
         @rule(days=st.integers(1, 45))
         def time_passes(self, days: int) -> None:
             self.clock.tick(dt.timedelta(days=days))
@@ -299,13 +378,53 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                         assert any(k == "timer_fired" for k, _ in kinds[talks[-1] + 1 : index]), (
                             f"case {case.id}: sanction before the deadline passed"
                         )
+                # 1b. joint sanction only on the office's assessment in full or in part, after the
+                # deadline; a lighter sanction only for the units and within the measures it chose
+                opened_at = [
+                    i
+                    for i, e in enumerate(events)
+                    if e.kind == "task_opened" and e.element_id == "apply_sanction"
+                ]
+                for index in opened_at:
+                    decisions = [
+                        e.data.get("submitted", {})
+                        for e in events[:index]
+                        if e.kind == "task_completed" and e.element_id == "assess_rectification"
+                    ]
+                    assert decisions, f"case {case.id}: sanction without the office's assessment"
+                    decision = decisions[-1]
+                    assert decision.get("assessment") in ("full", "partial"), f"case {case.id}: {decision}"
+                    if decision["assessment"] == "partial":
+                        unit = events[index].unit_code or ""
+                        role = "creditor_bank" if unit.startswith("bank") else unit
+                        assert role in decision["partial_units"], f"case {case.id}: {unit} not chosen"
+                for e in events:
+                    if e.kind != "sanction_applied" or e.element_id != "apply_sanction":
+                        continue
+                    before = [
+                        x.data.get("submitted", {})
+                        for x in events
+                        if x.seq < e.seq
+                        and x.kind == "task_completed"
+                        and x.element_id == "assess_rectification"
+                    ]
+                    if before and before[-1].get("assessment") == "partial":
+                        unit = e.unit_code or ""
+                        own = {
+                            m.code
+                            for m in catalogue.measures_for(unit, "bank" if unit.startswith("bank") else "")
+                        }
+                        chosen = own & set(before[-1]["partial_measures"])
+                        assert not chosen or set(e.data["measures"]) <= chosen, (
+                            f"case {case.id}: heavier than chosen"
+                        )
                 # 2. a settlement wins; nothing closes with sanctions in force; public list
                 loans = list(db.scalars(select(Loan).where(Loan.case_id == case.id)))
                 if case.status == "open" and loans and all(ln.settled_at for ln in loans):
                     assert case.stage == "delisting", f"case {case.id}: settled but at {case.stage}"
                 if case.status == "closed":
                     assert not case.blacklisted
-                    if case.outcome == "delisted":
+                    if case.outcome in LIFTING_OUTCOMES:  # settled or closed: every sanction lifted
                         assert unlifted_sanctions(db, case) == []
                 open_rows = list(
                     db.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open"))
