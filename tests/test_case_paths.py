@@ -274,6 +274,9 @@ def test_invalid_certificate_sends_the_case_back_to_review(app, browser, clock):
     # the case is reviewed again; the debtor stays blacklisted and sanctioned; the loan counts as unpaid
     assert (case.status, case.stage, case.blacklisted) == ("open", "review", True)
     assert open_tasks(app, case_id) == [("review", "office")]
+    # a debtor blacklisted and sanctioned is not simply rejected on re-review: it leaves by
+    # settlement or by the office's closing, which lift the sanctions
+    office.complete(case_id, "review", expect=422, review_decision="reject", reject_reason="重审")
     page = bank.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'id="settlement-form"' in page
     assert "印章不符" in bank.get("/notifications").get_data(as_text=True)

@@ -72,7 +72,8 @@ def _form(
     pick = lambda options: draw(st.sampled_from(options))  # noqa: E731
     answer = {"document_no": "1号", "decision_date": "2026-04-01", "reasons": "依法"}
     if element == "review":
-        if pick([True, False, False]):
+        # a debtor blacklisted before (a reopened case) is not rejected: it is closed instead
+        if not context.get("blacklisted") and pick([True, False, False]):
             return {"review_decision": "reject", "reject_reason": "证据不足"}
         kinds = ["evasion", "negotiation"] + (
             ["official_talk"] if debtor_kind == "official" else ["market_exit"]
@@ -267,7 +268,10 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
             kind = self.db.scalar(
                 select(Debtor.kind).join(Case, Case.debtor_id == Debtor.id).where(Case.id == case_id)
             )
-            form = _form(element, unit, kind or "enterprise", context or {}, data.draw, catalogue)
+            facts = {"blacklisted": self.db.get(Case, case_id).blacklisted}
+            form = _form(
+                element, unit, kind or "enterprise", {**(context or {}), **facts}, data.draw, catalogue
+            )
             before = self._events(case_id)
             user = self.user(username)
             try:

@@ -199,7 +199,12 @@ def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = 
     cat = catalog_mod.current()
     unit = session.get(Unit, task.unit_code)
     kind = unit.kind if unit else ""
+    if case is None or case.id != task.case_id:
+        case = session.get(Case, task.case_id)
     context = dict(task.context or {})
+    # the case's own facts: a debtor blacklisted before (a case reopened after an invalid
+    # certificate) is not rejected on re-review; it leaves by settlement or by closing
+    context["blacklisted"] = bool(case and case.blacklisted)
     measures = cat.measures_for(task.unit_code, kind)
     # a lighter sanction: only the measures the office chose for the unit, if it chose any of them
     allowed = set(context.get("allowed_measures") or [])
@@ -210,8 +215,6 @@ def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = 
         **_choices(cat, session),
     }
     defaults = {"rectification_days": cat.rectification_default_days}
-    if case is None or case.id != task.case_id:
-        case = session.get(Case, task.case_id)
     debtor_kind = case.debtor.kind if case else None
     return resolve_schema(forms_dir, task.form, options, defaults, debtor_kind, context)
 
