@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from defusedxml import ElementTree as ET
+from defusedxml import ElementTree
 
 from tests.support import ROOT, Browser
 
@@ -30,7 +30,7 @@ def lanes_with_user_tasks() -> set[str]:
     """Lane names holding at least one user task, over every diagram in processes/."""
     found: set[str] = set()
     for path in (ROOT / "processes").glob("*.bpmn"):
-        root = ET.parse(path).getroot()
+        root = ElementTree.parse(path).getroot()
         user_tasks = {t.get("id") for t in root.iter(f"{BPMN}userTask")}
         for lane in root.iter(f"{BPMN}lane"):
             refs = {ref.text for ref in lane.iter(f"{BPMN}flowNodeRef")}
