@@ -108,7 +108,21 @@ def sanction_all(browser, case_id: int) -> None:
 
 # ---- the office's assessment ------------------------------------------------------------------
 def test_assessment_in_full_opens_every_sanction(app, browser, clock):
-    case_id = to_assessment(app, browser, clock, 1)
+    case_id = confirmed(app, browser, 1)
+    browser("office").complete(case_id, "interview", **interview_form(30))
+    # rectification progress while the deadline runs: a partial repayment by the bank
+    clock.tick(dt.timedelta(days=10))
+    response = browser("bank_icbc").post(
+        f"/cases/{case_id}/repayments",
+        data={"contract_no": "C-1-1", "amount": "12345.00", "paid_on": clock().date().isoformat()},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    clock.move_to(case_row(app, case_id).next_timer_at + dt.timedelta(seconds=1))
+    fire_timers(app)
+    # the office sees the progress when it assesses
+    task_id = open_task_id(app, case_id, "assess_rectification")
+    page = browser("office").get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert 'id="task-repayments"' in page and "12,345.00" in page
     browser("office").complete(case_id, "assess_rectification", assessment="full")
     assert sanction_tasks(app, case_id) == SANCTIONING
 

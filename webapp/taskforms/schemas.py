@@ -7,7 +7,9 @@ server, e.g. the sanction measures of the task's unit); ``x-default`` (default f
 settings, e.g. the rectification period). Against the case data the task's element names
 (its context): ``x-context-if`` on a property or an ``allOf`` entry keeps it only while that
 context value is true (the certificate on a plan's last instalment); ``x-enum-unless`` maps an
-enum value to a context value that withdraws it (no second extension of a deadline).
+enum value to a context value that withdraws it (no second extension of a deadline). A form's
+top-level ``x-context`` lists what its task page shows above it (``repayments``: the
+rectification progress, for the office's assessment).
 """
 
 from __future__ import annotations

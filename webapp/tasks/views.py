@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from webapp.cases import repayments
 from webapp.cases.queries import mark_read, notifications
 from webapp.clock import now
 from webapp.db import get_session
@@ -33,7 +36,19 @@ def inbox() -> ResponseReturnValue:
 def show(task_id: str) -> ResponseReturnValue:
     session = get_session()
     task, form = service.task_with_form(session, current_user, task_id, current_app.config["FORMS_DIR"])
-    return render_template("tasks/task.html", task=task, form=form, values={}, errors={})
+    return render_template(
+        "tasks/task.html", task=task, form=form, values={}, errors={}, **_shown_with(task, form)
+    )
+
+
+def _shown_with(task: Any, form: Any) -> dict[str, Any]:
+    """What the form asks to show above it (``x-context``): the rectification progress
+    (partial repayments per loan) for the office's assessment."""
+    wanted = form.schema.get("x-context", []) if form else []
+    shown: dict[str, Any] = {}
+    if "repayments" in wanted:
+        shown["repayments"] = repayments.summary(get_session(), task.case_id)
+    return shown
 
 
 @bp.post("/tasks/<task_id>")
@@ -48,7 +63,13 @@ def complete(task_id: str) -> ResponseReturnValue:
     except Invalid as err:
         task, form = service.task_with_form(session, current_user, task_id, forms_dir)
         return render_template(
-            "tasks/task.html", task=task, form=form, values=request.form, errors=err.fields, error=err
+            "tasks/task.html",
+            task=task,
+            form=form,
+            values=request.form,
+            errors=err.fields,
+            error=err,
+            **_shown_with(task, form),
         ), 422
     flash(_("Task completed."), "success")
     return redirect(url_for("cases.show", case_id=task.case_id))
