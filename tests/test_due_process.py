@@ -207,8 +207,10 @@ def test_exempt_plan_kept_goes_to_verification_and_delisting(app, browser, clock
     browser("bank_icbc").complete(
         case_id, "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2026-05-09"
     )
-    # the last instalment asks for the settlement certificate
+    # the last instalment asks for the settlement certificate, and its page says which it is
     task_id = open_task_id(app, case_id, "confirm_instalment")
+    page = browser("bank_icbc").get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "第 2 期（共 2 期）：200,000.00 元，2026-06-10 到期" in page
     assert "settlement_certificate_no" in browser("bank_icbc").get(f"/tasks/{task_id}").get_data(as_text=True)
     browser("bank_icbc").complete(
         case_id,
