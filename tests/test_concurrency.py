@@ -22,7 +22,9 @@ from sqlalchemy import func, select
 from tests.support import (
     SANCTION_MEASURES,
     Browser,
+    assess,
     case_row,
+    confirm,
     interview_form,
     open_task_id,
     open_tasks,
@@ -64,13 +66,15 @@ def events(app: Flask, case_id: int, kind: str) -> list[CaseEvent]:
 
 
 def at_sanction(app: Flask, clock: Any) -> int:
-    """A case whose rectification deadline has passed: 7 units' sanction tasks open."""
+    """A case whose rectification deadline has passed and the office assessed it (sanction in
+    full): 7 units' sanction tasks open."""
     office = Browser(app, "office")
     case_id = Browser(app, "bank_icbc").report(report_payload(1))
-    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    confirm(lambda username: Browser(app, username), case_id)
     office.complete(case_id, "interview", **interview_form(1))
     clock.move_to(START + dt.timedelta(days=3))
     assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+    assess(lambda username: Browser(app, username), case_id)
     assert sorted(u for e, u in open_tasks(app, case_id) if e == "apply_sanction") == sorted(SANCTIONS)
     return case_id
 
@@ -98,7 +102,12 @@ def test_the_same_task_completed_at_once_succeeds_once(app, users, clients):
     assert len(completed) == 1
     assert case_row(app, case_id).version == version + one_step  # one step saved the case, once
     assert case_row(app, case_id).stage == "interview"
-    assert open_tasks(app, case_id) == [("interview", "office")]
+    # the interview, and beside the path the regulator's and the market regulator's tasks
+    assert open_tasks(app, case_id) == [
+        ("interview", "office"),
+        ("lookup_holdings", "market"),
+        ("notify_banks", "regulator"),
+    ]
 
 
 def test_parallel_sanction_tasks_completed_at_once_are_all_applied(app, users):

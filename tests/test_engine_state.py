@@ -71,12 +71,28 @@ def _complete(run: engine.CaseRun, element: str, data: dict[str, Any]) -> engine
     return _check(run)
 
 
+# the main path's steps before joint sanction: the review, the regulator's and the market
+# regulator's tasks beside the path, the interview; then (the deadline passed) the office's
+# assessment, sanction in full
+REVIEW = {"review_decision": "confirm", "classification": "evasion"}
+NOTICES = (
+    ("notify_banks", {"notice_date": "2026-03-03", "notice_document_no": "N-1"}),
+    ("lookup_holdings", {"holdings_found": "none"}),
+)
+INTERVIEW = {"interview_date": "2026-03-02", "rectification_days": 1}
+ASSESSMENT = {"assessment": "full"}
+
+
 def _sanctioned() -> engine.CaseRun:
     run = _check(engine.CaseRun.start(DEFINITION, START))
-    run = _complete(run, "review", {"review_decision": "confirm", "classification": "evasion"})
-    run = _complete(run, "interview", {"interview_date": "2026-03-02", "rectification_days": 1})
+    run = _complete(run, "review", REVIEW)
+    for element, data in NOTICES:
+        run = _complete(run, element, data)
+    run = _complete(run, "interview", INTERVIEW)
     assert run.expire_timers() == 1
     run = _check(run)
+    assert [r.element_id for r in run.snapshot(LANES).ready] == ["assess_rectification"]
+    run = _complete(run, "assess_rectification", ASSESSMENT)
     for ready in run.snapshot(LANES).ready:
         run.complete(ready.id, {"measures": ["m"]})
         run = _check(run)
@@ -165,11 +181,13 @@ def _step_in_fresh_interpreter(state_file: Path, action: str, arg: dict[str, Any
 def test_joint_sanction_runs_on_with_every_step_in_a_fresh_interpreter(tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
     assert _step_in_fresh_interpreter(state_file, "start", START) == ["review"]
-    review = {"review_decision": "confirm", "classification": "evasion"}
-    assert _step_in_fresh_interpreter(state_file, "review", review) == ["interview"]
-    interview = {"interview_date": "2026-03-02", "rectification_days": 1}
-    assert _step_in_fresh_interpreter(state_file, "interview", interview) == []
-    ready = _step_in_fresh_interpreter(state_file, "expire", {})
+    ready = _step_in_fresh_interpreter(state_file, "review", REVIEW)
+    assert sorted(ready) == ["interview", "lookup_holdings", "notify_banks"]
+    for element, data in NOTICES:
+        _step_in_fresh_interpreter(state_file, element, data)
+    assert _step_in_fresh_interpreter(state_file, "interview", INTERVIEW) == []
+    assert _step_in_fresh_interpreter(state_file, "expire", {}) == ["assess_rectification"]
+    ready = _step_in_fresh_interpreter(state_file, "assess_rectification", ASSESSMENT)
     assert ready == ["apply_sanction"] * 3
     for left in (2, 1):
         ready = _step_in_fresh_interpreter(state_file, "apply_sanction", {"measures": ["m"]})
@@ -192,12 +210,12 @@ def stalled_state() -> str:
     """A joint-sanction case stalled as in production before 2026-12: its sanction items were
     created by one process and completed by another whose spec had no join."""
     run = engine.CaseRun.start(DEFINITION, START)
-    for element, data in (
-        ("review", {"review_decision": "confirm", "classification": "evasion"}),
-        ("interview", {"interview_date": "2026-03-02", "rectification_days": 1}),
-    ):
+    for element, data in (("review", REVIEW), *NOTICES, ("interview", INTERVIEW)):
         run.complete(next(r.id for r in run.snapshot(LANES).ready if r.element_id == element), data)
     run.expire_timers()
+    # the office's assessment creates the sanction items in this process
+    run.complete(next(r.id for r in run.snapshot(LANES).ready), ASSESSMENT)
+    assert [r.element_id for r in run.snapshot(LANES).ready] == ["apply_sanction"] * 3
     stored = run.dump()
     spec, subprocess_specs = _parsed_by_hand()
     other = engine.CaseRun(DEFINITION, engine_state.loads(stored, spec, subprocess_specs))

@@ -54,7 +54,8 @@ def test_each_lane_runs_only_its_jobs(app, browser):
         assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
         output = _lane(app, "timers")
         assert "fired 2," in output and "ledger" not in output
-        assert all(case_row(app, c).stage == "sanction" for c in cases)
+        # each deadline brings its case to the office's assessment
+        assert all(case_row(app, c).stage == "assessment" for c in cases)
         assert batch_of(app, batch_id).status == "queued"
         assert "fired 0," in _lane(app, "timers")
         assert batch_of(app, batch_id).status == "queued"

@@ -118,7 +118,7 @@ def test_supervisor_retries_a_stalled_case(app, browser):
 
 
 def test_admin_retries_an_incident_case_and_a_failing_retry_says_why(app, browser, tmp_path):
-    broken = _app_with_failing_sanctions(app, tmp_path)
+    broken = _app_with_failing_deadline(app, tmp_path)
     try:
         with freeze_time(START) as clock:
             case_id = _case_at_deadline(broken)
@@ -180,14 +180,18 @@ def test_cases_check_command(app, browser):
 # ---- a failing timer: backoff, one incident per streak, reset on success ----------------
 
 
-def _app_with_failing_sanctions(app: Flask, tmp_path) -> Flask:
+def _app_with_failing_deadline(app: Flask, tmp_path) -> Flask:
     """Cases started here fail when their rectification deadline passes, until the case's data
-    gets ``extra_units`` (the script after the timer reads it)."""
+    gets ``extra_units``: the office's assessment that the timer opens has a pre-script (run
+    as the task becomes ready, within the timer's step) that reads it."""
     return app_with_edited_diagram(
         app,
         tmp_path,
-        "sanction_list = creditor_banks + sanction_units",
-        "sanction_list = creditor_banks + sanction_units + extra_units",
+        '<spiffworkflow:property name="contextVariables" value="deadline_extended"/>\n'
+        "          </spiffworkflow:properties>\n",
+        '<spiffworkflow:property name="contextVariables" value="deadline_extended"/>\n'
+        "          </spiffworkflow:properties>\n"
+        "          <spiffworkflow:preScript>assessment_units = extra_units</spiffworkflow:preScript>\n",
     )
 
 
@@ -201,7 +205,7 @@ def _case_at_deadline(broken: Flask) -> int:
 
 
 def test_a_failing_timer_backs_off_with_one_incident_and_success_resets(app, users, tmp_path):
-    broken = _app_with_failing_sanctions(app, tmp_path)
+    broken = _app_with_failing_deadline(app, tmp_path)
     try:
         with freeze_time(START) as clock:
             case_id = _case_at_deadline(broken)
@@ -254,7 +258,7 @@ def test_a_failing_timer_backs_off_with_one_incident_and_success_resets(app, use
         broken.extensions["db_engine"].dispose()
     case = case_row(app, case_id)
     assert (case.timer_failures, case.timer_retry_at, case.incident) == (0, None, None)
-    assert case.stage == "sanction"
+    assert case.stage == "assessment" and open_tasks(app, case_id)[0] == ("assess_rectification", "office")
     assert _kinds(app, case_id).count("incident") == 1
     assert app.test_cli_runner().invoke(args=["cases", "check"]).exit_code == 0
 
@@ -262,7 +266,7 @@ def test_a_failing_timer_backs_off_with_one_incident_and_success_resets(app, use
 def test_a_new_failure_streak_records_a_new_incident(app, users, tmp_path):
     """A step in between that ran (and so cleared the incident) ends the streak: the next
     failure is an incident again, not a silent retry."""
-    broken = _app_with_failing_sanctions(app, tmp_path)
+    broken = _app_with_failing_deadline(app, tmp_path)
     try:
         with freeze_time(START) as clock:
             case_id = _case_at_deadline(broken)
@@ -283,7 +287,7 @@ def test_a_new_failure_streak_records_a_new_incident(app, users, tmp_path):
 def test_racing_workers_count_a_failure_once(app, users, tmp_path):
     """Two workers at the same due moment: the failing case is counted and reported as one
     incident, whichever worker tried it (or both did, one after the other)."""
-    broken = _app_with_failing_sanctions(app, tmp_path)
+    broken = _app_with_failing_deadline(app, tmp_path)
     try:
         with freeze_time(START, tick=True) as clock:
             case_id = _case_at_deadline(broken)

@@ -209,14 +209,36 @@ class CaseDriver:
             print(f"  {seconds:5.2f} s  {label}")
 
 
+# the regulator's and the market regulator's tasks that open beside the path on a confirmation
+NOTICE_TASKS = [("lookup_holdings", "market"), ("notify_banks", "regulator")]
+
+
+def notices(case: CaseDriver) -> CaseState:
+    """The regulator passes the listing to the banks, the market regulator looks up holdings."""
+    case.complete(
+        "regulator", "notify_banks", notice_date="2026-03-03", notice_document_no="金监通〔2026〕1号"
+    )
+    return case.complete("market", "lookup_holdings", holdings_found="none")
+
+
 def main_path(case: CaseDriver, n: int, days: int = 1) -> None:
-    """Report, review, interview, deadline, joint sanction, referral to the police and its
+    """Report, review (and the notices beside the path), interview, deadline, the office's
+    assessment (sanction in full), joint sanction, referral to the police and its
     answer, settlement, verification, every sanction lifted: closed and delisted."""
     state = case.report("bank_icbc", report_payload(n))
     assert state.open_tasks == [("review", "office")]
 
     state = case.complete("office", "review", review_decision="confirm", classification="evasion")
-    assert state.open_tasks == [("interview", "office")] and state.blacklisted
+    assert (
+        state.open_tasks
+        == [
+            ("interview", "office"),
+            *NOTICE_TASKS,
+        ]
+        and state.blacklisted
+    )
+    state = notices(case)
+    assert state.open_tasks == [("interview", "office")]
 
     state = case.complete(
         "office",
@@ -237,6 +259,10 @@ def main_path(case: CaseDriver, n: int, days: int = 1) -> None:
         assert case.state("a worker pass before the deadline").next_timer_at == due
 
     state = case.pass_deadline("the rectification deadline, fired by the worker")
+    assert state.stage == "assessment" and state.next_timer_at is None
+    assert state.open_tasks == [("assess_rectification", "office")]
+
+    state = case.complete("office", "assess_rectification", assessment="full")
     assert state.stage == "sanction" and state.next_timer_at is None
     assert state.open_tasks == sorted(("apply_sanction", unit) for unit in SANCTIONERS)
 
@@ -301,7 +327,12 @@ def test_officials_path(deployment: Deployment) -> None:
         state = case.report("bank_icbc", report_payload(22, kind="official"))
         assert state.open_tasks == [("review", "office")]
         state = case.complete("office", "review", review_decision="confirm", classification="official_talk")
-        assert state.open_tasks == [("official_talk", "employer_education")] and state.blacklisted
+        assert (
+            state.open_tasks == sorted([("official_talk", "employer_education"), *NOTICE_TASKS])
+            and state.blacklisted
+        )
+        state = notices(case)
+        assert state.open_tasks == [("official_talk", "employer_education")]
 
         state = case.complete(
             "employer_education",
