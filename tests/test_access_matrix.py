@@ -10,13 +10,22 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.ledger_files import person_row, to_csv
-from tests.support import PASSWORD, Browser, interview_form, open_task_id, report_payload
+from tests.support import (
+    PASSWORD,
+    Browser,
+    assess,
+    case_row,
+    confirm,
+    interview_form,
+    open_task_id,
+    report_payload,
+)
 from webapp import create_app
 from webapp.auth import throttle
-from webapp.models import Attachment, CaseEvent
+from webapp.models import Attachment, Case, CaseEvent, ImportBatch
 
 ROLES = ("anonymous", "participant", "unrelated", "office", "supervisor", "auditor", "admin")
 USERS = {
@@ -125,6 +134,10 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     # withholdings are the organization department's or the official's employer's
     ("cases.record_repayment", "POST"): case_rule(422, 422, 403),
     ("cases.record_withholding", "POST"): case_rule(403, 403),
+    # closing without settlement is the office caseworkers' alone (not its supervisors, auditors or
+    # admins); the empty form is told what is missing (test_closing_is_the_office_caseworkers_alone)
+    ("cases.close", "GET"): case_rule(403, 200, 403),
+    ("cases.close", "POST"): case_rule(403, 422, 403),
     ("audit.replay_case", "GET"): AUDIT,
     ("audit.export_json", "GET"): AUDIT,
     ("audit.export_csv", "GET"): AUDIT,
@@ -161,6 +174,7 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.record_repayment", "POST"): api(422, 404, 422, 403),
     ("api.list_withholdings", "GET"): api(200, 404, 200, 200),
     ("api.record_withholding", "POST"): api(403, 404, 403, 403),
+    ("api.close_case", "POST"): api(403, 404, 422, 403),
     ("ledger.index", "GET"): {**same(403), "anonymous": 302, "participant": 200, "unrelated": 200},
     ("ledger.upload", "POST"): {**same(403), "anonymous": 302, "participant": 422, "unrelated": 422},
     ("ledger.template", "GET"): logged_in(302, 200),
@@ -257,10 +271,11 @@ def test_public_blacklist_needs_no_login_and_masks(app, browser):
     bank, office = browser("bank_icbc"), browser("office")
     with freeze_time(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)) as clock:
         case_id = bank.report(report_payload(3))
-        office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+        confirm(browser, case_id)
         office.complete(case_id, "interview", **interview_form(10))
         clock.tick(dt.timedelta(days=11))
         assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+        assess(browser, case_id)
         # published while exposed as a sanction (GUARANTEES rule 8)
         browser("publicity").complete(case_id, "apply_sanction", measures=["expose_media"])
         page = app.test_client().get("/public/blacklist").get_data(as_text=True)
@@ -270,6 +285,83 @@ def test_public_blacklist_needs_no_login_and_masks(app, browser):
         assert "1,006,000.00" in page
         bank.settle(case_id)
         assert "测试债务人3" not in app.test_client().get("/public/blacklist").get_data(as_text=True)
+
+
+def _hide(app: Flask, case_id: int, user_id: int) -> None:
+    """``case_id`` owned by a batch whose import is still under way: seen by nobody yet."""
+    with app.extensions["db_sessionmaker"]() as session:
+        batch = ImportBatch(
+            unit_code="bank_icbc",
+            user_id=user_id,
+            filename="ledger.csv",
+            sha256="0" * 64,
+            file_format="csv",
+            header_language="zh",
+            status="importing",
+            hides_cases=True,
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(update(Case).where(Case.id == case_id).values(import_batch_id=batch.id))
+        session.commit()
+
+
+def test_closing_is_the_office_caseworkers_alone(app, users, browser):
+    """Closing without settlement (the page and the API): the office's caseworkers only. Others
+    who see the case are refused, those who do not are told it is not found, anonymous users
+    are sent to log in; a case hidden by an import under way is not found even by the office.
+    A refused closing, even with a complete form, changes nothing."""
+    bank = browser("bank_icbc")
+    case_id = bank.report(report_payload(6))
+    confirm(browser, case_id)
+    hidden = bank.report(report_payload(7))
+    _hide(app, hidden, users["bank_icbc"])
+    valid = {
+        "closing_reason": "written_off",
+        "closing_notes": "材料齐全",
+        "bank_confirmation_no": "工银核1号",
+    }
+    runner = app.test_cli_runner()
+    tokens = {
+        role: runner.invoke(args=["tokens", "issue", name]).output.strip() for role, name in USERS.items()
+    }
+
+    def api_close(role: str, target: int):
+        headers = {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
+        return app.test_client().post(f"/api/v1/cases/{target}/closing", json=valid, headers=headers)
+
+    refused = {"participant": 403, "unrelated": 404, "supervisor": 403, "auditor": 403, "admin": 403}
+    failures = []
+    for role in ("anonymous", *refused):
+        client = app.test_client() if role == "anonymous" else Browser(app, USERS[role]).client
+        page, posted = (
+            client.get(f"/cases/{case_id}/close"),
+            client.post(f"/cases/{case_id}/close", data=valid),
+        )
+        through_api = api_close(role, case_id)
+        expected = (302, 302, 401) if role == "anonymous" else (refused[role],) * 3
+        got = (page.status_code, posted.status_code, through_api.status_code)
+        if got != expected:
+            failures.append(f"{role}: {got}, expected {expected}")
+        if role == "anonymous":
+            assert "/login" in page.headers["Location"] and "/login" in posted.headers["Location"]
+    assert failures == []
+    case = case_row(app, case_id)
+    assert (case.status, case.closing_reason, case.blacklisted) == ("open", None, True)
+
+    office = browser("office")
+    for unseen in (hidden, 999999):
+        assert office.get(f"/cases/{unseen}/close").status_code == 404
+        assert office.post(f"/cases/{unseen}/close", data=valid).status_code == 404
+        assert api_close("office", unseen).status_code == 404
+    assert case_row(app, hidden).status == "open"
+
+    page = office.get(f"/cases/{case_id}/close")
+    assert page.status_code == 200 and 'name="closing_reason"' in page.get_data(as_text=True)
+    assert office.post(f"/cases/{case_id}/close", data=valid).status_code == 302
+    case = case_row(app, case_id)
+    assert (case.status, case.outcome, case.closing_reason) == ("closed", "closed", "written_off")
+    assert api_close("office", case_id).status_code == 409
 
 
 @pytest.mark.parametrize("who", ["office", "bank_icbc"])

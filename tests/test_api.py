@@ -62,6 +62,20 @@ def test_whole_path_through_the_api(app, api):
             {"data": {"review_decision": "confirm", "classification": "evasion"}},
         )
         assert done.status_code == 200 and done.get_json()["case"]["blacklisted"] is True
+        # beside the path: the regulator's notice to the banks, the market regulator's look-up
+        notice = _task(api, "regulator", "notify_banks", case_id)
+        noticed = api(
+            "POST",
+            f"/tasks/{notice['id']}/complete",
+            "regulator",
+            {"data": {"notice_date": "2026-03-03", "notice_document_no": "金监通〔2026〕1号"}},
+        )
+        assert noticed.status_code == 200
+        lookup = _task(api, "market", "lookup_holdings", case_id)
+        looked = api(
+            "POST", f"/tasks/{lookup['id']}/complete", "market", {"data": {"holdings_found": "none"}}
+        )
+        assert looked.status_code == 200
 
         interview = _task(api, "office", "interview", case_id)
         api(
@@ -72,6 +86,12 @@ def test_whole_path_through_the_api(app, api):
         )
         clock.move_to(dt.datetime(2026, 3, 9, 2, 0))
         assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+        # the office assesses the rectification: sanctions in full
+        assessment = _task(api, "office", "assess_rectification", case_id)
+        assessed = api(
+            "POST", f"/tasks/{assessment['id']}/complete", "office", {"data": {"assessment": "full"}}
+        )
+        assert assessed.status_code == 200 and assessed.get_json()["case"]["stage"] == "sanction"
         court_task = _task(api, "court", "apply_sanction", case_id)
         schema = api("GET", f"/tasks/{court_task['id']}", "court").get_json()["form_schema"]
         assert schema["properties"]["measures"]["items"]["enum"] == ["restrict_high_consumption", "exit_ban"]

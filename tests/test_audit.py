@@ -15,7 +15,15 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select, update
 
-from tests.support import PASSWORD, interview_form, open_task_id, open_tasks, report_payload
+from tests.support import (
+    PASSWORD,
+    assess,
+    confirm,
+    interview_form,
+    open_task_id,
+    open_tasks,
+    report_payload,
+)
 from webapp.audit.chain import GENESIS, event_hash
 from webapp.auth.permissions import READ_ONLY_ALLOWED
 from webapp.models import CaseEvent
@@ -44,7 +52,8 @@ def _sql(app, statement) -> None:
 
 @pytest.fixture
 def settled_case(app, browser) -> int:
-    """Two banks; claim and unclaim; interview, deadline, sanctions; an invalid certificate
+    """Two banks; claim and unclaim; the regulator's notice and the market regulator's lookup;
+    interview, deadline, the office's assessment, sanctions; an invalid certificate
     sends the case back to review; then a valid one (with its file) and the lifts."""
     with freeze_time(START) as clock:
         bank, abc, office, court = (
@@ -60,10 +69,11 @@ def settled_case(app, browser) -> int:
         review = open_task_id(app, case_id, "review")
         office.post(f"/tasks/{review}/claim")
         office.post(f"/tasks/{review}/unclaim")
-        office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+        confirm(browser, case_id)
         office.complete(case_id, "interview", **interview_form(3))
         clock.move_to(START + dt.timedelta(days=4))
         app.test_cli_runner().invoke(args=["timers", "fire"])
+        assess(browser, case_id)
         court.complete(case_id, "apply_sanction", measures=["exit_ban"])
         bank.settle(case_id, "FAKE-1")
         abc.settle(case_id, "FAKE-2")
@@ -268,9 +278,16 @@ def test_replay_highlights_where_the_case_stood_at_each_step(app, settled_case):
     steps = _replay_steps(page)
     assert 'value="3"' in page  # deep link to a step
     first = steps[0]
-    assert "review" in first["active"] and first["completed"] == ["body_start", "gw_body_merge", "start"]
-    fired = [s for s in steps if s["element"] == "" and "apply_sanction" in s["active"] and s["actor"] == ""]
-    assert fired, "the timer step shows the sanction tasks active"
+    assert "review" in first["active"]
+    assert first["completed"] == ["body_start", "gw_body_merge", "init_case", "start"]
+    fired = [
+        s for s in steps if s["element"] == "" and "assess_rectification" in s["active"] and s["actor"] == ""
+    ]
+    assert fired, "the timer step shows the office's assessment active"
+    assessed = [
+        s for s in steps if s["element"] == "assess_rectification" and "apply_sanction" in s["active"]
+    ]
+    assert assessed, "the assessment's step shows the sanction tasks active"
     received = [s for s in steps if "verify_settlement" in s["active"]]
     assert received and "settled" in received[0]["completed"]
     assert "end_delisted" in steps[-1]["completed"] and steps[-1]["active"] == []

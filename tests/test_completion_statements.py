@@ -16,7 +16,15 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import event, select
 
-from tests.support import case_row, interview_form, open_task_id, open_tasks, report_payload
+from tests.support import (
+    assess,
+    case_row,
+    interview_form,
+    notices,
+    open_task_id,
+    open_tasks,
+    report_payload,
+)
 from webapp.audit.chain import verify_chain
 from webapp.models import CaseEvent, CaseParticipant, Sanction
 
@@ -58,15 +66,20 @@ def test_a_completion_reads_the_case_once_and_writes_its_events_in_one_statement
         review = post_completion(
             app, office, case_id, "review", {"review_decision": "confirm", "classification": "evasion"}
         )
-        # user, case (visible, locked, with its version), open tasks, participants, chain head,
-        # events, chain head, completed task, new task, case
-        assert len(review) <= 10, _kinds(review)
+        # user, case (visible, locked, with its version), open tasks, participants, the new
+        # participants (the regulator and the market regulator), chain head, events, chain head,
+        # completed task, new tasks (the interview and the two beside the path), case
+        assert len(review) <= 11, _kinds(review)
         assert sum(s.startswith("SELECT cases.") for s in review) == 1, review
         assert sum(s.startswith("INSERT INTO case_events") for s in review) == 1, review
+        assert sum(s.startswith("INSERT INTO tasks") for s in review) == 1, review
+        assert sum(s.startswith("INSERT INTO case_participants") for s in review) == 1, review
+        notices(browser, case_id)
         form = {k: str(v) for k, v in interview_form(1).items()}
         post_completion(app, office, case_id, "interview", form)
         clock.move_to(START + dt.timedelta(days=2))
         assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+        assess(browser, case_id)
         sanction = post_completion(app, court, case_id, "apply_sanction", {"measures": "exit_ban"})
         assert len(sanction) <= 9, _kinds(sanction)
         post_completion(app, ndrc, case_id, "apply_sanction", {"measures": "credit_record"})
@@ -98,7 +111,8 @@ def test_a_completion_reads_the_case_once_and_writes_its_events_in_one_statement
         )
         sanctions = list(session.scalars(select(Sanction).where(Sanction.case_id == case_id)))
     assert kinds[0] == "reported" and kinds[-1] == "case_closed"
-    assert kinds.count("task_cancelled") == 5 and kinds.count("task_completed") == 7
+    # review, notice, lookup, interview, assessment, two sanctions, verification, two lifts
+    assert kinds.count("task_cancelled") == 5 and kinds.count("task_completed") == 10
     assert sorted((s.unit_code, s.lifted_at is not None) for s in sanctions) == [
         ("court", True),
         ("ndrc", True),

@@ -187,7 +187,13 @@ def test_racing_workers_fire_each_case_once(app, browser, workers):
             ).all()
         )
     assert fired == dict.fromkeys(cases, 1)
-    assert all(case_row(app, c).stage == "sanction" for c in cases)
+    # each deadline's end asks the office for its assessment, once
+    assert all(case_row(app, c).stage == "assessment" for c in cases)
+    with app.extensions["db_sessionmaker"]() as session:
+        assessments = session.scalars(
+            select(Task.case_id).where(Task.element_id == "assess_rectification", Task.status == "open")
+        )
+        assert sorted(assessments) == sorted(cases)
 
 
 def test_a_worker_passes_over_a_case_another_transaction_holds(app, browser):
@@ -226,7 +232,7 @@ def test_a_worker_passes_over_a_case_another_transaction_holds(app, browser):
         assert sorted(reports[0].fired) == [cases[0], cases[2]]
         fire()
     assert reports[1].fired == [held]
-    assert all(case_row(app, c).stage == "sanction" for c in cases)
+    assert all(case_row(app, c).stage == "assessment" for c in cases)
 
 
 def test_calendar_command_shows_a_year(app):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import interview_form, open_task_id, report_payload
+from tests.support import interview_form, notices, open_task_id, report_payload
 from tests.test_completion_statements import counted
 
 PAGES = ["/inbox", "/cases", "/supervision/tasks?all=1"]
@@ -42,7 +42,12 @@ def test_the_case_page_names_who_acted_with_one_statement_whatever_the_history(a
     steps = page.split('id="completed-steps"')[1].split("</table>")[0]
     assert "· bank_icbc</li>" in history and "· office</li>" in history
     assert "<td>office</td>" in steps
+    # more steps, by more units (the regulator and the market regulator beside the path)
+    notices(browser, case_id)
     office.complete(case_id, "interview", **{k: str(v) for k, v in interview_form(30).items()})
+    page = office.get(f"/cases/{case_id}").get_data(as_text=True)
+    history = page.split('id="history"')[1].split("</ol>")[0]
+    assert "· regulator</li>" in history and "· market</li>" in history
     assert _statements(app, office, f"/cases/{case_id}") == short
 
 

@@ -11,7 +11,15 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from tests.support import case_row, interview_form, open_task_id, open_tasks, report_payload
+from tests.support import (
+    assess,
+    case_row,
+    confirm,
+    interview_form,
+    open_task_id,
+    open_tasks,
+    report_payload,
+)
 from webapp.cases.identifiers import mask
 from webapp.models import CaseEvent, Debtor, Sanction
 
@@ -38,18 +46,21 @@ def _kinds(app: Flask, case_id: int) -> list[str]:
 
 
 def _past_the_deadline(app: Flask, browser, clock, n: int) -> tuple[int, str]:
-    """A case confirmed, interviewed and past its 30-day deadline: its sanction tasks open.
-    Its debtor is on the internal blacklist from the review, never on the public list."""
+    """A case confirmed, interviewed, past its 30-day deadline and assessed by the office for
+    sanctions in full: its sanction tasks open. Its debtor is on the internal blacklist from the
+    review, never on the public list."""
     office = browser("office")
     case_id = browser("bank_icbc").report(report_payload(n))
     name = case_row(app, case_id).debtor_name
-    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    confirm(browser, case_id)
     assert case_row(app, case_id).blacklisted and name not in _public(app)
     office.complete(case_id, "interview", **interview_form(30))
     assert name not in _public(app)  # nor while the rectification deadline runs
     clock.tick(dt.timedelta(days=30, seconds=1))
     result = app.test_cli_runner().invoke(args=["timers", "fire"])
     assert f"{case_id}" in result.output
+    assert name not in _public(app)  # nor while the office assesses the rectification
+    assess(browser, case_id)
     assert name not in _public(app)
     return case_id, name
 

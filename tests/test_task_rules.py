@@ -130,7 +130,9 @@ def test_case_page_shows_debtor_loans_stage_tasks_and_diagram(app, browser):
     page = browser("office").get(f"/cases/{case_id}").get_data(as_text=True)
     assert "测试债务人9" in page and "C-9-1" in page
     assert 'id="case-stage"' in page and 'id="open-tasks"' in page
-    assert 'data-active="[&#34;case_body&#34;, &#34;review&#34;, &#34;settled&#34;]"' in page
+    # the case body waits at the review, its boundary messages (settlement, closing) armed
+    active = "[&#34;case_body&#34;, &#34;review&#34;, &#34;settled&#34;, &#34;closing&#34;]"
+    assert f'data-active="{active}"' in page
     assert "bpmn-navigated-viewer.production.min.js" in page
     # the identifier is masked
     identifier = report_payload(9)["identifier"]
