@@ -50,9 +50,12 @@ def _at_referral() -> engine.CaseRun:
         },
     )
     run = _complete(_saved(run), "review", {"review_decision": "confirm", "classification": "evasion"})
+    # the regulator's and the market regulator's tasks beside the path
+    run = _complete(run, "notify_banks", {"notice_date": "2026-03-03", "notice_document_no": "N-1"})
+    run = _complete(run, "lookup_holdings", {"holdings_found": "none"})
     run = _complete(run, "interview", {"interview_date": "2026-03-02", "rectification_days": 1})
     assert run.expire_timers() == 1
-    run = _saved(run)
+    run = _complete(_saved(run), "assess_rectification", {"assessment": "full"})
     for ready in run.snapshot(LANES).ready:
         run.complete(ready.id, {"measures": ["m"]})
     return _saved(run)
@@ -63,7 +66,14 @@ def _referral_round(run: engine.CaseRun, n: int) -> engine.CaseRun:
     return _complete(
         run,
         "answer_referral",
-        {"referral_answer": "filed", "answer_document_no": str(n), "answer_date": "2026-04-10"},
+        # not filed: the answer goes back to the office's decision (a filing opens the court's
+        # judgment first)
+        {
+            "referral_answer": "not_filed",
+            "answer_document_no": str(n),
+            "answer_date": "2026-04-10",
+            "answer_reasons": "证据不足",
+        },
     )
 
 

@@ -303,31 +303,42 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> int:
         while task is not None and task.id not in live:
             live.add(task.id)
             task = task.parent
-    root = wf.task_tree
-    spine: list[Any] = []
-    node = root
-    while True:
-        ahead = [child for child in node.children if child.id in live]
-        if len(ahead) != 1:
-            break
-        child = ahead[0]
-        if not child.has_state(TaskState.COMPLETED) or child is wf.last_task:
-            break
-        spine.append(child)
-        node = child
-    if len(spine) < 2:
-        return 0
-    keep = spine[-1]
+    # Every chain of completed tasks, each with one live child, is cut down to its last task,
+    # hung where the chain began: below the root and below every fork of live branches (a
+    # side branch that ended waits at the body's end join while the path goes on, so a cut
+    # from the root alone would stop at its split and keep everything after it).
+    removed = 0
+    forks = [wf.task_tree]
+    while forks:
+        node = forks.pop()
+        for start in [child for child in node.children if child.id in live]:
+            chain: list[Any] = []
+            current = start
+            while current.has_state(TaskState.COMPLETED) and current is not wf.last_task:
+                chain.append(current)
+                ahead = [child for child in current.children if child.id in live]
+                if len(ahead) != 1:
+                    break
+                current = ahead[0]
+            if len(chain) >= 2:
+                removed += _cut(top, wf, node, chain)
+            forks.append(chain[-1] if chain else start)
+    return removed
+
+
+def _cut(top: BpmnWorkflow, wf: Any, node: Any, chain: list[Any]) -> int:
+    """Drop ``chain`` but its last task, which takes the first's place below ``node``."""
+    keep = chain[-1]
     doomed: list[Any] = []
-    stack = [spine[0]]
+    stack = [chain[0]]
     while stack:
         task = stack.pop()
         if task is not keep:
             doomed.append(task)
             stack.extend(task.children)
-    # the root's children are read while every task is still there
-    root.children = [keep if child is spine[0] else child for child in root.children]
-    keep.parent = root
+    # the node's children are read while every task is still there
+    node.children = [keep if child is chain[0] else child for child in node.children]
+    keep.parent = node
     for task in doomed:
         if task.id in top.subprocesses:
             top.delete_subprocess(task)
