@@ -411,6 +411,8 @@ def test_closing_without_settlement_lifts_every_sanction(app, browser, clock, re
         assert list(unlifted) == []
     page = browser("bank_icbc").get(f"/cases/{case_id}").get_data(as_text=True)
     assert ('id="closing-note"' in page) == (reason == "written_off")
+    # the reporting bank is told, in Chinese
+    assert f"案件 #{case_id} 已未结清结案" in browser("bank_icbc").get("/notifications").get_data(as_text=True)
     [ordered] = events(app, case_id, "closing_ordered")
     assert ordered["closing_reason"] == reason and ordered["lift_units"] == SANCTIONING
 
