@@ -37,6 +37,7 @@ def case_json(view: CaseView) -> dict[str, Any]:
         "status": case.status,
         "stage": case.stage,
         "outcome": case.outcome,
+        "closing_reason": case.closing_reason,
         "blacklisted": case.blacklisted,
         "blacklisted_at": case.blacklisted_at.isoformat() if case.blacklisted_at else None,
         "delisted_at": case.delisted_at.isoformat() if case.delisted_at else None,
