@@ -20,8 +20,11 @@ once and alternates the cases between them:
         [--shape peer|full|both] [--write]
 
 Shapes are bench/http_case.py's. ``peer`` is its own function. ``full`` (report → review →
-interview → deadline → 7 sanctions → inbox, case page → settlement → verification → 7 lifts)
-finds each task through the unit's inbox page (timed, as "inbox read (finding the task)")
+the regulator's and the market regulator's tasks beside the path → interview → deadline → the
+office's assessment → 7 sanctions → inbox, case page → settlement → verification → 7 lifts)
+follows each tree's own diagram: a tree whose diagram lacks the tasks beside the path or the
+assessment (before issue 18) skips them, so its whole case has fewer steps. It finds each task
+through the unit's inbox page (timed, as "inbox read (finding the task)")
 instead of reading the database, and fires the deadline with the tree's own
 ``flask --app webapp timers fire`` in a subprocess whose clock is moved two days on
 (freezegun); that subprocess is not timed per call and is left out of the whole-case time.
@@ -137,6 +140,8 @@ class TreeServer(Server):
             "LIANDONG_INSTANCE_DIR": str(self.tmp),
             "LIANDONG_UPLOAD_DIR": str(self.tmp / "uploads"),
         }
+        # the tree's diagram: which of the later steps of the full path it has
+        self.diagram = (tree / "processes" / "debt_case.bpmn").read_text(encoding="utf-8")
         self.run_in_tree([str(BIN / "alembic"), "upgrade", "head"], "migration")
         self.origin = json.loads(
             self.run_in_tree([str(BIN / "python"), "-c", SEED], "seeding").splitlines()[-1]
@@ -194,6 +199,10 @@ class TreeServer(Server):
         fired = out.partition(":")[2].replace(",", " ").split()
         assert str(case_id) in fired, f"{self.side}: case {case_id} not fired: {out}"
 
+    def has(self, element: str) -> bool:
+        """Whether the tree's main diagram has the element."""
+        return f'id="{element}"' in self.diagram
+
     def log(self) -> str:
         path = self.tmp / "gunicorn.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
@@ -222,10 +231,16 @@ def full_case(clients: dict[str, Client], n: int, server: TreeServer) -> float:
 
     case_id = _report(bank, n)
     complete("office", case_id, {"review_decision": "confirm", "classification": "evasion"})
+    if server.has("notify_banks"):  # beside the path, done before the deadline
+        complete("regulator", case_id, {"notice_date": "2026-03-03", "notice_document_no": "N"})
+    if server.has("lookup_holdings"):
+        complete("market", case_id, {"holdings_found": "none"})
     complete("office", case_id, {"interview_date": "2026-03-02", "attendees": "x", "rectification_days": "1"})
     start = STOPWATCH["now"]()
     server.fire_deadline(case_id)
     fired = (STOPWATCH["now"]() - start) * 1000
+    if server.has("assess_rectification"):
+        complete("office", case_id, {"assessment": "full"})
     for unit, measure in SANCTIONS.items():
         complete(unit, case_id, {"measures": measure})
     office.expect(200, "GET", "/inbox", label="inbox read")
@@ -245,7 +260,10 @@ def peer(clients: dict[str, Client], n: int, server: TreeServer) -> float:
 
 
 SHAPES: dict[str, Callable[[dict[str, Client], int, TreeServer], float]] = {"peer": peer, "full": full_case}
-USERS = {"peer": ["bank_icbc", "office"], "full": list(dict.fromkeys(["bank_icbc", "office", *SANCTIONS]))}
+USERS = {
+    "peer": ["bank_icbc", "office"],
+    "full": list(dict.fromkeys(["bank_icbc", "office", "regulator", *SANCTIONS])),
+}
 
 
 class Side:

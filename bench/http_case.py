@@ -7,8 +7,10 @@ token read from the form) and runs cases with a plain HTTP client (``http.client
 - ``peer``: the peer's shape (spiff-arena: ~80 ms a completion, ~355 ms the whole case):
   report a case, the office's inbox, the review form, complete the review, the inbox
   again, complete the interview, the case page (status read);
-- ``full``: the main path to delisting: report → review → interview → rectification
-  deadline fired → 7 sanctions → inbox and case page → settlement → verification → 7 lifts.
+- ``full``: the main path to delisting: report → review → the regulator's and the market
+  regulator's tasks beside the path → interview → rectification deadline fired → the
+  office's assessment → 7 sanctions → inbox and case page → settlement → verification →
+  7 lifts.
 
 Each shape runs with one client (sequential) and with 4 concurrent clients (threads, each
 with its own users and connections). Figures go to docs/PERFORMANCE.md.
@@ -53,6 +55,7 @@ from bench.report import write_section  # noqa: E402
 from tests.support import (  # noqa: E402
     PASSWORD,
     SANCTION_MEASURES,
+    case_row,
     flatten_report,
     open_task_id,
     report_payload,
@@ -251,11 +254,14 @@ def full_case(clients: dict[str, Client], n: int, server: Server) -> None:
 
     case_id = _report(bank, n)
     complete("office", case_id, "review", {"review_decision": "confirm", "classification": "evasion"})
+    complete("regulator", case_id, "notify_banks", {"notice_date": "2026-03-03", "notice_document_no": "N"})
+    complete("market", case_id, "lookup_holdings", {"holdings_found": "none"})
     complete(
         "office", case_id, "interview",
         {"interview_date": "2026-03-02", "attendees": "x", "rectification_days": "1"},
     )  # fmt: skip
     fire_deadline(server)
+    complete("office", case_id, "assess_rectification", {"assessment": "full"})
     for unit, measure in SANCTIONS.items():
         complete(unit, case_id, "apply_sanction", {"measures": measure})
     office.expect(200, "GET", "/inbox", label="inbox read")
@@ -266,6 +272,8 @@ def full_case(clients: dict[str, Client], n: int, server: Server) -> None:
     complete("office", case_id, "verify_settlement", {"certificate_decision": "verified"})
     for unit in SANCTIONS:
         complete(unit, case_id, "lift_sanction", {"lift_confirmed": "on"})
+    case = case_row(server.app, case_id)
+    assert (case.status, case.outcome) == ("closed", "delisted"), (case_id, case.stage, case.outcome)
 
 
 SHAPES = {"peer": peer_case, "full": full_case}
@@ -277,7 +285,7 @@ def run(shape: str, server: Server, clients_count: int, cases: int, first: int) 
 
     def client(index: int) -> None:
         try:
-            users = ["bank_icbc", "office"] + (list(SANCTIONS) if shape == "full" else [])
+            users = ["bank_icbc", "office"] + (["regulator", *SANCTIONS] if shape == "full" else [])
             browsers = {u: Client(server.port, u, timings) for u in dict.fromkeys(users)}
             for k in range(cases):
                 start = STOPWATCH["now"]()
@@ -386,8 +394,10 @@ def write(args: argparse.Namespace, results: list[tuple[str, int, Timings]]) -> 
         "",
         "- **peer shape**: report, inbox, review form, complete, inbox, complete, case page "
         "(spiff-arena: ~80 ms a completion, ~355 ms the case; goal 10× faster: ≤ 8 ms and ≤ 36 ms);",
-        "- **full path**: report → review → interview → deadline fired (worker function in the bench "
-        "process, clock moved on) → 7 sanctions → inbox, case page → settlement → verification → 7 lifts.",
+        "- **full path**: report → review → the regulator's and the market regulator's tasks beside "
+        "the path → interview → deadline fired (worker function in the bench process, clock moved on) "
+        "→ the office's assessment → 7 sanctions → inbox, case page → settlement → verification → "
+        "7 lifts.",
         "",
         "| shape | clients | call | p50 ms | p95 ms | in gunicorn p50 ms | count |",
         "|---|---|---|---|---|---|---|",

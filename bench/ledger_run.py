@@ -33,9 +33,17 @@ from bench.http_case import Client, Timings, _p95
 from tests.conftest import migrate
 from tests.ledger_files import to_csv
 from tests.processes_support import free_port
-from tests.support import Browser, flatten_report, interview_form, open_task_id, report_payload, seed_users
+from tests.support import (
+    Browser,
+    confirm,
+    flatten_report,
+    interview_form,
+    open_task_id,
+    report_payload,
+    seed_users,
+)
 from webapp import create_app
-from webapp.models import CaseEvent, ImportBatch
+from webapp.models import Case, CaseEvent, ImportBatch
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -302,16 +310,17 @@ class Stepper:
 
 def _deadline_cases(app: Flask, count: int, first_in: float, gap: float) -> list[int]:
     """Cases whose one-day rectification deadlines fall due ``first_in`` s from now, then one
-    every ``gap`` s: each is opened, reviewed and interviewed a day before its due time (the
-    clock moved in this process only, while it is opened)."""
+    every ``gap`` s: each is opened, reviewed (the regulator's and the market regulator's tasks
+    beside the path done too: the case then waits on its deadline alone) and interviewed a day
+    before its due time (the clock moved in this process only, while it is opened)."""
     first_due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=first_in)
-    bank, office = Browser(app, "bank_icbc"), Browser(app, "office")
+    people = {u: Browser(app, u) for u in ("bank_icbc", "office", "regulator", "market")}
     ids = []
     for n in range(count):
         with freeze_time(first_due + dt.timedelta(seconds=n * gap) - dt.timedelta(days=1)):
-            case_id = bank.report(report_payload(DEADLINE_FIRST + n))
-            office.complete(case_id, "review", **REVIEW)
-            office.complete(case_id, "interview", **interview_form(1))
+            case_id = people["bank_icbc"].report(report_payload(DEADLINE_FIRST + n))
+            confirm(people.__getitem__, case_id)
+            people["office"].complete(case_id, "interview", **interview_form(1))
         ids.append(case_id)
     return ids
 
@@ -518,12 +527,15 @@ def _deadlines_fired(app: Flask, result: Result, batch_id: int, ids: list[int]) 
                 )
             }
             batch = session.get_one(ImportBatch, batch_id)
+            stages = set(session.scalars(select(Case.stage).where(Case.id.in_(ids))))
             session.expunge_all()
         if len(fired) == len(ids) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     missing = set(ids) - set(fired)
     assert not missing, f"deadlines not fired within a minute: cases {sorted(missing)}"
+    # a passed deadline leaves each case to the office's assessment
+    assert not ids or stages == {"assessment"}, stages
     assert batch.started_at is not None
     assert batch.finished_at is not None
     for event in fired.values():

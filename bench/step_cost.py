@@ -8,9 +8,10 @@ Two loops of the main diagram let a case pile up history:
   invalid (``verify_settlement``) and the case goes back to review; the measured step is
   that verification, with 1, 2, 10, 50 and 100 verifications done before it (the case has
   run one settlement report more than that too);
-- referral: ``decide_referral`` (court) and the court's ``answer_referral`` repeat; the
-  case gets there after review, interview, the deadline and 7 sanctions (9 tasks), so it
-  is measured with 10, 50 and 100 completed tasks.
+- referral: ``decide_referral`` (court) and the court's ``answer_referral`` (not filed: back
+  to the office) repeat; the case gets there after review, the regulator's and the market
+  regulator's tasks beside the path, interview, the deadline, the office's assessment and 7
+  sanctions (12 tasks), so it is measured with 12, 50 and 100 completed tasks.
 
 For each point: the engine's parts of the step on the stored state (load, complete, save
 = snapshot and dump; median of 10 runs each, nothing written), the state's size, and the
@@ -53,7 +54,13 @@ STOPWATCH = {"now": time.perf_counter}  # out of freezegun's reach (see whole_ca
 SANCTIONS = SANCTION_MEASURES
 REJECT = {"certificate_decision": "rejected", "verification_notes": "印章不符"}
 DECIDE = {"referral_decision": "court", "referral_reason": "涉嫌拒不执行"}
-ANSWER = {"referral_answer": "filed", "answer_document_no": "(2026)1号", "answer_date": "2026-04-10"}
+# not filed: the office decides again (a filed case would go on to the court's judgment)
+ANSWER = {
+    "referral_answer": "not_filed",
+    "answer_document_no": "(2026)1号",
+    "answer_date": "2026-04-10",
+    "answer_reasons": "证据不足",
+}
 ENGINE_RUNS = 10
 
 
@@ -71,7 +78,7 @@ class Point:
 class Bench:
     def __init__(self) -> None:
         self.app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
-        self.people = {u: Browser(self.app, u) for u in ["office", *SANCTIONS]}
+        self.people = {u: Browser(self.app, u) for u in ["office", "regulator", *SANCTIONS]}
         self.lanes = catalog.load(self.app.config["PROCESSES_DIR"]).dynamic_lanes
         self.sql = 0
 
@@ -158,6 +165,11 @@ def referral_loop(bench: Bench, cases: int, marks: list[int]) -> list[Point]:
         bench.complete(
             "office", case_id, "review", {"review_decision": "confirm", "classification": "evasion"}
         )
+        # beside the path, done before the deadline
+        bench.complete(
+            "regulator", case_id, "notify_banks", {"notice_date": "2026-03-03", "notice_document_no": "N"}
+        )
+        bench.complete("market", case_id, "lookup_holdings", {"holdings_found": "none"})
         bench.complete(
             "office",
             case_id,
@@ -168,9 +180,11 @@ def referral_loop(bench: Bench, cases: int, marks: list[int]) -> list[Point]:
     with freeze_time(dt.datetime.now(dt.UTC) + dt.timedelta(days=2)):
         assert bench.app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
     for case_id in ids:
+        bench.complete("office", case_id, "assess_rectification", {"assessment": "full"})
         for unit, measure in SANCTIONS.items():
             bench.complete(unit, case_id, "apply_sanction", {"measures": measure})
-    done = 2 + len(SANCTIONS)  # tasks completed so far; decide_referral is next
+    done = 5 + len(SANCTIONS)  # tasks completed so far; decide_referral is next
+    assert marks[0] >= done, (marks, done)
 
     def step(n: int) -> tuple[str, str, dict[str, Any]]:
         # the loop alternates: even counts after the way in decide, odd ones answer
@@ -222,7 +236,7 @@ def engine_total(point: Point) -> float:
 def main(cases: int) -> None:
     bench = Bench()
     settlement = settlement_loop(bench, cases, [1, 2, 10, 50, 100])
-    referral = referral_loop(bench, cases, [10, 50, 100])
+    referral = referral_loop(bench, cases, [12, 50, 100])
     by_steps = {p.steps: p for p in settlement}
     at2, at50 = statistics.median(by_steps[2].request), statistics.median(by_steps[50].request)
     engine_at2, engine_at50 = engine_total(by_steps[2]), engine_total(by_steps[50])

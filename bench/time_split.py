@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/time_split.py [cases]      (or: python -m bench time_split)
 
-The completions of the whole case of bench/whole_case.py (review, interview, 7 sanctions,
-verification, 7 lifts: 17 a case) are posted through the Flask test client on SQLite, and
+The completions of the whole case of bench/whole_case.py (review, the regulator's and the
+market regulator's tasks beside the path, interview, the office's assessment, 7 sanctions,
+verification, 7 lifts: 20 a case) are posted through the Flask test client on SQLite, and
 each one's time is split with a stopwatch that charges every moment to the innermost part
 running (so the parts add up to the request):
 
@@ -46,6 +47,7 @@ from bench.report import write_section  # noqa: E402
 from tests.support import (  # noqa: E402
     SANCTION_MEASURES,
     Browser,
+    case_row,
     flatten_report,
     open_task_id,
     report_payload,
@@ -141,7 +143,7 @@ def instrument(app: Any) -> None:
 def main(cases: int) -> None:
     app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
     instrument(app)
-    people = {u: Browser(app, u) for u in ["office", *SANCTIONS]}
+    people = {u: Browser(app, u) for u in ["office", "regulator", *SANCTIONS]}
     splits: list[dict[str, float]] = []
     totals: list[float] = []
 
@@ -157,6 +159,9 @@ def main(cases: int) -> None:
         response = people["bank_icbc"].post("/report", data=flatten_report(report_payload(n + 1)))
         case_id = int(response.headers["Location"].rsplit("/", 1)[1])
         complete("office", case_id, "review", {"review_decision": "confirm", "classification": "evasion"})
+        notice = {"notice_date": "2026-03-03", "notice_document_no": "N"}
+        complete("regulator", case_id, "notify_banks", notice)
+        complete("market", case_id, "lookup_holdings", {"holdings_found": "none"})
         complete(
             "office",
             case_id,
@@ -165,12 +170,16 @@ def main(cases: int) -> None:
         )
         with freeze_time(dt.datetime.now(dt.UTC) + dt.timedelta(days=2)):
             assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
+        complete("office", case_id, "assess_rectification", {"assessment": "full"})
         for unit, measure in SANCTIONS.items():
             complete(unit, case_id, "apply_sanction", {"measures": measure})
-        people["bank_icbc"].post(f"/cases/{case_id}/settlement", data={"certificate_no": "JQ"})
+        settled = people["bank_icbc"].post(f"/cases/{case_id}/settlement", data={"certificate_no": "JQ"})
+        assert settled.status_code == 302, settled.status_code
         complete("office", case_id, "verify_settlement", {"certificate_decision": "verified"})
         for unit in SANCTIONS:
             complete(unit, case_id, "lift_sanction", {"lift_confirmed": "on"})
+        case = case_row(app, case_id)
+        assert (case.status, case.outcome) == ("closed", "delisted"), (case_id, case.stage, case.outcome)
     write(cases, splits, totals)
 
 

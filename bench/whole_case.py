@@ -28,6 +28,7 @@ from bench.report import write_section  # noqa: E402
 from tests.support import (  # noqa: E402
     SANCTION_MEASURES,
     Browser,
+    case_row,
     flatten_report,
     open_task_id,
     report_payload,
@@ -41,7 +42,7 @@ SANCTIONS = SANCTION_MEASURES
 
 def main(cases: int) -> None:
     app, _tmp = setup.fresh_app(WTF_CSRF_ENABLED=False)
-    people = {u: Browser(app, u) for u in ["office", *SANCTIONS]}
+    people = {u: Browser(app, u) for u in ["office", "regulator", *SANCTIONS]}
     timings: dict[str, list[float]] = {}
 
     def timed(label: str, call: Callable[[], Any], expect: int = 302) -> Any:
@@ -64,6 +65,10 @@ def main(cases: int) -> None:
         )
         case_id = int(response.headers["Location"].rsplit("/", 1)[1])
         complete("office", case_id, "review", {"review_decision": "confirm", "classification": "evasion"})
+        # beside the path: the regulator notifies the banks, the market regulator looks up holdings
+        notice = {"notice_date": "2026-03-03", "notice_document_no": "N"}
+        complete("regulator", case_id, "notify_banks", notice)
+        complete("market", case_id, "lookup_holdings", {"holdings_found": "none"})
         complete(
             "office",
             case_id,
@@ -75,6 +80,7 @@ def main(cases: int) -> None:
                 "fire due timers (CLI, clock frozen)",
                 lambda: app.test_cli_runner().invoke(args=["timers", "fire"]),
             )
+        complete("office", case_id, "assess_rectification", {"assessment": "full"})
         for unit, measure in SANCTIONS.items():
             complete(unit, case_id, "apply_sanction", {"measures": measure})
         timed("inbox page", lambda: people["office"].get("/inbox"), expect=200)
@@ -88,6 +94,8 @@ def main(cases: int) -> None:
         complete("office", case_id, "verify_settlement", {"certificate_decision": "verified"})
         for unit in SANCTIONS:
             complete(unit, case_id, "lift_sanction", {"lift_confirmed": "on"})
+        case = case_row(app, case_id)
+        assert (case.status, case.outcome) == ("closed", "delisted"), (case_id, case.stage, case.outcome)
     total = STOPWATCH["now"]() - start_all
     write(cases, timings, total)
 
@@ -100,8 +108,9 @@ def write(cases: int, timings: dict[str, list[float]], total: float) -> None:
     machine = setup.machine()
     body = "\n".join(
         [
-            f"{cases} cases, each: report → review → interview → deadline fired → 7 sanctions →",
-            "inbox and case page → settlement → verification → 7 lifts: 20 requests and 1 timer run",
+            f"{cases} cases, each: report → review → the regulator's and the market regulator's tasks",
+            "beside the path → interview → deadline fired → the office's assessment → 7 sanctions →",
+            "inbox and case page → settlement → verification → 7 lifts: 24 requests and 1 timer run",
             f"a case. Flask test client (no network), SQLite, one process; {machine}.",
             "",
             "| request | p50 ms | p95 ms | count |",
