@@ -412,7 +412,9 @@ def test_closing_without_settlement_lifts_every_sanction(app, browser, clock, re
     page = browser("bank_icbc").get(f"/cases/{case_id}").get_data(as_text=True)
     assert ('id="closing-note"' in page) == (reason == "written_off")
     # the reporting bank is told, in Chinese
-    assert f"案件 #{case_id} 已未结清结案" in browser("bank_icbc").get("/notifications").get_data(as_text=True)
+    assert f"案件 #{case_id} 已未结清结案" in browser("bank_icbc").get("/notifications").get_data(
+        as_text=True
+    )
     [ordered] = events(app, case_id, "closing_ordered")
     assert ordered["closing_reason"] == reason and ordered["lift_units"] == SANCTIONING
 
@@ -469,3 +471,23 @@ def test_plan_kept_while_side_tasks_are_open_still_reaches_verification(app, bro
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
     office.complete(case_id, "verify_settlement", certificate_decision="verified")
     assert (case_row(app, case_id).status, case_row(app, case_id).outcome) == ("closed", "delisted")
+
+
+def test_a_deadline_passed_before_the_timer_worker_came_fires_in_another_units_step(app, browser, clock):
+    """The engine fires due timers at the end of any step: the history records it, so the
+    office's assessment and the sanctions that follow are not refused (rule 1)."""
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(41))
+    office.complete(case_id, "review", review_decision="confirm", classification="evasion")
+    office.complete(case_id, "interview", **interview_form(30))
+    clock.move_to(case_row(app, case_id).next_timer_at + dt.timedelta(hours=1))
+    # no timer worker yet: the regulator's late notice is the step that passes the deadline
+    browser("regulator").complete(
+        case_id, "notify_banks", notice_date="2026-04-02", notice_document_no="金监通〔2026〕9号"
+    )
+    assert ("assess_rectification", "office") in open_tasks(app, case_id)
+    fired = events(app, case_id, "timer_fired")
+    assert len(fired) == 1 and fired[0]["during_step"] is True
+    office.complete(case_id, "assess_rectification", assessment="full")
+    assert sanction_tasks(app, case_id) == SANCTIONING
+    assert case_row(app, case_id).incident is None

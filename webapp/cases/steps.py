@@ -299,6 +299,12 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
     cat = catalog_mod.current()
     snapshot = run.snapshot(cat.dynamic_lanes)
     case.state = run.dump()
+    if not any(event.kind == "timer_fired" for event in ctx.events):
+        # the engine fires every due timer at the end of a step (a deadline passed before the
+        # timer worker came round fires inside a unit's step): the history says so all the same
+        for element in run.completed:
+            if element.is_timer:
+                ctx.event("timer_fired", element_id=element.element_id, during_step=True)
     _apply_effects(session, ctx, run.completed, cat.public_measures())
     _project_tasks(session, ctx, snapshot, cat.unit_codes(), run.definition)
     case.active_elements = snapshot.active_elements

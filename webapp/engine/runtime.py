@@ -57,6 +57,8 @@ class CompletedElement:
     element_id: str
     task_id: str
     properties: dict[str, str]
+    # a timer event: the engine fires due timers at the end of any step, not only when asked
+    is_timer: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,10 @@ class CaseRun:
     def _record(self, task: Any) -> None:
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if bpmn_id:
-            self.completed.append(CompletedElement(bpmn_id, str(task.id), _properties(task.task_spec)))
+            is_timer = isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+            self.completed.append(
+                CompletedElement(bpmn_id, str(task.id), _properties(task.task_spec), is_timer)
+            )
 
     def _engine_ready_and_errors(self) -> tuple[bool, list[Any]]:
         """Whether engine tasks are still ready, and the tasks in error, in one pass over the
