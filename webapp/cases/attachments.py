@@ -15,8 +15,9 @@ from typing import IO
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from webapp.cases import history
 from webapp.errors import Invalid
-from webapp.models import Attachment, User
+from webapp.models import Attachment, Case, User
 
 # the first bytes each accepted type must start with: a renamed program is refused
 MAGIC = {
@@ -76,6 +77,26 @@ def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id
     )
     session.add(attachment)
     session.flush()
+    return attachment
+
+
+def store_on_case(
+    session: Session, upload_dir: str, upload: Upload | None, user: User, case: Case
+) -> Attachment | None:
+    """Store a checked upload of the case (if any) and put its hash in the case's history."""
+    if upload is None:
+        return None
+    attachment = store(session, upload_dir, upload, user, case.id)
+    history.append(
+        session,
+        case,
+        "attachment_added",
+        user,
+        attachment_id=attachment.id,
+        name=attachment.original_name,
+        sha256=attachment.sha256,
+        size=attachment.size,
+    )
     return attachment
 
 

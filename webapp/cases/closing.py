@@ -14,13 +14,12 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.cases import attachments, history, steps
+from webapp.cases import attachments, guarantees, history, steps
 from webapp.cases.attachments import Upload
 from webapp.errors import Conflict, Forbidden, StepFailed
-from webapp.models import Case, Notification, Sanction, User
+from webapp.models import Case, Notification, User
 from webapp.models.cases import OPEN
 from webapp.taskforms import FormSchema, load_schema, validate
 
@@ -60,27 +59,8 @@ def close_case(
         raise Conflict(_("The case is closed."))
     if case.stage == "delisting":
         raise Conflict(_("The case is being delisted already."))
-    attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
-    if attachment is not None:
-        history.append(
-            session,
-            case,
-            "attachment_added",
-            user,
-            attachment_id=attachment.id,
-            name=attachment.original_name,
-            sha256=attachment.sha256,
-            size=attachment.size,
-        )
-    lift_units = list(
-        dict.fromkeys(
-            session.scalars(
-                select(Sanction.unit_code)
-                .where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
-                .order_by(Sanction.id)
-            )
-        )
-    )
+    attachment = attachments.store_on_case(session, upload_dir, upload, user, case)
+    lift_units = guarantees.units_to_lift(session, case.id)
     history.append(
         session,
         case,

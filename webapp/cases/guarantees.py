@@ -57,3 +57,17 @@ def unlifted_sanctions(session: Session, case: Case) -> list[str]:
             select(Sanction.unit_code).where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
         )
     )
+
+
+def units_to_lift(session: Session, case_id: int) -> list[str]:
+    """The units whose sanctions on the case are in force, first applied first, once each:
+    those asked to lift them when the case leaves the blacklist."""
+    return list(
+        dict.fromkeys(
+            session.scalars(
+                select(Sanction.unit_code)
+                .where(Sanction.case_id == case_id, Sanction.lifted_at.is_(None))
+                .order_by(Sanction.id)
+            )
+        )
+    )

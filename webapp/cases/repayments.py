@@ -291,18 +291,7 @@ def record_repayment(
             left=f"{current.outstanding:,.2f}",
         )
         raise Invalid(message, {"amount": [message]})
-    attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
-    if attachment is not None:
-        history.append(
-            session,
-            case,
-            "attachment_added",
-            user,
-            attachment_id=attachment.id,
-            name=attachment.original_name,
-            sha256=attachment.sha256,
-            size=attachment.size,
-        )
+    attachment = attachments.store_on_case(session, upload_dir, upload, user, case)
     repayment = Repayment(
         case_id=case.id,
         loan_id=loan.id,

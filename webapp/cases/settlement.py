@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.cases import attachments, history, steps
+from webapp.cases import attachments, guarantees, history, steps
 from webapp.cases.attachments import Upload
 from webapp.clock import now
 from webapp.errors import Conflict, Forbidden, Invalid, StepFailed
-from webapp.models import Case, Loan, Sanction, User
+from webapp.models import Case, Loan, User
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,7 @@ def report_settlement(
         unsettled = [ln for ln in unsettled if ln.contract_no in contract_nos]
     if not unsettled:
         raise Conflict(_("Every loan of your unit on this case is already settled."))
-    attachment = attachments.store(session, upload_dir, upload, user, case.id) if upload else None
-    if attachment is not None:
-        history.append(
-            session,
-            case,
-            "attachment_added",
-            user,
-            attachment_id=attachment.id,
-            name=attachment.original_name,
-            sha256=attachment.sha256,
-            size=attachment.size,
-        )
+    attachment = attachments.store_on_case(session, upload_dir, upload, user, case)
     for loan in unsettled:
         loan.settled_at = now()
         loan.settlement_certificate_no = certificate_no
@@ -95,15 +84,7 @@ def report_settlement(
     remaining = session.scalar(select(Loan.id).where(Loan.case_id == case.id, Loan.settled_at.is_(None)))
     if remaining is not None:
         return SettlementResult(numbers, all_settled=False, delivered=False)
-    lift_units = list(
-        dict.fromkeys(
-            session.scalars(
-                select(Sanction.unit_code)
-                .where(Sanction.case_id == case.id, Sanction.lifted_at.is_(None))
-                .order_by(Sanction.id)
-            )
-        )
-    )
+    lift_units = guarantees.units_to_lift(session, case.id)
     payload = {"certificate_no": certificate_no, "lift_units": lift_units}
     delivered = steps.deliver_settlement(session, case, payload, user)
     if not delivered and case.stage != "delisting":
