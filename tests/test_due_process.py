@@ -491,3 +491,37 @@ def test_a_deadline_passed_before_the_timer_worker_came_fires_in_another_units_s
     office.complete(case_id, "assess_rectification", assessment="full")
     assert sanction_tasks(app, case_id) == SANCTIONING
     assert case_row(app, case_id).incident is None
+
+
+def test_plan_kept_on_a_reopened_sanctioned_case_lifts_the_sanctions_in_force(app, browser, clock, api):
+    """Found by the property run: sanctions applied, an invalid certificate reopens the case,
+    the office sends it to negotiation and the plan is kept. Delisting must ask every unit
+    whose sanctions are still in force to lift them (rule 2), as a reported settlement does."""
+    case_id = to_assessment(app, browser, clock, 42)
+    bank, office = browser("bank_icbc"), browser("office")
+    office.complete(case_id, "assess_rectification", assessment="full")
+    for unit in ("court", "publicity"):
+        browser(unit).complete(case_id, "apply_sanction", measures=[SANCTION_MEASURES[unit]])
+    bank.settle(case_id, "FAKE-42")
+    office.complete(case_id, "verify_settlement", certificate_decision="rejected", verification_notes="伪造")
+    office.complete(case_id, "review", review_decision="confirm", classification="negotiation")
+    api("bank_icbc", case_id, "negotiation", {"negotiation_outcome": "agreement", "instalments": PLAN[:1]})
+    bank.complete(
+        case_id,
+        "confirm_instalment",
+        instalment_status="paid",
+        paid_amount=100000,
+        paid_on="2026-05-09",
+        settlement_certificate_no="JQ-42",
+    )
+    assert ("verify_settlement", "office") in open_tasks(app, case_id)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    case = case_row(app, case_id)
+    assert case.incident is None and not case.blacklisted
+    assert sorted(u for e, u in open_tasks(app, case_id) if e == "lift_sanction") == ["court", "publicity"]
+    for unit in ("court", "publicity"):
+        browser(unit).complete(case_id, "lift_sanction", lift_confirmed=True)
+    case = case_row(app, case_id)
+    assert (case.status, case.outcome) == ("closed", "delisted")
+    with app.extensions["db_sessionmaker"]() as session:
+        assert all(s.lifted_at for s in session.scalars(select(Sanction).where(Sanction.case_id == case_id)))

@@ -186,7 +186,24 @@ def complete_task(
     task.completed_by_id = actor.id
     task.submitted = data
     ctx.event("task_completed", task=task, form=task.form, submitted=data)
-    _run(session, ctx, lambda run: run.complete(task.id, data))
+
+    def action(run: engine.CaseRun) -> None:
+        run.complete(task.id, _engine_data(session, case, task, data, run.definition))
+
+    _run(session, ctx, action)
+
+
+def _engine_data(
+    session: Session, case: Case, task: Task, data: dict[str, Any], definition: engine.Definition
+) -> dict[str, Any]:
+    """What the engine receives with a completed task: the submitted data, and for a step
+    that settles the loans (effect ``loans_settled``, e.g. a plan's last instalment) the
+    units whose sanctions are in force, so the delisting that follows asks each of them to
+    lift (rule 2) as a reported settlement does."""
+    effects = definition.element_properties.get(task.element_id, {}).get("effect", "").split()
+    if "loans_settled" in effects and data.get("settlement_certificate_no"):
+        return {**data, "units_in_force": guarantees.units_to_lift(session, case.id)}
+    return data
 
 
 def deliver_settlement(session: Session, case: Case, payload: dict[str, Any], actor: User) -> bool:
