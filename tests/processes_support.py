@@ -124,14 +124,17 @@ def perform(send: Transport, action: Mapping[str, Any]) -> dict[str, Any]:
     """One action a user or a bank's system takes through the API.
 
     ``report`` (payload), ``complete`` (case_id, element, data: the user's open task of that
-    element on the case, found in the user's inbox), ``settle`` (case_id, body), ``show``
-    (case_id). The answer: ``status``, ``body`` and for ``complete`` the ``task`` found.
+    element on the case, found in the user's inbox), ``settle`` (case_id, body), ``close``
+    (case_id, body: the office closes without settlement), ``show`` (case_id). The answer:
+    ``status``, ``body`` and for ``complete`` the ``task`` found.
     """
     token, kind = action["token"], action["action"]
     if kind == "report":
         status, body = send("POST", "/api/v1/cases", token, action["payload"])
     elif kind == "settle":
         status, body = send("POST", f"/api/v1/cases/{action['case_id']}/settlement", token, action["body"])
+    elif kind == "close":
+        status, body = send("POST", f"/api/v1/cases/{action['case_id']}/closing", token, action["body"])
     elif kind == "show":
         status, body = send("GET", f"/api/v1/cases/{action['case_id']}", token)
     elif kind == "complete":

@@ -5,11 +5,13 @@ steps land wherever they land: nothing of a step may depend on what an earlier s
 a process's memory. The rest of the suite runs every step in the pytest process, so these
 tests drive cases from outside it:
 
-- ``test_main_path`` and ``test_officials_path``: every step in a fresh Python process,
+- ``test_main_path``, ``test_plan_path``, ``test_closing_path`` and ``test_officials_path``:
+  every step in a fresh Python process,
   through the JSON API (``create_app()`` and Flask's test client in that process) or the CLI;
   deadlines are fired by ``flask worker --once`` in a process whose clock is moved past them;
 - ``test_whole_case_over_http``: gunicorn (2 workers, 2 threads) and the timer worker (its
-  clock two days ahead, so a one-day deadline is due at once), a case driven over real HTTP.
+  clock two days ahead, so a one-day deadline is due at once), a case driven over real HTTP;
+  ``test_plan_and_closing_over_http`` the same for a repayment plan and a closing.
 
 After every step the case must move on: an open task, a pending timer, or closed.
 SQLite and PostgreSQL (``LIANDONG_TEST_PG_URL``; databases named ``LIANDONG_TEST_PG_PRODSHAPE_DB``
@@ -183,6 +185,11 @@ class CaseDriver:
         assert answer["body"]["all_settled"] is True, answer["body"]
         return self.state(f"the settlement reported by {user}")
 
+    def close(self, user: str, label: str, **body: Any) -> CaseState:
+        answer = self._act(label, user, {"action": "close", "case_id": self.case_id, "body": body})
+        assert answer["body"]["case"]["id"] == self.case_id
+        return self.state(label)
+
     def pass_deadline(self, label: str) -> CaseState:
         due = case_state(self.deployment.url, self.case_id).next_timer_at
         assert due is not None, f"no pending timer before {label}"
@@ -309,11 +316,138 @@ def main_path(case: CaseDriver, n: int, days: int = 1) -> None:
     assert all(loan["settled_at"] for loan in shown["loans"])
 
 
+def to_assessment(case: CaseDriver, n: int, classification: str = "evasion") -> CaseState:
+    """Report, confirmation, the notices beside the path, interview, a one-day deadline passed."""
+    case.report("bank_icbc", report_payload(n))
+    case.complete("office", "review", review_decision="confirm", classification=classification)
+    notices(case)
+    case.complete(
+        "office",
+        "interview",
+        interview_date="2026-03-02",
+        attendees="办公室、债权银行",
+        commitments="按期还款",
+        rectification_days=1,
+    )
+    state = case.pass_deadline("the rectification deadline, fired by the worker")
+    assert state.open_tasks == [("assess_rectification", "office")]
+    return state
+
+
+def lighter_sanction(case: CaseDriver, n: int) -> CaseState:
+    """The office sanctions lightly: the creditor bank and publicity, one chosen measure each."""
+    case.complete(
+        "office",
+        "assess_rectification",
+        assessment="partial",
+        partial_units=["creditor_bank", "publicity"],
+        partial_measures=["no_new_credit", "notify_employer"],
+    )
+    case.complete("bank_icbc", "apply_sanction", measures=["no_new_credit"], document_no=f"bank-{n}")
+    state = case.complete("publicity", "apply_sanction", measures=["notify_employer"], document_no=f"pub-{n}")
+    assert state.open_tasks == [("decide_referral", "office")]
+    return state
+
+
+PLAN = [{"due_on": "2027-01-10", "amount": 100000}, {"due_on": "2027-02-10", "amount": 200000}]
+
+
+def plan_path(case: CaseDriver, n: int) -> None:
+    """Sanctioned lightly, a forged certificate reopens the case; the office sends it to
+    negotiation; a repayment plan with a missed instalment the office finds no breach; the last
+    instalment settles; verification asks both sanctioning units to lift: closed, delisted."""
+    to_assessment(case, n)
+    lighter_sanction(case, n)
+    state = case.settle("bank_icbc", f"FAKE-{n}")
+    assert state.open_tasks == [("verify_settlement", "office")]
+    state = case.complete(
+        "office", "verify_settlement", certificate_decision="rejected", verification_notes="伪造"
+    )
+    assert state.open_tasks == [("review", "office")] and state.blacklisted
+    case.complete("office", "review", review_decision="confirm", classification="negotiation")
+    notices(case)
+    state = case.complete("bank_icbc", "negotiation", negotiation_outcome="agreement", instalments=PLAN)
+    assert state.open_tasks == [("confirm_instalment", "bank_icbc")] and state.stage == "repayment_plan"
+    case.complete("bank_icbc", "confirm_instalment", instalment_status="missed", instalment_notes="未到账")
+    state = case.complete(
+        "office", "confirm_missed", breach_confirmed="not_breach", breach_reason="银行系统延迟入账"
+    )
+    assert state.open_tasks == [("confirm_instalment", "bank_icbc")]
+    case.complete(
+        "bank_icbc", "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2027-01-11"
+    )
+    state = case.complete(
+        "bank_icbc",
+        "confirm_instalment",
+        "the last instalment, with the settlement certificate",
+        instalment_status="paid",
+        paid_amount=200000,
+        paid_on="2027-02-09",
+        settlement_certificate_no=f"JQ-PLAN-{n}",
+    )
+    assert state.open_tasks == [("verify_settlement", "office")]
+    state = case.complete("office", "verify_settlement", certificate_decision="verified")
+    assert not state.blacklisted
+    assert state.open_tasks == [("lift_sanction", "bank_icbc"), ("lift_sanction", "publicity")]
+    case.complete("bank_icbc", "lift_sanction", lift_confirmed=True)
+    state = case.complete("publicity", "lift_sanction", lift_confirmed=True)
+    assert (state.status, state.outcome, state.blacklisted) == ("closed", "delisted", False)
+    shown = case.shown("office")
+    assert all(loan["settlement_certificate_no"] == f"JQ-PLAN-{n}" for loan in shown["loans"]), shown["loans"]
+    assert all(s["lifted_at"] for s in shown["sanctions"]), shown["sanctions"]
+
+
+def closing_path(case: CaseDriver, n: int) -> None:
+    """Sanctioned lightly and referred to the police; the bank writes the loan off and the
+    office closes the case: the police's open task goes, both units lift: closed, not delisted."""
+    to_assessment(case, n)
+    lighter_sanction(case, n)
+    state = case.complete(
+        "office", "decide_referral", referral_decision="police", referral_reason="涉嫌骗取贷款"
+    )
+    assert state.open_tasks == [("answer_referral", "police")]
+    state = case.close(
+        "office",
+        "closing (written off)",
+        closing_reason="written_off",
+        bank_confirmation_no=f"工银核〔2026〕{n}号",
+        closing_notes="银行已核销",
+    )
+    assert not state.blacklisted and state.stage == "delisting"
+    assert state.open_tasks == [("lift_sanction", "bank_icbc"), ("lift_sanction", "publicity")]
+    case.complete("bank_icbc", "lift_sanction", lift_confirmed=True)
+    state = case.complete("publicity", "lift_sanction", lift_confirmed=True)
+    assert (state.status, state.outcome, state.blacklisted) == ("closed", "closed", False)
+    shown = case.shown("bank_icbc")
+    assert shown["closing_reason"] == "written_off"
+    assert all(s["lifted_at"] for s in shown["sanctions"]), shown["sanctions"]
+
+
 def test_main_path(deployment: Deployment) -> None:
     """Every step of the main path in a fresh process, deadlines fired by the worker command."""
     case = CaseDriver(SubprocessDriver(deployment))
     try:
         main_path(case, n=21)
+        case.checked()
+    finally:
+        case.report_timings()
+
+
+def test_plan_path(deployment: Deployment) -> None:
+    """Issue 18's repayment plan on a reopened, sanctioned case, every step in a fresh process."""
+    case = CaseDriver(SubprocessDriver(deployment))
+    try:
+        plan_path(case, n=24)
+        case.checked()
+    finally:
+        case.report_timings()
+
+
+def test_closing_path(deployment: Deployment) -> None:
+    """Issue 18's closing without settlement, every step in a fresh process."""
+    case = CaseDriver(SubprocessDriver(deployment))
+    try:
+        closing_path(case, n=25)
         case.checked()
     finally:
         case.report_timings()
@@ -459,6 +593,22 @@ def _wait_for_output(server: Server, text: str, timeout: float = 30) -> None:
             break
         time.sleep(0.1)
     raise AssertionError(f"{server.name} did not say {text!r}\n{server.output()}")
+
+
+def test_plan_and_closing_over_http(running: Running) -> None:
+    """The repayment plan and the closing without settlement over real HTTP to gunicorn's
+    workers, the deadlines fired by the running worker."""
+    with explained(running.servers):
+        for path, n in ((plan_path, 26), (closing_path, 27)):
+            case = CaseDriver(running.driver)
+            try:
+                path(case, n)
+                case.checked()
+            finally:
+                case.report_timings()
+        for server in running.servers:
+            assert server.process.poll() is None, f"{server.name} died\n{server.output()}"
+            assert "Traceback" not in server.text(), server.output()
 
 
 def test_whole_case_over_http(running: Running) -> None:
