@@ -400,10 +400,15 @@ def test_closing_without_settlement_lifts_every_sanction(app, browser, clock, re
     assert (case.closing_reason, case.blacklisted, case.published_at) == (reason, False, None)
     assert sorted(u for e, u in open_tasks(app, case_id) if e == "lift_sanction") == SANCTIONING
     assert all(e == "lift_sanction" for e, _u in open_tasks(app, case_id))
+    # while the units lift, the case page does not say it is closed yet
+    page = office.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert '<span class="tag" id="case-outcome">未结清结案，惩戒解除中</span>' in page
     for unit in SANCTIONING:
         browser(unit).complete(case_id, "lift_sanction", lift_confirmed=True)
     case = case_row(app, case_id)
     assert (case.status, case.outcome) == ("closed", "closed")
+    page = office.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert '<span class="tag" id="case-outcome">未结清结案</span>' in page
     with app.extensions["db_sessionmaker"]() as session:
         unlifted = session.scalars(
             select(Sanction).where(Sanction.case_id == case_id, Sanction.lifted_at.is_(None))

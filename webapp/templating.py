@@ -49,6 +49,20 @@ OUTCOMES = {
     "delisted": _l("Settled and delisted"),
     "closed": _l("Closed without settlement"),
 }
+# an outcome reached while the units still lift their sanctions (the case is still open)
+OUTCOMES_LIFTING = {
+    "delisted": _l("Settled and delisted: sanctions being lifted"),
+    "closed": _l("Closed without settlement: sanctions being lifted"),
+}
+
+
+def outcome_label(outcome: str | None, status: str = "closed") -> str:
+    """A case's outcome for people; one reached while sanctions are still lifted says so."""
+    if status == "open" and outcome in OUTCOMES_LIFTING:
+        return str(OUTCOMES_LIFTING[outcome])
+    return str(OUTCOMES.get(outcome or "", outcome or ""))
+
+
 CLOSING_REASONS = {
     "written_off": _l("Written off by the bank"),
     "enforcement_terminated": _l("Enforcement terminated by the court"),
@@ -188,7 +202,7 @@ def register(app: Flask) -> None:
         locale=locale,
         nav_counts=lambda unit: nav_counts(get_session(), unit),
         stage_label=lambda s: STAGES.get(s, s),
-        outcome_label=lambda s: OUTCOMES.get(s, s or ""),
+        outcome_label=outcome_label,
         closing_reason_label=lambda s: CLOSING_REASONS.get(s, s or ""),
         closing_note=lambda s: closing.KEEPS_RECORD.get(s, ""),
         event_label=lambda s: EVENTS.get(s, s),
