@@ -19,18 +19,33 @@ from webapp.cases import history
 from webapp.errors import Invalid
 from webapp.models import Attachment, Case, User
 
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP = b"PK\x03\x04"
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # the first bytes each accepted type must start with: a renamed program is refused
 MAGIC = {
     "application/pdf": (b"%PDF-",),
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
+    # Office Open XML files are zip archives; the older binary formats OLE compound files
+    DOCX: (ZIP,),
+    XLSX: (ZIP,),
+    "application/msword": (OLE,),
+    "application/vnd.ms-excel": (OLE,),
 }
 ALLOWED_TYPES = {
     ".pdf": "application/pdf",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".png": "image/png",
+    ".docx": DOCX,
+    ".xlsx": XLSX,
+    ".doc": "application/msword",
+    ".xls": "application/vnd.ms-excel",
 }
+# shown in the page rather than downloaded
+PREVIEWABLE = frozenset({"application/pdf", "image/jpeg", "image/png"})
 _WRITTEN = "written_files"
 
 
@@ -45,7 +60,7 @@ def check(upload: Upload) -> str:
     """The content type of an acceptable file name (``Invalid`` otherwise)."""
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in ALLOWED_TYPES:
-        message = _("Only PDF, JPEG and PNG files are accepted.")
+        message = _("Only PDF, JPEG, PNG and Office (Word, Excel) files are accepted.")
         raise Invalid(message, {upload.field: [message]})
     return ALLOWED_TYPES[suffix]
 
