@@ -8,6 +8,7 @@ from webapp.models.calendar import CalendarYear
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
 from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
+from webapp.models.mail import OutboxMail
 from webapp.models.processes import ProcessVersion
 from webapp.models.progress import Repayment, Withholding
 from webapp.models.tasks import Task
@@ -29,6 +30,7 @@ __all__ = [
     "Loan",
     "LoginFailure",
     "Notification",
+    "OutboxMail",
     "ProcessVersion",
     "Repayment",
     "Sanction",

@@ -12,6 +12,11 @@ from webapp.models.units import Unit
 
 ROLES = ("caseworker", "supervisor", "auditor", "admin")
 
+# how the notifications of a user's unit reach them (webapp.notifications): in the
+# application only, one e-mail per notification, or one digest e-mail a day
+NOTIFY_APP, NOTIFY_EACH, NOTIFY_DIGEST = "app", "each", "digest"
+NOTIFY_CHOICES = (NOTIFY_APP, NOTIFY_EACH, NOTIFY_DIGEST)
+
 
 class User(UserMixin, Base):
     __tablename__ = "users"
@@ -28,6 +33,8 @@ class User(UserMixin, Base):
     # session carries the number it was started with and ends when the two differ
     # (webapp.auth.sessions); API tokens are separate
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    email: Mapped[str | None] = mapped_column(String(254))
+    notify_by: Mapped[str] = mapped_column(String(10), default=NOTIFY_APP, server_default=NOTIFY_APP)
     created_at: Mapped[dt.datetime] = mapped_column(default=lambda: now())
 
     unit: Mapped[Unit] = relationship(lazy="joined", viewonly=True)
