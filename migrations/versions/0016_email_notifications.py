@@ -27,7 +27,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email", sa.String(length=254), nullable=True))
-        batch_op.add_column(sa.Column("notify_by", sa.String(length=10), server_default="app", nullable=False))
+        batch_op.add_column(
+            sa.Column("notify_by", sa.String(length=10), server_default="app", nullable=False)
+        )
 
     op.create_table(
         "mail_outbox",
@@ -46,7 +48,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_mail_outbox_user_id_users")),
         sa.ForeignKeyConstraint(
-            ["notification_id"], ["notifications.id"], name=op.f("fk_mail_outbox_notification_id_notifications")
+            ["notification_id"],
+            ["notifications.id"],
+            name=op.f("fk_mail_outbox_notification_id_notifications"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_outbox")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_mail_outbox_dedupe_key")),
