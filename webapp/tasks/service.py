@@ -131,6 +131,14 @@ def task_with_form(
     return task, task_form(session, task, forms_dir, case)
 
 
+def task_page(
+    session: Session, user: User, task_id: str, forms_dir: str
+) -> tuple[Task, FormSchema | None, Case]:
+    """``task_with_form`` and the task's case, read in the same statement."""
+    task, case = _visible_task(session, user, task_id)
+    return task, task_form(session, task, forms_dir, case), case
+
+
 @functools.cache
 def _task_statement(sees_all: bool) -> Select[Any]:
     """The task and its case if the user may see it, in one statement built once per kind

@@ -7,13 +7,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.cases import repayments
 from webapp.cases.queries import mark_read, notifications
 from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Invalid
+from webapp.models import Case, Task
 from webapp.paging import page_arg
-from webapp.tasks import service
+from webapp.taskforms.schemas import FormSchema
+from webapp.tasks import context, service
 from webapp.transactions import atomic
 
 bp = Blueprint("tasks", __name__)
@@ -35,20 +36,29 @@ def inbox() -> ResponseReturnValue:
 @login_required
 def show(task_id: str) -> ResponseReturnValue:
     session = get_session()
-    task, form = service.task_with_form(session, current_user, task_id, current_app.config["FORMS_DIR"])
+    task, form, case = service.task_page(session, current_user, task_id, current_app.config["FORMS_DIR"])
     return render_template(
-        "tasks/task.html", task=task, form=form, values={}, errors={}, **_shown_with(task, form)
+        "tasks/task.html", task=task, form=form, values={}, errors={}, **_shown_with(task, form, case)
     )
 
 
-def _shown_with(task: Any, form: Any) -> dict[str, Any]:
-    """What the form asks to show above it (``x-context``): the rectification progress
-    (partial repayments per loan) for the office's assessment."""
-    wanted = form.schema.get("x-context", []) if form else []
-    shown: dict[str, Any] = {}
-    if "repayments" in wanted:
-        shown["repayments"] = repayments.summary(get_session(), task.case_id)
-    return shown
+def _shown_with(task: Task, form: FormSchema | None, case: Case | None = None) -> dict[str, Any]:
+    """What the page shows above the form: the case at a glance and the earlier data the
+    form names (``x-context``, see ``webapp.tasks.context``)."""
+    session = get_session()
+    case = case if case is not None else session.get(Case, task.case_id)
+    if case is None:  # cannot happen: the task was found through its case
+        return {}
+    forms_dir = current_app.config["FORMS_DIR"]
+    shown = context.task_context(
+        session,
+        case,
+        task,
+        form,
+        lambda earlier: service.task_form(session, earlier, forms_dir, case),
+        forms_dir,
+    )
+    return {"shown": shown}
 
 
 @bp.post("/tasks/<task_id>")
