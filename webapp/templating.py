@@ -82,6 +82,7 @@ EVENTS = {
     "repayment_recorded": _l("Partial repayment recorded"),
     "withholding_recorded": _l("Withholding recorded"),
     "attachment_added": _l("Attachment added"),
+    "comment_added": _l("Comment posted"),
     "identifier_revealed": _l("Identifier shown in full"),
     "task_reassigned": _l("Task reassigned"),
     "reminder_sent": _l("Reminder sent"),
