@@ -83,7 +83,8 @@ def test_the_review_page_shows_the_debtor_masked_the_loans_and_the_evidence(app,
     assert f"{identifier[:4]}{'*' * (len(identifier) - 8)}{identifier[-4:]}" in page
     loans = page[page.index('id="task-loans"') :]
     assert "C-1-1" not in loans and "C-61-1" in loans and "1,000,000.00" in loans
-    assert '<p class="hint" data-evidence="C-61-1">C-61-1：生产经营正常，恶意拖欠银行债务；逾期一年</p>' in loans
+    evidence = "C-61-1：生产经营正常，恶意拖欠银行债务；逾期一年"
+    assert f'<p class="hint" data-evidence="C-61-1">{evidence}</p>' in loans
     assert f'<a href="/cases/{case_id}" id="task-case-link">查看完整案件' in page
     assert '<dd id="task-debtor">测试债务人61 · 企业</dd>' in page and '<dd id="task-stage">审核</dd>' in page
 
