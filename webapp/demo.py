@@ -27,6 +27,8 @@ OFFICE_ROLES = {
     "auditor": ["auditor"],
     "admin": ["admin"],
 }
+# the names the office's demo people go by on the pages (the caseworkers are named after their unit)
+OFFICE_NAMES = {"supervisor": "联动办 督办员", "auditor": "联动办 审计员", "admin": "联动办 系统管理员"}
 
 
 def credit_code(seed: int) -> str:
@@ -56,7 +58,7 @@ def load_users(session: Session, catalog: Catalog, password: str) -> list[User]:
             )
     for username, roles in OFFICE_ROLES.items():
         if username != "office" and session.scalar(select(User).where(User.username == username)) is None:
-            users.append(create_user(session, username, "office", roles, password, f"{username}"))
+            users.append(create_user(session, username, "office", roles, password, OFFICE_NAMES[username]))
     return users
 
 

@@ -124,6 +124,29 @@ DEBTOR_KINDS = {
     "individual": _l("Individual"),
     "official": _l("Public official"),
 }
+ROLE_LABELS = {
+    "caseworker": _l("Caseworker"),
+    "supervisor": _l("Supervisor"),
+    "auditor": _l("Auditor"),
+    "admin": _l("Administrator"),
+}
+UNIT_KIND_LABELS = {
+    "office": _l("Group office"),
+    "department": _l("Member department"),
+    "bank": _l("Bank"),
+    "guarantor": _l("Guarantor"),
+    "township": _l("Township"),
+    "employer": _l("Employer"),
+}
+# diagram lanes that stand for a role of the case (processes/lanes.toml); other lanes are units
+LANE_ROLES = {
+    "creditor_bank": _l("Creditor bank"),
+    "employer": _l("Debtor's employer"),
+    "sanction_unit": _l("Sanctioning units"),
+    "lift_unit": _l("Units lifting sanctions"),
+    "referral_unit": _l("Receiving unit"),
+    "township": _l("Township"),
+}
 
 
 def bilingual(name: str | None) -> str:
@@ -181,6 +204,14 @@ def unit_name(code: str | None) -> str:
     return str(names[1] if locale().startswith("en") else names[0])
 
 
+def lane_labels() -> dict[str, str]:
+    """The diagram's lane names (unit codes and case roles) as people read them."""
+    english = locale().startswith("en")
+    labels = {code: str(en if english else zh) for code, zh, en in get_session().execute(_UNIT_NAMES)}
+    labels.update({lane: str(label) for lane, label in LANE_ROLES.items()})
+    return labels
+
+
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
@@ -208,6 +239,9 @@ def register(app: Flask) -> None:
         closing_note=lambda s: closing.KEEPS_RECORD.get(s, ""),
         event_label=lambda s: EVENTS.get(s, s),
         debtor_kind_label=lambda s: DEBTOR_KINDS.get(s, s),
+        role_label=lambda s: ROLE_LABELS.get(s, s),
+        unit_kind_label=lambda s: UNIT_KIND_LABELS.get(s, s),
+        lane_labels=lane_labels,
         schema_text=lambda node, key: localized(node, key, locale()),
         enum_title=lambda node, value: enum_title(node, value, locale()),
         field_conditions=show_conditions,

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -120,10 +123,12 @@ def edit_user(user_id: int) -> ResponseReturnValue:
             user = session.get(User, user_id)
             if user is None:
                 raise NotFound(_("User not found.")) from err
-    return _user_page(user, errors)
+    return _user_page(user, errors, request.form if errors else None)
 
 
-def _user_page(user: User, errors: dict[str, list[str]]) -> ResponseReturnValue:
+def _user_page(
+    user: User, errors: dict[str, list[str]], values: Mapping[str, Any] | None = None
+) -> ResponseReturnValue:
     session = get_session()
     return render_template(
         "admin/user.html",
@@ -131,6 +136,7 @@ def _user_page(user: User, errors: dict[str, list[str]]) -> ResponseReturnValue:
         units=service.units(session),
         roles=ROLES,
         errors=errors,
+        values=values or {},  # a refused form shows what was chosen, not what is stored
         tokens=service.user_tokens(session, current_user, user.id),
     ), 422 if errors else 200
 

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
-from webapp.audit import anchor, replay
+from webapp.audit import anchor, labels, replay
 from webapp.cases import queries
 from webapp.db import get_session
 from webapp.errors import Forbidden
+from webapp.models import User
 from webapp.paging import page_arg
 from webapp.templating import EVENTS, bilingual, local_time, unit_name
 
@@ -33,7 +36,12 @@ def replay_case(case_id: int) -> ResponseReturnValue:
     payload = [_step_json(s) for s in steps]
     start = min(max(request.args.get("step", len(payload), type=int) or 1, 1), max(len(payload), 1))
     return render_template(
-        "audit/replay.html", case=case, steps=payload, start=start, verdict=replay.verdict(session, case)
+        "audit/replay.html",
+        case=case,
+        steps=payload,
+        start=start,
+        verdict=replay.verdict(session, case),
+        describe=labels.describe,
     )
 
 
@@ -52,6 +60,18 @@ def _step_json(step: replay.Step) -> dict[str, Any]:
         "changes": step.changes,
         "attachments": [
             {"id": a, "url": url_for("cases.attachment", attachment_id=a)} for a in step.attachments
+        ],
+        # the files the step recorded, hashed again now and compared with the history
+        "files": [
+            {
+                "id": f.attachment_id,
+                "name": f.name,
+                "sha256": f.sha256,
+                "state": f.state,
+                "verdict": str(replay.FILE_STATES[f.state]),
+                "url": url_for("cases.attachment", attachment_id=f.attachment_id),
+            }
+            for f in step.files
         ],
         "active": e.active_elements or [],
         "completed": e.completed_elements or [],
@@ -86,11 +106,31 @@ def export_csv(case_id: int) -> ResponseReturnValue:
 def print_case(case_id: int) -> ResponseReturnValue:
     session = get_session()
     case = queries.get_case(session, current_user, case_id)
+    names = {username: name for username, name in session.execute(select(User.username, User.display_name))}
     rows = [
-        {**row, "when": local_time(dt.datetime.fromisoformat(row["created_at"]), "%Y-%m-%d %H:%M:%S")}
+        {
+            **row,
+            "when": local_time(dt.datetime.fromisoformat(row["created_at"]), "%Y-%m-%d %H:%M:%S"),
+            "actor": names.get(row["actor"] or "", ""),
+            "data": _readable(row["data"]),
+        }
         for row in replay.export_rows(session, case)
     ]
-    return render_template("audit/print.html", case=case, rows=rows, verdict=replay.verdict(session, case))
+    return render_template(
+        "audit/print.html",
+        case=case,
+        rows=rows,
+        verdict=replay.verdict(session, case),
+        describe=labels.describe,
+    )
+
+
+def _readable(data: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """An event's data as "key: value" lines, Chinese text as it is (not escaped)."""
+    return [
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in (data or {}).items()
+    ]
 
 
 @bp.get("/events")
@@ -117,7 +157,13 @@ def events() -> ResponseReturnValue:
 @bp.get("/verify")
 def verify() -> ResponseReturnValue:
     verdicts = anchor.verify(get_session(), current_app.config)
-    return render_template("audit/verify.html", verdicts=verdicts, broken=[v for v in verdicts if not v.ok])
+    return render_template(
+        "audit/verify.html",
+        verdicts=verdicts,
+        broken=[v for v in verdicts if not v.ok],
+        describe=labels.describe,
+        chain_label=labels.chain_label,
+    )
 
 
 def _date(value: str | None, next_day: bool = False) -> dt.datetime | None:

@@ -3,10 +3,10 @@
   "use strict";
   var container = document.getElementById("case-diagram");
   var source = document.getElementById("replay-steps");
-  if (!container || !source || !window.BpmnJS) { return; }
+  if (!container || !source || !window.BpmnJS || !window.LiandongDiagram) { return; }
   var steps = JSON.parse(source.textContent);
   var slider = document.getElementById("replay-slider");
-  var viewer = new window.BpmnJS({ container: container });
+  var viewer = null;
   var marked = [];
 
   function text(id, value) { document.getElementById(id).textContent = value || "—"; }
@@ -26,14 +26,21 @@
     text("step-when", step.when);
     text("step-actor", step.actor);
     text("step-unit", step.unit);
-    text("step-task", step.task || step.element);
+    text("step-task", step.task || nameOf(step.element));
     text("step-hash", step.hash);
     list("step-changes", Object.keys(step.changes).map(function (key) {
       var change = step.changes[key];
       return document.createTextNode(key + ": " + JSON.stringify(change[0]) + " → " + JSON.stringify(change[1]));
     }));
-    list("step-attachments", step.attachments.map(function (a) {
-      var link = document.createElement("a"); link.href = a.url; link.textContent = "#" + a.id; return link;
+    // the files the step recorded, with their hash and whether the stored file still matches it
+    list("step-attachments", (step.files && step.files.length ? step.files : step.attachments).map(function (a) {
+      var link = document.createElement("a"); link.href = a.url; link.textContent = a.name || "#" + a.id;
+      if (!a.sha256) { return link; }
+      var item = document.createElement("span");
+      item.appendChild(link);
+      item.appendChild(document.createTextNode(" SHA-256 " + a.sha256.slice(0, 12) + "… " + a.verdict));
+      item.dataset.state = a.state;
+      return item;
     }));
     document.getElementById("step-data").textContent = JSON.stringify(step.data, null, 2);
     if (container.dataset.rendered === "true") { highlight(step); }
@@ -41,6 +48,12 @@
     url.searchParams.set("step", String(index));
     window.history.replaceState(null, "", url.toString());
     container.dataset.step = String(index);
+  }
+
+  // a step without a task names its diagram element (a timer, a gateway) by its label
+  function nameOf(id) {
+    var element = viewer && id ? viewer.get("elementRegistry").get(id) : null;
+    return element && element.businessObject.name ? element.businessObject.name : "";
   }
 
   function highlight(step) {
@@ -70,19 +83,13 @@
   });
 
   show(parseInt(slider.value, 10));
-  fetch(container.dataset.xmlUrl, { credentials: "same-origin" })
-    .then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.text();
-    })
-    .then(function (xml) { return viewer.importXML(xml); })
-    .then(function () {
-      viewer.get("canvas").zoom("fit-viewport");
-      container.dataset.rendered = "true";
-      highlight(steps[parseInt(slider.value, 10) - 1]);
-    })
-    .catch(function (err) {
-      container.textContent = container.dataset.error + " (" + err.message + ")";
-      container.dataset.rendered = "error";
-    });
+  window.LiandongDiagram.render(container, function (shown) {
+    viewer = shown;
+    var step = steps[parseInt(slider.value, 10) - 1];
+    window.LiandongDiagram.firstView(
+      viewer.get("canvas"), viewer.get("elementRegistry"), container, step.active.length ? step.active : ["start"]
+    );
+    container.dataset.rendered = "true";
+    show(parseInt(slider.value, 10));
+  });
 })();
