@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import config, db, errors, inputs
+from webapp import config, db, errors, inputs, notifications
 from webapp.auth import sessions
 from webapp.auth.permissions import READ_METHODS, READ_ONLY_ALLOWED, is_read_only
 from webapp.errors import Forbidden
@@ -94,6 +94,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     cli.register(app)
     templating.register(app)
+    # e-mails queued with notifications, the banks' milestone notices, the preferences page
+    notifications.register(app)
 
     # 404, 405 (with Allow), 413, 422, 500 and 503 (database down), for pages and the API
     errors.register_handlers(app)

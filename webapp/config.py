@@ -58,4 +58,15 @@ def from_env() -> dict[str, object]:
             "LIANDONG_AUDIT_CHECKPOINT_LOG", str(INSTANCE / "audit_checkpoints.jsonl")
         ),
         "AUDIT_CHECKPOINT_MINUTES": float(os.environ.get("LIANDONG_AUDIT_CHECKPOINT_MINUTES", "10")),
+        # e-mail notifications (webapp/notifications): no SMTP host, no mail (the queue is kept)
+        "SMTP_HOST": os.environ.get("LIANDONG_SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("LIANDONG_SMTP_PORT", "25")),
+        "SMTP_USER": os.environ.get("LIANDONG_SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("LIANDONG_SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": os.environ.get("LIANDONG_SMTP_STARTTLS", "0") == "1",
+        "SMTP_TIMEOUT": float(os.environ.get("LIANDONG_SMTP_TIMEOUT", "20")),
+        "MAIL_FROM": os.environ.get("LIANDONG_MAIL_FROM", "liandong@localhost"),
+        "MAIL_MAX_ATTEMPTS": int(os.environ.get("LIANDONG_MAIL_MAX_ATTEMPTS", "8")),
+        # the site's address as users reach it, for the links in e-mails
+        "BASE_URL": os.environ.get("LIANDONG_BASE_URL", "http://localhost:5000"),
     }

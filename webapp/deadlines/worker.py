@@ -32,6 +32,7 @@ from webapp.errors import Conflict
 from webapp.ledger import importer as ledger_importer
 from webapp.ledger import jobs as ledger_jobs
 from webapp.ledger.settings import LedgerSettings
+from webapp.notifications import mailer
 from webapp.transactions import atomic
 
 TIMERS, LEDGER, ALL = "timers", "ledger", "all"
@@ -68,6 +69,9 @@ def run_once(lane: str = ALL) -> PassReport:
             report.digest = False
         work_calendar.upkeep(current_app.logger)  # the calendar's next year: warn daily, recompute
         anchor.checkpoint_if_due(session, current_app.config, current_app.logger)  # audit checkpoints
+        # queued e-mails and the users' daily digests (never raises)
+        mail = mailer.SmtpSettings.from_config(current_app.config)
+        mailer.run_jobs(session, mail, now(), current_app.logger)
     if lane in (LEDGER, ALL):
         report.ledger_batch = ledger_jobs.run_next(session, LedgerSettings.from_config(current_app.config))
     return report

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
 from webapp.db import Base
+from webapp.models.cases import Notification
 
 # what a queued e-mail carries: one notification, or a user's notifications of one day
 EVENT, DIGEST = "event", "digest"
@@ -37,3 +38,6 @@ class OutboxMail(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    # writable: an e-mail is queued in the flush that inserts its notification
+    notification: Mapped[Notification | None] = relationship()

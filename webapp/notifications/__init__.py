@@ -1,0 +1,20 @@
+"""Notifications that reach everyone involved: e-mails queued with each notification (or a
+daily digest) and sent by the worker, the users' choice of how they are told, and the
+reporting banks' notices of every milestone of their cases."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """The preferences page, the ``flask mail`` commands, the template helper and the session
+    events that queue e-mails and milestone notices (once per application)."""
+    from webapp.notifications import outbox, texts
+    from webapp.notifications.cli import mail_cmd
+    from webapp.notifications.views import bp
+
+    app.register_blueprint(bp)
+    app.cli.add_command(mail_cmd)
+    app.jinja_env.globals.update(choice_label=texts.choice_label)
+    outbox.listen(app.extensions["db_sessionmaker"])
