@@ -69,6 +69,16 @@ def test_verification_and_printable_history_in_chinese(app, users, browser):
     verify = auditor.get("/audit/verify").get_data(as_text=True)
     assert f">案件 #{case_id}</a>" in verify and "完整：共" in verify and "chain intact</td>" not in verify
 
+    # the replay says what each step changed with the form's titles and choices
+    replay = auditor.get(f"/audit/cases/{case_id}").get_data(as_text=True)
+    steps = json.loads(re.search(r'id="replay-steps">(.*?)</script>', replay, re.S).group(1))
+    shown = [c for s in steps for c in s["shown_changes"]]
+    assert ["审核结论", "—", "确认逃废债务，纳入黑名单"] in shown, shown
+
+    # the history is searched by a unit's name, not its code
+    search = auditor.get("/audit/events?unit=court").get_data(as_text=True)
+    assert '<option value="court" selected>县人民法院</option>' in search
+
     printable = auditor.get(f"/audit/cases/{case_id}/print").get_data(as_text=True)
     assert "\\u" not in printable  # Chinese as it is, not escaped
     assert "<td>联动办 王敏</td>" in printable and "<td>office</td>" not in printable

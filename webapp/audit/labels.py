@@ -5,13 +5,19 @@ these instead (and keep the technical text in an attribute for whoever needs it)
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.audit.anchor import LOG_CHAIN
 from webapp.audit.chain import SYSTEM, Verdict
+from webapp.audit.replay import Step
+from webapp.errors import NotFound
+from webapp.taskforms.schemas import enum_title, load_schema, localized
+from webapp.templating import locale
 
 # a problem's text starts with its kind ("altered: the content does not match its hash")
 PROBLEMS = {
@@ -53,3 +59,34 @@ def describe(verdict: Verdict) -> str:
     if verdict.event_id:
         text += _(" (event no. %(seq)s, id %(id)s)", seq=verdict.seq, id=verdict.event_id)
     return text
+
+
+def _value(node: dict[str, Any], value: Any, lang: str) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, str):
+        return enum_title(node, value, lang)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = node.get("items", {}) if isinstance(node.get("items"), dict) else {}
+        return ("、" if not lang.startswith("en") else ", ").join(enum_title(items, v, lang) for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def changes(step: Step, form: str | None, forms_dir: str) -> list[list[str]]:
+    """What a step changed in the case data as [field title, before, after], read from the
+    step's task form (the field's code and raw values when the form is unknown)."""
+    props: dict[str, dict[str, Any]] = {}
+    if form:
+        try:
+            props = load_schema(forms_dir, form).properties
+        except (NotFound, ValueError):
+            props = {}
+    lang = locale()
+    shown = []
+    for key, (before, after) in step.changes.items():
+        node = props.get(key, {})
+        title = localized(node, "title", lang) or key
+        shown.append([title, _value(node, before, lang), _value(node, after, lang)])
+    return shown

@@ -14,7 +14,7 @@ from webapp.audit import anchor, labels, replay
 from webapp.cases import queries
 from webapp.db import get_session
 from webapp.errors import Forbidden
-from webapp.models import User
+from webapp.models import Task, Unit, User
 from webapp.paging import page_arg
 from webapp.templating import EVENTS, bilingual, local_time, unit_name
 
@@ -33,7 +33,13 @@ def replay_case(case_id: int) -> ResponseReturnValue:
     session = get_session()
     case = queries.get_case(session, current_user, case_id)
     steps = replay.steps(session, case)
-    payload = [_step_json(s) for s in steps]
+    # each step's changes as people read them: the titles and choices of the task's form
+    forms = dict(session.execute(select(Task.id, Task.form).where(Task.case_id == case.id)).all())
+    forms_dir = str(current_app.config["FORMS_DIR"])
+    payload = [
+        {**_step_json(s), "shown_changes": labels.changes(s, forms.get(s.event.task_id or ""), forms_dir)}
+        for s in steps
+    ]
     start = min(max(request.args.get("step", len(payload), type=int) or 1, 1), max(len(payload), 1))
     return render_template(
         "audit/replay.html",
@@ -149,6 +155,7 @@ def events() -> ResponseReturnValue:
         rows=rows,
         args=request.args,
         kinds=sorted(EVENTS),
+        units=list(get_session().scalars(select(Unit.code).order_by(Unit.code))),  # chosen by name
         page=page,
         more=len(rows) == limit,
     )

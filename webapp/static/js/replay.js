@@ -28,9 +28,10 @@
     text("step-unit", step.unit);
     text("step-task", step.task || nameOf(step.element));
     text("step-hash", step.hash);
-    list("step-changes", Object.keys(step.changes).map(function (key) {
-      var change = step.changes[key];
-      return document.createTextNode(key + ": " + JSON.stringify(change[0]) + " → " + JSON.stringify(change[1]));
+    // [field title, before, after] in the UI's language (webapp/audit/labels.py)
+    list("step-changes", (step.shown_changes || []).map(function (change) {
+      var colon = document.documentElement.lang === "en" ? ": " : "：";
+      return document.createTextNode(change[0] + colon + change[1] + " → " + change[2]);
     }));
     // the files the step recorded, with their hash and whether the stored file still matches it
     list("step-attachments", (step.files && step.files.length ? step.files : step.attachments).map(function (a) {
