@@ -137,6 +137,9 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     # comments: caseworkers of the office and of the units taking part post (the empty text is told
     # what is missing); supervisors, auditors and admins read only
     ("cases.post_comment", "POST"): case_rule(422, 422, 403),
+    # official letters: the office's caseworkers and supervisors generate them (the empty form is
+    # told what is missing); auditors and admins do not (tests/test_documents.py)
+    ("cases.generate", "POST"): {**case_rule(403, 422, 403), "supervisor": 422},
     # closing without settlement is the office caseworkers' alone (not its supervisors, auditors or
     # admins); the empty form is told what is missing (test_closing_is_the_office_caseworkers_alone)
     ("cases.close", "GET"): case_rule(403, 200, 403),
@@ -179,6 +182,8 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.record_withholding", "POST"): api(403, 404, 403, 403),
     ("api.list_comments", "GET"): api(200, 404, 200, 200),
     ("api.post_comment", "POST"): api(422, 404, 422, 403),
+    ("api.list_documents", "GET"): api(200, 404, 200, 200),
+    ("api.generate_document", "POST"): {**api(403, 404, 422, 403), "supervisor": 422},
     ("api.close_case", "POST"): api(403, 404, 422, 403),
     ("ledger.index", "GET"): {**same(403), "anonymous": 302, "participant": 200, "unrelated": 200},
     ("ledger.upload", "POST"): {**same(403), "anonymous": 302, "participant": 422, "unrelated": 422},

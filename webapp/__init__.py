@@ -66,12 +66,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from webapp.admin.views import bp as admin_bp
     from webapp.api import comments_views as api_comments_views  # noqa: F401 - its routes are on api_bp
+    from webapp.api import documents_views as api_documents_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import progress_views as api_progress_views  # noqa: F401 - its routes are on api_bp
     from webapp.api.views import bp as api_bp
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cases import closing_views, comments_views, progress_views  # noqa: F401 - routes on cases_bp
     from webapp.cases.views import bp as cases_bp
+    from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
     from webapp.ledger.views import bp as ledger_bp
     from webapp.public.views import bp as public_bp
     from webapp.referrals.views import bp as referrals_bp

@@ -83,6 +83,7 @@ EVENTS = {
     "withholding_recorded": _l("Withholding recorded"),
     "attachment_added": _l("Attachment added"),
     "comment_added": _l("Comment posted"),
+    "document_generated": _l("Official letter generated"),
     "identifier_revealed": _l("Identifier shown in full"),
     "task_reassigned": _l("Task reassigned"),
     "reminder_sent": _l("Reminder sent"),

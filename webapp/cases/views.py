@@ -21,6 +21,7 @@ from webapp.cases import attachments, intake, privacy, queries, settlement
 from webapp.cases.report_form import parse_report
 from webapp.cases.versions import definition_of
 from webapp.db import get_session
+from webapp.documents import access
 from webapp.errors import Invalid, NotFound
 from webapp.models import Attachment, ProcessVersion
 from webapp.paging import page_arg
@@ -158,6 +159,7 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
     if row is None or row.case_id is None:
         raise NotFound(_("File not found."))
     queries.get_case(session, current_user, row.case_id)
+    access.check_attachment(session, current_user, row)  # a letter: its addressee, office, auditors
     return send_from_directory(
         os.path.abspath(current_app.config["UPLOAD_DIR"]),
         row.stored_name,

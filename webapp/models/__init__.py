@@ -6,6 +6,7 @@ writable relationship costs every flush a dependency check (a step's flush is ho
 
 from webapp.models.calendar import CalendarYear
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
+from webapp.models.documents import Document, DocumentNumber
 from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
 from webapp.models.mail import OutboxMail
@@ -24,6 +25,8 @@ __all__ = [
     "CaseParticipant",
     "ChainHead",
     "Debtor",
+    "Document",
+    "DocumentNumber",
     "IdempotencyKey",
     "ImportBatch",
     "ImportRow",
