@@ -24,7 +24,7 @@ from tests.support import (
     open_tasks,
     report_payload,
 )
-from webapp.documents import numbering
+from webapp.documents import numbering, render
 from webapp.models import Attachment, CaseEvent, Document, DocumentNumber, Task
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -161,7 +161,8 @@ def test_each_kind_in_its_state_opens_in_word_and_is_hashed_into_the_history(app
     page = office.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'id="document-form"' in page and 'value="sanction_notice:court"' in page
     assert "referral:" not in page and "delisting_notice:" not in page
-    assert 'id="pdf-unavailable"' in page or "soffice" in page  # no LibreOffice here: DOCX only
+    # without LibreOffice on the server the page says that letters are DOCX only
+    assert ('id="pdf-unavailable"' in page) == (render.libreoffice() is None)
     generate_page(browser, case_id, "sanction_notice", "court")
     [notice] = letters(app, case_id)
     assert notice.number == "联动惩〔2026〕1号" and notice.unit_code == "court"
@@ -180,7 +181,8 @@ def test_each_kind_in_its_state_opens_in_word_and_is_hashed_into_the_history(app
     )
     body = generate_api(app, token, case_id, "referral", "police")["document"]
     assert body["number"] == "联动移〔2026〕1号" and body["kind"] == "referral" and body["unit"] == "police"
-    assert body["docx"]["url"].startswith("/attachments/") and body["pdf"] is None
+    assert body["docx"]["url"].startswith("/attachments/")
+    assert (body["pdf"] is None) == (render.libreoffice() is None)
     generate_api(app, token, case_id, "referral", "court", expect=422)  # not referred there
     referral = letters(app, case_id)[-1]
     text = letter_text(app, referral)
@@ -226,10 +228,8 @@ def test_each_kind_in_its_state_opens_in_word_and_is_hashed_into_the_history(app
     assert [e.data["number"] for e in generated] == [d.number for d in letters(app, case_id)]
     for event, document in zip(generated, letters(app, case_id), strict=True):
         row, content = stored_file(app, document.docx_attachment_id)
-        assert event.data["attachment_ids"] == [row.id] and event.data["unit"] == document.unit_code
-        assert (
-            event.data["sha256"] == [row.sha256] == [added[row.id]] == [hashlib.sha256(content).hexdigest()]
-        )
+        assert event.data["attachment_ids"][0] == row.id and event.data["unit"] == document.unit_code
+        assert event.data["sha256"][0] == row.sha256 == added[row.id] == hashlib.sha256(content).hexdigest()
     result = app.test_cli_runner().invoke(args=["audit", "verify", "--case", str(case_id)])
     assert result.exit_code == 0, result.output
     assert office.get(f"/audit/cases/{case_id}").status_code == 200
@@ -378,3 +378,52 @@ def test_only_office_caseworkers_and_supervisors_generate(app, browser, clock, t
     assert browser("tax").post(f"/cases/{case_id}/documents", data={}).status_code == 404
     assert counts(app) == before
     assert generate_api(app, token, case_id, "sanction_notice", "court", user="supervisor")["document"]
+
+
+# a stand-in for LibreOffice: converts by writing a small PDF where soffice would
+FAKE_SOFFICE = """#!/bin/sh
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in --outdir) out="$2"; shift ;; esac
+  last="$1"
+  shift
+done
+printf '%%PDF-1.4\\n%% converted from %s\\n' "$(basename "$last")" > "$out/$(basename "$last" .docx).pdf"
+"""
+HANGING_SOFFICE = "#!/bin/sh\nsleep 30\n"
+
+
+def _program(directory: Path, script: str) -> None:
+    directory.mkdir()
+    program = directory / "soffice"
+    program.write_text(script)
+    program.chmod(0o755)
+
+
+def test_with_libreoffice_a_pdf_is_attached_too_and_a_hung_conversion_is_given_up(
+    app, browser, clock, token, tmp_path, monkeypatch
+):
+    case_id = sanctioned(app, browser, clock, 9)
+    _program(tmp_path / "working", FAKE_SOFFICE)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'working'}:/usr/bin:/bin")
+    page = browser("office").get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="document-form"' in page and 'id="pdf-unavailable"' not in page
+    body = generate_api(app, token, case_id, "sanction_notice", "court")["document"]
+    assert body["pdf"] is not None and body["pdf"]["url"].startswith("/attachments/")
+    [letter] = letters(app, case_id)
+    assert letter.pdf_attachment_id is not None
+    row, content = stored_file(app, letter.pdf_attachment_id)
+    assert content.startswith(b"%PDF-") and row.content_type == "application/pdf"
+    assert row.original_name.endswith(".pdf") and body["pdf"]["sha256"] == hashlib.sha256(content).hexdigest()
+    [event] = events(app, case_id, "document_generated")
+    assert event.data["attachment_ids"] == [letter.docx_attachment_id, letter.pdf_attachment_id]
+    assert event.data["sha256"][1] == row.sha256
+    hashed = {e.data["attachment_id"]: e.data["sha256"] for e in events(app, case_id, "attachment_added")}
+    assert hashed[row.id] == row.sha256
+
+    # a conversion that hangs is given up after the timeout: the letter is kept as DOCX only
+    _program(tmp_path / "hanging", HANGING_SOFFICE)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'hanging'}:/usr/bin:/bin")
+    monkeypatch.setattr(render, "PDF_TIMEOUT_SECONDS", 1)
+    body = generate_api(app, token, case_id, "sanction_notice", "ndrc")["document"]
+    assert body["number"] == "联动惩〔2026〕2号" and body["pdf"] is None

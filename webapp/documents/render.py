@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from decimal import Decimal
@@ -96,23 +98,30 @@ def pdf(content: bytes, program: str | None = None) -> bytes | None:
     with tempfile.TemporaryDirectory(prefix="liandong-pdf-") as work:
         source = Path(work) / "letter.docx"
         source.write_bytes(content)
+        command = [
+            program,
+            f"-env:UserInstallation=file://{work}/profile",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            work,
+            str(source),
+        ]
         try:
-            subprocess.run(  # noqa: S603 - a fixed program and arguments, no shell
-                [
-                    program,
-                    f"-env:UserInstallation=file://{work}/profile",
-                    "--headless",
-                    "--convert-to",
-                    "pdf",
-                    "--outdir",
-                    work,
-                    str(source),
-                ],
-                check=True,
-                capture_output=True,
-                timeout=PDF_TIMEOUT_SECONDS,
-            )
-        except (OSError, subprocess.SubprocessError):
+            # a session of its own: on timeout the whole group goes (soffice starts children
+            # that would outlive their parent and keep the letter waiting)
+            with subprocess.Popen(  # noqa: S603 - a fixed program and arguments, no shell
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            ) as process:
+                try:
+                    process.wait(timeout=PDF_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        except OSError:
+            process = None
+        if process is None or process.returncode != 0:
             current_app.logger.warning("LibreOffice could not convert a letter to PDF")
             return None
         target = Path(work) / "letter.pdf"
