@@ -110,6 +110,9 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("auth.change_password", "POST"): logged_in(302, 422),
     ("tasks.inbox", "GET"): logged_in(302, 200),
     ("tasks.notices", "GET"): logged_in(302, 200),
+    # one's own e-mail address and choice (auditors change nothing)
+    ("notifications.preferences", "GET"): logged_in(302, 200),
+    ("notifications.preferences", "POST"): {**logged_in(302, 422), "auditor": 403},
     ("tasks.show", "GET"): case_rule(200, 200),
     ("tasks.claim", "POST"): case_rule(403, 302, 403),
     ("tasks.unclaim", "POST"): case_rule(403, 302, 403),

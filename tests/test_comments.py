@@ -58,7 +58,11 @@ def _count(app: Flask, model, *where) -> int:
 
 def _notifications(app: Flask, unit: str) -> list[Notification]:
     with app.extensions["db_sessionmaker"]() as session:
-        return list(session.scalars(select(Notification).where(Notification.unit_code == unit)))
+        # the mentions only (a bank is also told of its case's milestones, webapp/notifications)
+        mentions = select(Notification).where(
+            Notification.unit_code == unit, Notification.kind == "mentioned"
+        )
+        return list(session.scalars(mentions))
 
 
 def _section(page: str) -> str:
@@ -206,7 +210,7 @@ def test_units_not_taking_part_and_readers_are_refused_and_nothing_is_written(ap
         assert api("POST", f"/cases/{case_id}/comments", reader, {"text": "督办"}).status_code == 403
         assert api("GET", f"/cases/{case_id}/comments", reader).status_code == 200
     assert _comments(app, case_id) == []
-    assert _count(app, Notification) == 0
+    assert _count(app, Notification, Notification.kind == "mentioned") == 0
 
 
 def test_empty_text_a_bad_file_or_an_outsider_mentioned_is_refused_in_chinese_with_nothing_written(
@@ -248,7 +252,7 @@ def test_empty_text_a_bad_file_or_an_outsider_mentioned_is_refused_in_chinese_wi
     assert api("POST", f"/cases/{case_id}/comments", "bank_icbc", {"text": "x" * 4001}).status_code == 422
 
     assert _count(app, CaseEvent, CaseEvent.case_id == case_id) == events_before
-    assert _count(app, Attachment) == 0 and _count(app, Notification) == 0
+    assert _count(app, Attachment) == 0 and _count(app, Notification, Notification.kind == "mentioned") == 0
     assert (sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []) == files_before
     # an e-mail address is not a mention
     ok = bank.post(f"/cases/{case_id}/comments", data={"text": "联系 zhang@court.example"})

@@ -43,17 +43,25 @@ def test_the_reporting_bank_hears_of_every_milestone(app, browser, clock):
     response = bank.post("/account/notifications", data={"email": "icbc@example.cn", "notify_by": "each"})
     assert response.status_code == 302
     case_id = bank.report(report_payload(1))
+    # a second creditor bank reports the same debtor: its loan joins the case
+    other = report_payload(1)
+    other["loans"][0]["contract_no"] = "ABC-1"
+    assert browser("bank_abc").report(other) == case_id
     confirm(browser, case_id)
     office.complete(case_id, "interview", **interview_form(30))
     clock.move_to(case_row(app, case_id).next_timer_at + dt.timedelta(seconds=1))
     fire_timers(app)
     office.complete(case_id, "assess_rectification", assessment="full")
-    for unit in SANCTIONING:
-        browser(unit).complete(case_id, "apply_sanction", measures=[SANCTION_MEASURES[unit]])
+    sanctioning = [u for e, u in open_tasks(app, case_id) if e == "apply_sanction"]
+    assert sorted(sanctioning) == sorted([*SANCTIONING, "bank_abc"])
+    for unit in sanctioning:
+        measure = SANCTION_MEASURES.get(unit, SANCTION_MEASURES["bank_icbc"])
+        browser(unit).complete(case_id, "apply_sanction", measures=[measure])
     office.complete(case_id, "decide_referral", referral_decision="police", referral_reason="涉嫌拒执")
     bank.settle(case_id, "JQ-1")
+    browser("bank_abc").settle(case_id, "JQ-2")
     office.complete(case_id, "verify_settlement", certificate_decision="verified")
-    for unit in SANCTIONING:
+    for unit in sanctioning:
         browser(unit).complete(case_id, "lift_sanction", lift_confirmed=True)
     assert case_row(app, case_id).status == "closed" and open_tasks(app, case_id) == []
 
@@ -68,9 +76,10 @@ def test_the_reporting_bank_hears_of_every_milestone(app, browser, clock):
     ]
     assert all(n.case_id == case_id for n in received)
     assert received[1].params == {"days": 30, "step": "interview", "due": "2026-04-01"}
-    assert received[2].params == {"unit": "bank_icbc"}
-    # only the reporting bank: the other units are not told of these milestones
-    assert notices(app, "bank_abc") == [] and notices(app, "court") == []
+    assert received[2].params == {"unit": sanctioning[0]}  # the first unit to apply a measure
+    # each creditor bank once; the other units are not told of these milestones
+    assert [n.kind for n in notices(app, "bank_abc")] == [n.kind for n in received]
+    assert notices(app, "court") == [] and notices(app, "police") == []
 
     page = bank.get("/notifications").get_data(as_text=True)
     for text in [

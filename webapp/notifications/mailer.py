@@ -163,7 +163,7 @@ def send_queued(session: Session, settings: SmtpSettings, at: dt.datetime, limit
         for mail in mails:
             try:
                 smtp.send_message(_message(settings, mail))
-            except (OSError, smtplib.SMTPException) as error:
+            except Exception as error:  # refused, cut off or unencodable: an attempt counted
                 report.failed.append((mail.id, _failed(session, mail, error, at)))
             else:
                 mail.sent_at = at
