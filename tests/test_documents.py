@@ -255,7 +255,11 @@ def test_only_the_addressee_the_office_and_auditors_read_a_letter(app, browser, 
     for reader in ("court", "office", "auditor"):
         assert status(browser(reader), url) == 200, reader
         assert "联动惩〔2026〕1号" in browser(reader).get(f"/cases/{case_id}").get_data(as_text=True)
+    # the court is told (and nobody else)
+    told = f"办公室向本单位发送了案件 #{case_id} 的文书：联合惩戒通知 联动惩〔2026〕1号。"
+    assert told in browser("court").get("/notifications").get_data(as_text=True)
     for outsider in ("bank_icbc", "ndrc"):
+        assert "联动惩" not in browser(outsider).get("/notifications").get_data(as_text=True)
         assert status(browser(outsider), url) == 404, outsider
         assert "联动惩〔2026〕1号" not in browser(outsider).get(f"/cases/{case_id}").get_data(as_text=True)
         listed = app.test_client().get(f"/api/v1/cases/{case_id}/documents", headers=token(outsider))

@@ -22,9 +22,10 @@ from webapp.cases.attachments import Upload
 from webapp.clock import now
 from webapp.documents import access, kinds, numbering, render
 from webapp.errors import Forbidden, Invalid
-from webapp.models import Attachment, Case, Document, Unit, User
+from webapp.models import Attachment, Case, Document, Notification, Unit, User
 
 EVENT = "document_generated"
+NOTIFICATION = "document_received"
 OFFICE = "office"
 
 
@@ -121,6 +122,20 @@ def generate(
         unit=unit_code,
         attachment_ids=[a.id for a in files],
         sha256=[a.sha256 for a in files],
+    )
+    # the addressee hears of it (and by e-mail, as its users chose)
+    session.add(
+        Notification(
+            unit_code=unit_code,
+            case_id=case.id,
+            kind=NOTIFICATION,
+            params={
+                "title": kind.title,
+                "title_en": kind.title_en,
+                "number": number,
+                "document_id": document.id,
+            },
+        )
     )
     session.flush()
     return _letter(document, {a.id: a for a in files})
