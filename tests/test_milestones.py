@@ -76,7 +76,7 @@ def test_the_reporting_bank_hears_of_every_milestone(app, browser, clock):
     ]
     assert all(n.case_id == case_id for n in received)
     assert received[1].params == {"days": 30, "step": "interview", "due": "2026-04-01"}
-    assert received[2].params == {"unit": sanctioning[0]}  # the first unit to apply a measure
+    assert received[2].params == {"units": 8}  # the units asked to apply their measures
     # each creditor bank once; the other units are not told of these milestones
     assert [n.kind for n in notices(app, "bank_abc")] == [n.kind for n in received]
     assert notices(app, "court") == [] and notices(app, "police") == []
@@ -85,7 +85,7 @@ def test_the_reporting_bank_hears_of_every_milestone(app, browser, clock):
     for text in [
         f"您上报的案件 #{case_id} 已认定：恶意逃废债：警示约谈、限期整改。",
         f"案件 #{case_id}：责令债务人 30 日内整改（警示约谈）。 整改期限至 2026-04-01。",
-        f"案件 #{case_id} 已启动联合惩戒：",
+        f"案件 #{case_id} 已启动联合惩戒：8 个单位将实施惩戒措施。",
         f"案件 #{case_id} 已移送处置：移送公安（涉嫌犯罪）。",
         f"案件 #{case_id} 的债务人已移出黑名单：",
         f"案件 #{case_id} 已结案：",

@@ -10,7 +10,7 @@ from flask import Flask
 def register(app: Flask) -> None:
     """The preferences page, the ``flask mail`` commands, the template helper and the session
     events that queue e-mails and milestone notices (once per application)."""
-    from webapp.notifications import outbox, texts
+    from webapp.notifications import milestones, outbox, texts
     from webapp.notifications.cli import mail_cmd
     from webapp.notifications.views import bp
 
@@ -18,3 +18,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(mail_cmd)
     app.jinja_env.globals.update(choice_label=texts.choice_label)
     outbox.listen(app.extensions["db_sessionmaker"])
+    milestones.listen(app.extensions["db_sessionmaker"])

@@ -9,15 +9,17 @@ settlement already notify the banks in the steps themselves; they are not repeat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, event, select
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from webapp.cases.steps import creditor_banks
 from webapp.deadlines.calendar import LOCAL
-from webapp.models import Case, CaseEvent, Notification
+from webapp.models import Case, CaseEvent, Loan, Notification, User
+from webapp.models.users import NOTIFY_EACH
+from webapp.notifications import outbox
 
 CONFIRMED = "case_confirmed"
 DEADLINE_SET = "case_deadline_set"
@@ -37,11 +39,30 @@ REFERRALS = frozenset({"court", "police", "discipline", "tax"})
 # outcomes the banks are already told of by the step that reaches them
 TOLD_ALREADY = frozenset({"rejected"})
 # the kinds of the events this module reads (a cheap test before anything else)
-WATCHED = frozenset({"task_completed", "sanction_applied", "blacklist_left", "case_closed"})
+WATCHED = frozenset({"task_completed", "task_opened", "blacklist_left", "case_closed"})
+
+
+EVENTS_TABLE = CaseEvent.__table__
+
+
+def listen(maker: sessionmaker[Session]) -> None:
+    """Watch the statements of the sessions ``maker`` makes (once per application)."""
+    if not event.contains(maker, "do_orm_execute", _on_execute):
+        event.listen(maker, "do_orm_execute", _on_execute)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    # every statement passes here: the test is two attribute reads for all but an INSERT
+    if not state.is_insert or getattr(state.statement, "table", None) is not EVENTS_TABLE:
+        return
+    params = state.parameters
+    rows: Sequence[Any] = params if isinstance(params, list) else [params] if params else []
+    if rows:
+        notify(state.session, rows)
 
 
 def _milestone(
-    session: Session, row: Mapping[str, Any], seen: set[tuple[int, str]]
+    session: Session, row: Mapping[str, Any], seen: set[tuple[int, str]], sanctioning: Counter[int]
 ) -> tuple[str, dict[str, Any]] | None:
     """The milestone an event stands for, with its parameters, or None."""
     kind, case_id = row.get("kind"), int(row["case_id"])
@@ -66,12 +87,12 @@ def _milestone(
         if element == "decide_referral" and submitted.get("referral_decision") in REFERRALS:
             return REFERRED, {"decision": submitted["referral_decision"]}
         return None
-    if kind == "sanction_applied":
-        # the first measure of the case: later ones are no milestone
-        if (case_id, SANCTIONS_STARTED) in seen or _sanctioned_before(session, case_id):
+    if kind == "task_opened":
+        # the office's assessment opens the sanctioning units' tasks: one notice for all
+        if element != "apply_sanction" or (case_id, SANCTIONS_STARTED) in seen:
             return None
         seen.add((case_id, SANCTIONS_STARTED))
-        return SANCTIONS_STARTED, {"unit": row.get("unit_code")}
+        return SANCTIONS_STARTED, {"units": sanctioning[case_id]}
     case = session.get(Case, case_id)
     outcome = case.outcome if case is not None else None
     if kind == "blacklist_left":
@@ -105,34 +126,60 @@ def _closing_ordered_now(session: Session, case_id: int) -> bool:
     return last == "closing_ordered"
 
 
-def _sanctioned_before(session: Session, case_id: int) -> bool:
-    found = session.scalar(
-        select(CaseEvent.id)
-        .where(CaseEvent.case_id == case_id, CaseEvent.kind == "sanction_applied")
-        .limit(1)
+def _banks(session: Session, case_id: int) -> tuple[list[str], dict[str, list[tuple[int, str]]]]:
+    """The case's creditor banks, first reporter first (as ``steps.creditor_banks``), and
+    their users who want an e-mail for each notification: one statement for both."""
+    rows = session.execute(
+        select(Loan.bank_unit_code, User.id, User.email)
+        .outerjoin(
+            User,
+            and_(
+                User.unit_code == Loan.bank_unit_code,
+                User.active.is_(True),
+                User.notify_by == NOTIFY_EACH,
+                User.email.is_not(None),
+            ),
+        )
+        .where(Loan.case_id == case_id)
+        .order_by(Loan.id, User.id)
     )
-    return found is not None
+    banks: list[str] = []
+    recipients: dict[str, list[tuple[int, str]]] = {}
+    for bank, user_id, email in rows:
+        if bank not in banks:
+            banks.append(bank)
+        if user_id is not None and (user_id, email) not in recipients.setdefault(bank, []):
+            recipients[bank].append((user_id, str(email)))
+    return banks, recipients
 
 
-def notify(session: Session, rows: Iterable[Mapping[str, Any]]) -> list[Notification]:
+def notify(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Notification]:
     """Notifications to the creditor banks for the milestones among ``rows`` (history events
-    about to be inserted, as column dictionaries), added to the session."""
+    about to be inserted, as column dictionaries), added to the session with their e-mails."""
     added: list[Notification] = []
     seen: set[tuple[int, str]] = set()
-    banks: dict[int, list[str]] = {}
+    banks: dict[int, tuple[list[str], dict[str, list[tuple[int, str]]]]] = {}
+    sanctioning = Counter(
+        int(row["case_id"])
+        for row in rows
+        if row.get("kind") == "task_opened" and row.get("element_id") == "apply_sanction"
+    )
     with session.no_autoflush:
         for row in rows:
             if row.get("kind") not in WATCHED or row.get("case_id") is None:
                 continue
-            found = _milestone(session, row, seen)
+            found = _milestone(session, row, seen, sanctioning)
             if found is None:
                 continue
             kind, params = found
             case_id = int(row["case_id"])
             if case_id not in banks:
-                banks[case_id] = creditor_banks(session, case_id)
-            for bank in banks[case_id]:
+                banks[case_id] = _banks(session, case_id)
+            units, recipients = banks[case_id]
+            for bank in units:
                 notification = Notification(unit_code=bank, case_id=case_id, kind=kind, params=params)
                 session.add(notification)
+                # its e-mails now, with the recipients just read: the flush need not look again
+                outbox.queue_for(session, notification, recipients.get(bank, []))
                 added.append(notification)
     return added

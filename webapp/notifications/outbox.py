@@ -1,50 +1,80 @@
 """E-mails queued in the transaction that creates a notification (``mail_outbox``), so a
 step that is rolled back queues nothing, and nothing is sent inside a request.
 
-Two session events of the application's sessions, registered once (``listen``):
-``do_orm_execute`` reads the history events a step inserts and adds the banks' milestone
-notifications (``milestones``); ``before_flush`` queues one e-mail per new notification for
-every active user of its unit who chose "each event" and gave an address.
+A ``before_flush`` event of the application's sessions (registered once, ``listen``) queues
+one e-mail per new notification for every active user of its unit who chose "each event"
+and gave an address; notifications whose e-mails were queued when they were made (the
+banks' milestones, ``queue_for``) are left alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from weakref import WeakSet
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, select
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
-from webapp.models import CaseEvent, Notification, OutboxMail, User
+from webapp.models import Notification, OutboxMail, User
 from webapp.models.mail import EVENT
 from webapp.models.users import NOTIFY_EACH
-from webapp.notifications import milestones, texts
+from webapp.notifications import texts
 
-EVENTS_TABLE = CaseEvent.__table__
+# session.info key: the notifications whose e-mails are queued already
+QUEUED = "notifications.mail_queued"
 
 
 def listen(maker: sessionmaker[Session]) -> None:
     """Watch the sessions ``maker`` makes (once per application)."""
     if not event.contains(maker, "before_flush", _before_flush):
-        event.listen(maker, "do_orm_execute", _on_execute)
         event.listen(maker, "before_flush", _before_flush)
 
 
-def _on_execute(state: ORMExecuteState) -> None:
-    # every statement passes here: the test is two attribute reads for all but an INSERT
-    if not state.is_insert or getattr(state.statement, "table", None) is not EVENTS_TABLE:
-        return
-    params = state.parameters
-    rows: Sequence[Any] = params if isinstance(params, list) else [params] if params else []
-    if rows:
-        milestones.notify(state.session, rows)
+def _queued(session: Session) -> WeakSet[Notification]:
+    queued: WeakSet[Notification] | None = session.info.get(QUEUED)
+    if queued is None:
+        queued = session.info[QUEUED] = WeakSet()
+    return queued
 
 
 def _before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
-    new = [o for o in session.new if isinstance(o, Notification)]
+    if not session.new:
+        return
+    queued = session.info.get(QUEUED, ())
+    new = [o for o in session.new if isinstance(o, Notification) and o not in queued]
     if new and has_app_context():
         queue_event_mails(session, new)
+
+
+def queue_for(session: Session, notification: Notification, recipients: Sequence[tuple[int, str]]) -> int:
+    """Queue ``notification``'s e-mails to ``recipients`` (user id, address) now, and mark it
+    so the flush does not look for its recipients again."""
+    _queued(session).add(notification)
+    if not recipients or not has_app_context():
+        return 0
+    with texts.mail_context():
+        return _add(session, notification, recipients)
+
+
+def _add(session: Session, notification: Notification, recipients: Sequence[tuple[int, str]]) -> int:
+    try:
+        subject, body = texts.event_mail(notification)
+    except Exception:  # a text that cannot be rendered never blocks the step
+        current_app.logger.exception("e-mail for a %s notification not queued", notification.kind)
+        return 0
+    for user_id, email in recipients:
+        session.add(
+            OutboxMail(
+                user_id=user_id,
+                notification=notification,
+                kind=EVENT,
+                recipient=email,
+                subject=subject,
+                body=body,
+            )
+        )
+    return len(recipients)
 
 
 def queue_event_mails(session: Session, notifications: Sequence[Notification]) -> int:
@@ -66,24 +96,5 @@ def queue_event_mails(session: Session, notifications: Sequence[Notification]) -
     queued = 0
     with texts.mail_context():
         for notification in notifications:
-            to = recipients.get(notification.unit_code)
-            if not to:
-                continue
-            try:
-                subject, body = texts.event_mail(notification)
-            except Exception:  # a text that cannot be rendered never blocks the step
-                current_app.logger.exception("e-mail for a %s notification not queued", notification.kind)
-                continue
-            for user_id, email in to:
-                session.add(
-                    OutboxMail(
-                        user_id=user_id,
-                        notification=notification,
-                        kind=EVENT,
-                        recipient=email,
-                        subject=subject,
-                        body=body,
-                    )
-                )
-                queued += 1
+            queued += _add(session, notification, recipients.get(notification.unit_code, []))
     return queued
