@@ -133,6 +133,44 @@ def test_extension_and_closing_without_settlement(app, browser, clock):
     assert f"案件 #{case_id} 已未结清结案" in page
 
 
+def test_an_officials_case(app, browser, clock):
+    """An official's case: the employer's talk sets the deadline, the organisation department's
+    三停五不 are the sanctions, the referral to discipline follows without an office decision."""
+    bank, office = browser("bank_icbc"), browser("office")
+    case_id = bank.report(report_payload(4, kind="official"))
+    confirm(browser, case_id, "official_talk")
+    browser("employer_education").complete(
+        case_id, "official_talk", talk_date="2026-03-02", talker="局长", rectification_days=20
+    )
+    clock.move_to(START + dt.timedelta(days=21))
+    fire_timers(app)
+    browser("organization").complete(case_id, "three_stops", measures=["stop_post", "stop_pay"])
+    browser("discipline").complete(
+        case_id,
+        "answer_referral",
+        referral_answer="filed",
+        answer_document_no="纪3号",
+        answer_date="2026-03-02",
+    )
+    bank.settle(case_id)
+    office.complete(case_id, "verify_settlement", certificate_decision="verified")
+    browser("organization").complete(case_id, "lift_sanction", lift_confirmed=True)
+    received = [(n.kind, n.params) for n in notices(app, "bank_icbc")]
+    assert [kind for kind, _params in received] == [
+        "case_confirmed",
+        "case_deadline_set",
+        "case_sanctions_started",
+        "case_referred",
+        "case_delisted",
+        "case_closed",
+    ]
+    assert received[1][1] == {"days": 20, "step": "official_talk", "due": "2026-03-22"}
+    assert received[2][1] == {"units": 1} and received[3][1] == {"decision": "discipline"}
+    page = bank.get("/notifications").get_data(as_text=True)
+    assert f"案件 #{case_id}：责令债务人 20 日内整改（组织谈话）。" in page
+    assert f"案件 #{case_id} 已移送处置：移送纪委监委（党员、公职人员）。" in page
+
+
 def test_a_rejected_report_is_told_once(app, browser, clock):
     case_id = browser("bank_icbc").report(report_payload(3))
     browser("office").complete(case_id, "review", review_decision="reject", reject_reason="材料不全")

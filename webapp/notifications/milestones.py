@@ -34,7 +34,12 @@ DEADLINE_STEPS = {
     "interview": "rectification_days",
     "official_talk": "rectification_days",
 }
-# referral decisions that send the case to another authority ("monitor" keeps it)
+# the tasks that ask units to sanction (an official's employer: 三停五不), and those that ask
+# another authority to answer a referral (the office's decision, or an official's discipline
+# referral that follows the sanctions without one)
+SANCTION_TASKS = frozenset({"apply_sanction", "three_stops"})
+REFERRAL_TASKS = frozenset({"answer_referral", "tax_inspection"})
+# the authorities a case is referred to: their unit codes are the referral decision's choices
 REFERRALS = frozenset({"court", "police", "discipline", "tax"})
 # outcomes the banks are already told of by the step that reaches them
 TOLD_ALREADY = frozenset({"rejected"})
@@ -84,12 +89,12 @@ def _milestone(
                 "step": "extension",
                 **_due(session, case_id),
             }
-        if element == "decide_referral" and submitted.get("referral_decision") in REFERRALS:
-            return REFERRED, {"decision": submitted["referral_decision"]}
         return None
     if kind == "task_opened":
-        # the office's assessment opens the sanctioning units' tasks: one notice for all
-        if element != "apply_sanction" or (case_id, SANCTIONS_STARTED) in seen:
+        if element in REFERRAL_TASKS and row.get("unit_code") in REFERRALS:
+            return REFERRED, {"decision": row["unit_code"]}
+        # the sanctioning units' tasks open together: one notice for all
+        if element not in SANCTION_TASKS or (case_id, SANCTIONS_STARTED) in seen:
             return None
         seen.add((case_id, SANCTIONS_STARTED))
         return SANCTIONS_STARTED, {"units": sanctioning[case_id]}
@@ -162,7 +167,7 @@ def notify(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Notifica
     sanctioning = Counter(
         int(row["case_id"])
         for row in rows
-        if row.get("kind") == "task_opened" and row.get("element_id") == "apply_sanction"
+        if row.get("kind") == "task_opened" and row.get("element_id") in SANCTION_TASKS
     )
     with session.no_autoflush:
         for row in rows:
