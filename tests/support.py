@@ -16,6 +16,7 @@ from webapp.auth.passwords import hash_password
 from webapp.db import Base
 from webapp.models import Case, Task, Unit, User
 from webapp.reference import load_units
+from webapp.taskforms.keywords import today
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -191,8 +192,9 @@ def open_tasks(app: Flask, case_id: int) -> list[tuple[str, str]]:
 
 
 def interview_form(days: int = 30) -> dict[str, Any]:
+    # today by the (possibly frozen) clock: a date after it is refused (x-not-future)
     return {
-        "interview_date": "2026-03-02",
+        "interview_date": today().isoformat(),
         "attendees": "办公室、债权银行",
         "commitments": "按期还款",
         "rectification_days": days,
@@ -259,7 +261,7 @@ def confirm(make_browser: Any, case_id: int, classification: str = "evasion") ->
 def notices(make_browser: Any, case_id: int) -> None:
     """The regulator's and the market regulator's tasks of a confirmed case, done."""
     make_browser("regulator").complete(
-        case_id, "notify_banks", notice_date="2026-03-03", notice_document_no="金监通〔2026〕1号"
+        case_id, "notify_banks", notice_date=today().isoformat(), notice_document_no="金监通〔2026〕1号"
     )
     make_browser("market").complete(case_id, "lookup_holdings", holdings_found="none")
 

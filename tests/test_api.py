@@ -68,7 +68,7 @@ def test_whole_path_through_the_api(app, api):
             "POST",
             f"/tasks/{notice['id']}/complete",
             "regulator",
-            {"data": {"notice_date": "2026-03-03", "notice_document_no": "金监通〔2026〕1号"}},
+            {"data": {"notice_date": "2026-03-02", "notice_document_no": "金监通〔2026〕1号"}},
         )
         assert noticed.status_code == 200
         lookup = _task(api, "market", "lookup_holdings", case_id)

@@ -92,7 +92,7 @@ def test_market_exit(app, browser, clock):
     case_id = bank.report(report_payload(4))
     confirm(browser, case_id, "market_exit")
     assert open_tasks(app, case_id) == [("market_exit", "court")]
-    court.complete(case_id, "market_exit", bankruptcy_case_no="(2026)皖0321破1号", filing_date="2026-03-05")
+    court.complete(case_id, "market_exit", bankruptcy_case_no="(2026)皖0321破1号", filing_date="2026-03-02")
     case = case_row(app, case_id)
     assert (case.status, case.outcome, case.blacklisted) == ("closed", "market_exit", False)
 
@@ -120,11 +120,11 @@ def test_sanction_then_referral_then_settlement(app, browser, clock, target):
         {
             "referral_answer": "not_filed",
             "answer_document_no": "公(2026)1号",
-            "answer_date": "2026-04-10",
+            "answer_date": "2026-03-02",
             "answer_reasons": "证据不足",
         }
         if target == "police"
-        else {"referral_answer": "filed", "answer_document_no": "(2026)1号", "answer_date": "2026-04-10"}
+        else {"referral_answer": "filed", "answer_document_no": "(2026)1号", "answer_date": "2026-03-02"}
     )
     assert browser(target).complete(case_id, "answer_referral", **answer).status_code == 302
     if target == "court":  # a filed case at the court goes on to its judgment and enforcement
@@ -133,7 +133,7 @@ def test_sanction_then_referral_then_settlement(app, browser, clock, target):
             case_id,
             "court_judgment",
             judgment_no="(2026)民初1号",
-            judgment_date="2026-05-10",
+            judgment_date="2026-03-02",
             judgment_result="enforced_in_part",
             amount_enforced=50000,
         )
@@ -216,7 +216,7 @@ def test_officials_path(app, browser, clock):
     case_id = bank.report(report_payload(8, kind="official"))
     confirm(browser, case_id, "official_talk")
     assert open_tasks(app, case_id) == [("official_talk", "employer_education")]
-    employer.complete(case_id, "official_talk", talk_date="2026-03-03", talker="局长", rectification_days=20)
+    employer.complete(case_id, "official_talk", talk_date="2026-03-02", talker="局长", rectification_days=20)
     assert case_row(app, case_id).stage == "rectification"
     clock.move_to(START + dt.timedelta(days=21))
     fire_timers(app)
@@ -230,7 +230,7 @@ def test_officials_path(app, browser, clock):
         "answer_referral",
         referral_answer="filed",
         answer_document_no="纪(2026)3号",
-        answer_date="2026-04-01",
+        answer_date="2026-03-02",
     )
     assert open_tasks(app, case_id) == [("decide_referral", "office")]
     bank.settle(case_id)

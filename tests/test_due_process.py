@@ -68,7 +68,7 @@ def confirmed(app, browser, n: int, classification: str = "evasion", kind: str =
     assert ("notify_banks", "regulator") in open_tasks(app, case_id)
     assert ("lookup_holdings", "market") in open_tasks(app, case_id)
     browser("regulator").complete(
-        case_id, "notify_banks", notice_date="2026-03-03", notice_document_no="金监通〔2026〕3号"
+        case_id, "notify_banks", notice_date="2026-03-02", notice_document_no="金监通〔2026〕3号"
     )
     browser("market").complete(case_id, "lookup_holdings", holdings_found="none")
     return case_id
@@ -205,7 +205,7 @@ def test_exempt_plan_kept_goes_to_verification_and_delisting(app, browser, clock
             dt.timezone(dt.timedelta(hours=8))
         ).date() == dt.date(2026, 5, 10)
     browser("bank_icbc").complete(
-        case_id, "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2026-05-09"
+        case_id, "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2026-03-02"
     )
     # the last instalment asks for the settlement certificate, and its page says which it is
     task_id = open_task_id(app, case_id, "confirm_instalment")
@@ -218,14 +218,14 @@ def test_exempt_plan_kept_goes_to_verification_and_delisting(app, browser, clock
         expect=422,
         instalment_status="paid",
         paid_amount=200000,
-        paid_on="2026-06-09",
+        paid_on="2026-03-02",
     )
     browser("bank_icbc").complete(
         case_id,
         "confirm_instalment",
         instalment_status="paid",
         paid_amount=200000,
-        paid_on="2026-06-09",
+        paid_on="2026-03-02",
         settlement_certificate_no="JQ-PLAN-4",
     )
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
@@ -272,7 +272,7 @@ def test_police_procuratorate_court_chain(app, browser, clock):
         "answer_referral",
         referral_answer="filed",
         answer_document_no="公立〔2026〕8号",
-        answer_date="2026-03-20",
+        answer_date="2026-03-02",
     )
     assert open_tasks(app, case_id) == [("police_outcome", "police")]
     browser("police").complete(
@@ -280,7 +280,7 @@ def test_police_procuratorate_court_chain(app, browser, clock):
         "police_outcome",
         police_result="transferred",
         document_no="公诉移〔2026〕2号",
-        decision_date="2026-05-01",
+        decision_date="2026-03-02",
     )
     assert open_tasks(app, case_id) == [("prosecution_decision", "procuratorate")]
     browser("procuratorate").complete(
@@ -288,7 +288,7 @@ def test_police_procuratorate_court_chain(app, browser, clock):
         "prosecution_decision",
         prosecution_result="prosecuted",
         document_no="检诉〔2026〕5号",
-        decision_date="2026-06-01",
+        decision_date="2026-03-02",
     )
     assert open_tasks(app, case_id) == [("court_judgment", "court")]
     court = browser("court")
@@ -297,7 +297,7 @@ def test_police_procuratorate_court_chain(app, browser, clock):
         "court_judgment",
         expect=422,
         judgment_no="(2026)刑初12号",
-        judgment_date="2026-08-01",
+        judgment_date="2026-03-02",
         judgment_result="enforcement_terminated",
         amount_enforced=0,
     )
@@ -305,7 +305,7 @@ def test_police_procuratorate_court_chain(app, browser, clock):
         case_id,
         "court_judgment",
         judgment_no="(2026)刑初12号",
-        judgment_date="2026-08-01",
+        judgment_date="2026-03-02",
         judgment_result="enforced_in_part",
         amount_enforced=120000,
     )
@@ -326,7 +326,7 @@ def test_police_withdrawal_and_no_prosecution_return_to_the_office(app, browser,
     office, police = browser("office"), browser("police")
     office.complete(case_id, "decide_referral", referral_decision="police", referral_reason="涉嫌拒执")
     police.complete(
-        case_id, "answer_referral", referral_answer="filed", answer_document_no="A1", answer_date="2026-03-20"
+        case_id, "answer_referral", referral_answer="filed", answer_document_no="A1", answer_date="2026-03-02"
     )
     police.complete(
         case_id,
@@ -334,14 +334,14 @@ def test_police_withdrawal_and_no_prosecution_return_to_the_office(app, browser,
         expect=422,
         police_result="withdrawn",
         document_no="A2",
-        decision_date="2026-04-01",
+        decision_date="2026-03-02",
     )
     police.complete(
         case_id,
         "police_outcome",
         police_result="withdrawn",
         document_no="A2",
-        decision_date="2026-04-01",
+        decision_date="2026-03-02",
         reasons="证据不足",
     )
     assert open_tasks(app, case_id) == [("decide_referral", "office")]
@@ -352,7 +352,7 @@ def test_police_withdrawal_and_no_prosecution_return_to_the_office(app, browser,
         "tax_inspection",
         inspection_result="none_found",
         document_no="税稽1",
-        decision_date="2026-05-01",
+        decision_date="2026-03-02",
     )
     assert open_tasks(app, case_id) == [("decide_referral", "office")]
 
@@ -362,7 +362,7 @@ def test_township_follows_up_when_asked(app, browser, clock):
     browser("office").complete(case_id, "interview", assisting_town="town_chengguan", **interview_form(30))
     assert ("local_follow_up", "town_chengguan") in open_tasks(app, case_id)
     browser("town_chengguan").complete(
-        case_id, "local_follow_up", debtor_located="located", follow_up_date="2026-03-05"
+        case_id, "local_follow_up", debtor_located="located", follow_up_date="2026-03-02"
     )
     assert open_tasks(app, case_id) == []
     assert case_row(app, case_id).stage == "rectification"
@@ -470,7 +470,7 @@ def test_plan_kept_while_side_tasks_are_open_still_reaches_verification(app, bro
         "confirm_instalment",
         instalment_status="paid",
         paid_amount=100000,
-        paid_on="2026-05-09",
+        paid_on="2026-03-02",
         settlement_certificate_no="JQ-40",
     )
     assert open_tasks(app, case_id) == [("verify_settlement", "office")]
@@ -488,7 +488,7 @@ def test_a_deadline_passed_before_the_timer_worker_came_fires_in_another_units_s
     clock.move_to(case_row(app, case_id).next_timer_at + dt.timedelta(hours=1))
     # no timer worker yet: the regulator's late notice is the step that passes the deadline
     browser("regulator").complete(
-        case_id, "notify_banks", notice_date="2026-04-02", notice_document_no="金监通〔2026〕9号"
+        case_id, "notify_banks", notice_date="2026-03-02", notice_document_no="金监通〔2026〕9号"
     )
     assert ("assess_rectification", "office") in open_tasks(app, case_id)
     fired = events(app, case_id, "timer_fired")
@@ -516,7 +516,7 @@ def test_plan_kept_on_a_reopened_sanctioned_case_lifts_the_sanctions_in_force(ap
         "confirm_instalment",
         instalment_status="paid",
         paid_amount=100000,
-        paid_on="2026-05-09",
+        paid_on="2026-03-02",
         settlement_certificate_no="JQ-42",
     )
     assert ("verify_settlement", "office") in open_tasks(app, case_id)

@@ -374,7 +374,7 @@ def plan_path(case: CaseDriver, n: int) -> None:
     )
     assert state.open_tasks == [("confirm_instalment", "bank_icbc")]
     case.complete(
-        "bank_icbc", "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2027-01-11"
+        "bank_icbc", "confirm_instalment", instalment_status="paid", paid_amount=100000, paid_on="2026-03-02"
     )
     state = case.complete(
         "bank_icbc",
@@ -382,7 +382,7 @@ def plan_path(case: CaseDriver, n: int) -> None:
         "the last instalment, with the settlement certificate",
         instalment_status="paid",
         paid_amount=200000,
-        paid_on="2027-02-09",
+        paid_on="2026-03-02",
         settlement_certificate_no=f"JQ-PLAN-{n}",
     )
     assert state.open_tasks == [("verify_settlement", "office")]

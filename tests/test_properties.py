@@ -70,7 +70,7 @@ def _form(
     Rows are drawn in a stable order (task ids are random UUIDs), so that hypothesis can
     replay and shrink a history."""
     pick = lambda options: draw(st.sampled_from(options))  # noqa: E731
-    answer = {"document_no": "1号", "decision_date": "2026-04-01", "reasons": "依法"}
+    answer = {"document_no": "1号", "decision_date": "2026-03-02", "reasons": "依法"}
     if element == "review":
         # a debtor blacklisted before (a reopened case) is not rejected: it is closed instead
         if not context.get("blacklisted") and pick([True, False, False]):
@@ -80,18 +80,18 @@ def _form(
         )
         return {"review_decision": "confirm", "classification": pick(kinds)}
     if element == "notify_banks":
-        return {"notice_date": "2026-03-03", "notice_document_no": "通1号"}
+        return {"notice_date": "2026-03-02", "notice_document_no": "通1号"}
     if element == "lookup_holdings":
         return {"holdings_found": "none"}
     if element == "local_follow_up":
-        return {"debtor_located": "located", "follow_up_date": "2026-03-05"}
+        return {"debtor_located": "located", "follow_up_date": "2026-03-02"}
     if element == "negotiation":
         return pick(
             [{"negotiation_outcome": "agreement", "instalments": plan} for plan in PLANS]
             + [{"negotiation_outcome": "failed"}]
         )
     if element == "market_exit":
-        return {"bankruptcy_case_no": "破1号", "filing_date": "2026-03-05"}
+        return {"bankruptcy_case_no": "破1号", "filing_date": "2026-03-02"}
     if element == "interview":
         town = {"assisting_town": "town_chengguan"} if pick([True, False, False]) else {}
         return {
@@ -121,7 +121,7 @@ def _form(
         return {"assessment": "full"}
     if element == "confirm_instalment":
         if pick([True, True, False]):
-            paid = {"instalment_status": "paid", "paid_amount": 100000, "paid_on": "2026-04-30"}
+            paid = {"instalment_status": "paid", "paid_amount": 100000, "paid_on": "2026-03-02"}
             return paid | ({"settlement_certificate_no": "JQ-PLAN"} if context.get("instalment_last") else {})
         return {"instalment_status": "missed", "instalment_notes": "未还"}
     if element == "confirm_missed":
@@ -141,11 +141,11 @@ def _form(
     if element == "answer_referral":
         return pick(
             [
-                {"referral_answer": "filed", "answer_document_no": "1号", "answer_date": "2026-04-01"},
+                {"referral_answer": "filed", "answer_document_no": "1号", "answer_date": "2026-03-02"},
                 {
                     "referral_answer": "not_filed",
                     "answer_document_no": "2号",
-                    "answer_date": "2026-04-01",
+                    "answer_date": "2026-03-02",
                     "answer_reasons": "证据不足",
                 },
             ]
@@ -160,7 +160,7 @@ def _form(
         result = pick(["enforced_in_full", "enforced_in_part", "enforcement_terminated"])
         return {
             "judgment_no": "刑1号",
-            "judgment_date": "2026-06-01",
+            "judgment_date": "2026-03-02",
             "judgment_result": result,
             "amount_enforced": 1000,
         } | ({"termination_ruling_no": "终1号"} if result == "enforcement_terminated" else {})

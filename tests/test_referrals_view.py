@@ -24,13 +24,13 @@ START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 POLICE_ANSWER = {
     "referral_answer": "not_filed",
     "answer_document_no": "公(2026)17号",
-    "answer_date": "2026-04-10",
+    "answer_date": "2026-03-01",
     "answer_reasons": "证据不足",
 }
 COURT_ANSWER = {
     "referral_answer": "filed",
     "answer_document_no": "(2026)皖执9号",
-    "answer_date": "2026-04-11",
+    "answer_date": "2026-03-02",
 }
 
 
@@ -111,7 +111,7 @@ def test_committee_sees_the_referred_case_and_its_chain(app, browser, clock):
     chain = _text(committee.get(f"/referrals/{case_id}"))
     # the office's decision, then the police's written answer with the form's field titles
     assert chain.index("决定移送") < chain.index("书面答复移送")
-    for text in ("书面答复文书编号", "公(2026)17号", "不予立案", "证据不足", "2026-04-10", "涉嫌犯罪"):
+    for text in ("书面答复文书编号", "公(2026)17号", "不予立案", "证据不足", "2026-03-01", "涉嫌犯罪"):
         assert text in chain, text
     listing = _text(committee.get("/referrals/"))
     assert "不予立案" in listing  # the last answer
@@ -223,7 +223,7 @@ def test_steps_after_the_answer_join_the_chain(app, browser, clock):
         "police_outcome",
         police_result="transferred",
         document_no="公移诉(2026)3号",
-        decision_date="2026-05-06",
+        decision_date="2026-03-02",
     )
     assert _open(app, police, "prosecution_decision") == ["procuratorate"]
     _refer(browser, clock, tax, "tax")

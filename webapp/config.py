@@ -31,6 +31,9 @@ def from_env() -> dict[str, object]:
         "DATABASE_URL": os.environ.get("LIANDONG_DATABASE_URL", f"sqlite:///{INSTANCE / 'liandong.db'}"),
         "UPLOAD_DIR": os.path.abspath(os.environ.get("LIANDONG_UPLOAD_DIR", str(INSTANCE / "uploads"))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("LIANDONG_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        # one evidence file (a task's attachments, a certificate); below the request's limit so
+        # that a file too big is refused with a message on the form (422), not a bare 413
+        "ATTACHMENT_MAX_BYTES": int(os.environ.get("LIANDONG_ATTACHMENT_MAX_BYTES", 8 * 1024 * 1024)),
         # ledger files have their own, larger limit (the upload view raises it for itself)
         "LEDGER_MAX_BYTES": int(os.environ.get("LIANDONG_LEDGER_MAX_BYTES", 32 * 1024 * 1024)),
         "LEDGER_MAX_ROWS": int(os.environ.get("LIANDONG_LEDGER_MAX_ROWS", 100_000)),

@@ -5,6 +5,7 @@ The endpoints call the same domain functions as the HTML pages.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from webapp.inputs import is_id
 from webapp.models import Case, User
 from webapp.paging import page_arg
 from webapp.taskforms import validate
+from webapp.taskforms.files import uploads_of
 from webapp.tasks import service
 from webapp.transactions import atomic
 
@@ -314,13 +316,38 @@ def unclaim_task(task_id: str) -> ResponseReturnValue:
 @bp.post("/tasks/<task_id>/complete")
 @token_required
 def complete_task(task_id: str) -> ResponseReturnValue:
+    """JSON ``{"data": {...}}``, or multipart with the same JSON object in a ``data`` part
+    and the files of the form's file fields (``x-widget: files``) under their field names."""
     session = get_session()
-    body = _json_body()
-    data = body.get("data", {})
+    uploads = service.NO_UPLOADS
+    if request.mimetype == "multipart/form-data":
+        data = _multipart_data()
+        uploads = service.Uploads(
+            uploads_of(request.files, skip=("data",)),
+            current_app.config["UPLOAD_DIR"],
+            current_app.config.get("ATTACHMENT_MAX_BYTES"),
+        )
+    else:
+        data = _json_body().get("data", {})
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object", {"data": ["must be a JSON object"]})
     task = atomic(
-        session, lambda: service.complete(session, _user(), task_id, data, current_app.config["FORMS_DIR"])
+        session,
+        lambda: service.complete(session, _user(), task_id, data, current_app.config["FORMS_DIR"], uploads),
     )
     view = queries.case_view(session, _user(), task.case_id)
     return jsonify({"task": task_json(task), "case": case_json(view)})
+
+
+def _multipart_data() -> Any:
+    """The ``data`` part of a multipart completion, a form field or a file part, as JSON
+    (no part: no fields)."""
+    raw: str | None = request.form.get("data")
+    if raw is None and "data" in request.files:
+        raw = request.files["data"].read().decode("utf-8", errors="replace")
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise Invalid("data must be a JSON object", {"data": ["must be a JSON object"]}) from err

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from webapp.audit.chain import Verdict, chain_of, verify_chain
-from webapp.models import Case, CaseEvent, ImportBatch, Task, User
+from webapp.models import Attachment, Case, CaseEvent, ImportBatch, Task, User
 
 EXPORT_FIELDS = (
     "seq",
@@ -32,6 +36,20 @@ EXPORT_FIELDS = (
 )
 
 
+FILE_STATES = {"intact": _l("matches"), "altered": _l("altered"), "missing": _l("missing")}
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A file whose hash a step put into the history, checked against the stored file:
+    ``intact`` (same SHA-256), ``altered`` or ``missing``."""
+
+    attachment_id: int
+    name: str
+    sha256: str
+    state: str
+
+
 @dataclass(frozen=True)
 class Step:
     event: CaseEvent
@@ -39,10 +57,13 @@ class Step:
     task_title: str
     changes: dict[str, list[Any]]
     attachments: list[int]
+    files: list[FileCheck] = field(default_factory=list)
 
 
-def steps(session: Session, case: Case) -> list[Step]:
-    """The case's events in chain order, each with what it changed in the case data."""
+def steps(session: Session, case: Case, upload_dir: str | None = None) -> list[Step]:
+    """The case's events in chain order, each with what it changed in the case data and the
+    files it recorded, verified against the stored files (in ``upload_dir``, by default the
+    app's)."""
     events = list(
         session.scalars(select(CaseEvent).where(CaseEvent.chain == chain_of(case.id)).order_by(CaseEvent.seq))
     )
@@ -61,7 +82,59 @@ def steps(session: Session, case: Case) -> list[Step]:
         result.append(
             Step(e, users.get(e.actor_id or 0, ""), titles.get(e.task_id or "", ""), changes, attachments)
         )
-    return result
+    if upload_dir is None and has_app_context():
+        upload_dir = current_app.config.get("UPLOAD_DIR")
+    return _with_file_checks(session, result, upload_dir) if upload_dir else result
+
+
+def _recorded_files(data: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(id, name, sha256) of the files an event's data records: a stored file
+    (``attachment_id`` with its ``sha256``) and the files of a task's file fields."""
+    found: list[tuple[int, str, str]] = []
+    if isinstance(data.get("attachment_id"), int) and isinstance(data.get("sha256"), str):
+        found.append((data["attachment_id"], str(data.get("name", "")), data["sha256"]))
+    for value in (data.get("submitted") or {}).values():
+        for item in value if isinstance(value, list) else ():
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("id"), int)
+                and isinstance(item.get("sha256"), str)
+            ):
+                found.append((item["id"], str(item.get("name", "")), item["sha256"]))
+    return found
+
+
+def _with_file_checks(session: Session, result: list[Step], upload_dir: str) -> list[Step]:
+    """Each step with its recorded files checked: the file on disk hashed again and compared
+    with the hash in the history (not with the attachments table, which is not chained)."""
+    recorded = {step.event.id: _recorded_files(step.event.data or {}) for step in result}
+    ids = {file_id for files in recorded.values() for file_id, _name, _hash in files}
+    if not ids:
+        return result
+    stored = {a.id: a.stored_name for a in session.scalars(select(Attachment).where(Attachment.id.in_(ids)))}
+    states: dict[int, str] = {}
+    checked = []
+    for step in result:
+        files = []
+        for file_id, name, sha256 in recorded[step.event.id]:
+            actual = states.get(file_id) or _hash_of(Path(upload_dir), stored.get(file_id))
+            states[file_id] = actual
+            state = "missing" if actual == "missing" else ("intact" if actual == sha256 else "altered")
+            files.append(FileCheck(file_id, name, sha256, state))
+        checked.append(Step(step.event, step.actor, step.task_title, step.changes, step.attachments, files))
+    return checked
+
+
+def _hash_of(folder: Path, stored_name: str | None) -> str:
+    """The SHA-256 of a stored file, or ``missing``."""
+    path = folder / stored_name if stored_name else None
+    if path is None or not path.is_file():
+        return "missing"
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _attachment_ids(data: dict[str, Any]) -> list[int]:

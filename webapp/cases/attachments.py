@@ -65,11 +65,25 @@ def check(upload: Upload) -> str:
     return ALLOWED_TYPES[suffix]
 
 
-def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id: int | None) -> Attachment:
+def store(
+    session: Session,
+    upload_dir: str,
+    upload: Upload,
+    user: User,
+    case_id: int | None,
+    max_bytes: int | None = None,
+) -> Attachment:
     content_type = check(upload)
     content = upload.stream.read()
     if not content:
         message = _("The file is empty.")
+        raise Invalid(message, {upload.field: [message]})
+    if max_bytes is not None and len(content) > max_bytes:
+        message = _(
+            "%(name)s is larger than the limit of %(size)s.",
+            name=Path(upload.filename).name,
+            size=size_text(max_bytes),
+        )
         raise Invalid(message, {upload.field: [message]})
     if not content.startswith(MAGIC[content_type]):
         message = _("The file's content is not what its name says.")
@@ -95,13 +109,25 @@ def store(session: Session, upload_dir: str, upload: Upload, user: User, case_id
     return attachment
 
 
+def size_text(size: int) -> str:
+    """A size in MB (KB below one MB), as limits are spoken of."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{size / 1024:.3g} KB"
+
+
 def store_on_case(
-    session: Session, upload_dir: str, upload: Upload | None, user: User, case: Case
+    session: Session,
+    upload_dir: str,
+    upload: Upload | None,
+    user: User,
+    case: Case,
+    max_bytes: int | None = None,
 ) -> Attachment | None:
     """Store a checked upload of the case (if any) and put its hash in the case's history."""
     if upload is None:
         return None
-    attachment = store(session, upload_dir, upload, user, case.id)
+    attachment = store(session, upload_dir, upload, user, case.id, max_bytes)
     history.append(
         session,
         case,

@@ -160,13 +160,21 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
         raise NotFound(_("File not found."))
     queries.get_case(session, current_user, row.case_id)
     access.check_attachment(session, current_user, row)  # a letter: its addressee, office, auditors
-    return send_from_directory(
+    # ?inline=1: a PDF or an image shown in the page (the task's submitted files); any other
+    # type is always downloaded
+    inline = request.args.get("inline") == "1" and row.content_type in attachments.PREVIEWABLE
+    response = send_from_directory(
         os.path.abspath(current_app.config["UPLOAD_DIR"]),
         row.stored_name,
         mimetype=row.content_type,
-        as_attachment=True,
+        as_attachment=not inline,
         download_name=row.original_name,
     )
+    if inline:
+        # framed by this site's own pages only (the default headers forbid any frame)
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+    return response
 
 
 @bp.post("/cases/<int:case_id>/reveal")

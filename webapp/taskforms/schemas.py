@@ -9,7 +9,9 @@ settings, e.g. the rectification period). Against the case data the task's eleme
 context value is true (the certificate on a plan's last instalment); ``x-enum-unless`` maps an
 enum value to a context value that withdraws it (no second extension of a deadline). A form's
 top-level ``x-context`` lists what its task page shows above it (``repayments``: the
-rectification progress, for the office's assessment).
+rectification progress, for the office's assessment). ``x-widget: files`` on an array makes it
+a field of uploaded files (``webapp.taskforms.files``; its items are filled in here);
+``x-not-future`` on a date refuses a day after today (local), for what already happened.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
 
 from webapp.errors import NotFound
+from webapp.taskforms import keywords
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,9 +37,9 @@ class FormSchema:
     schema: dict[str, Any]
 
     @cached_property
-    def validator(self) -> Draft202012Validator:
+    def validator(self) -> Validator:
         """The compiled validator, built once per schema (a resolved form is shared)."""
-        return Draft202012Validator(self.schema, format_checker=FormatChecker())
+        return keywords.FormValidator(self.schema, format_checker=FormatChecker())
 
     @property
     def properties(self) -> dict[str, dict[str, Any]]:
@@ -67,6 +71,9 @@ def _load(forms_dir: str, name: str) -> dict[str, Any]:
         Draft202012Validator.check_schema(schema)
     except SchemaError as err:
         raise ValueError(f"{name} is not a valid JSON Schema: {err.message}") from err
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop, dict) and prop.get("x-widget") == keywords.FILES:
+            prop["items"] = copy.deepcopy(keywords.FILE_ITEM)
     return schema
 
 

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from webapp.errors import Invalid
+from webapp.taskforms import keywords
 from webapp.taskforms.schemas import FormSchema
 
 
@@ -33,6 +34,8 @@ def coerce_form(form: FormSchema, posted: MultiDictLike) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name, prop in form.properties.items():
         kind = prop.get("type")
+        if prop.get("x-widget") == keywords.FILES:
+            continue  # uploaded files, not form fields (``webapp.taskforms.files``)
         if kind == "array" and prop.get("x-widget") == "rows":
             rows = [_coerce_row(prop, row) for row in posted_rows(posted, name, prop)]
             if rows:
@@ -121,7 +124,7 @@ def validate(form: FormSchema, data: Mapping[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
-def field_errors(validator: Draft202012Validator, data: Mapping[str, Any]) -> dict[str, list[str]]:
+def field_errors(validator: Validator, data: Mapping[str, Any]) -> dict[str, list[str]]:
     """Messages per field path (``loans.0.principal``); empty when the data is valid. Callers
     checking many records build the validator once."""
     fields: dict[str, list[str]] = {}
@@ -166,6 +169,17 @@ def _describe(error: ValidationError, data: Mapping[str, Any]) -> list[tuple[str
         ]
     if kind == "additionalProperties":
         return [(base or "_form", _("Unknown fields: %(names)s", names=error.message))]
+    if kind == keywords.NOT_FUTURE:
+        late = _("This date cannot be later than today (%(today)s).", today=keywords.today())
+        return [(base or "_form", late)]
+    files = isinstance(error.schema, Mapping) and error.schema.get("x-widget") == keywords.FILES
+    if files and kind in ("minItems", "maxItems"):
+        n = error.validator_value
+        if kind == "minItems":
+            message = _("Attach at least %(n)s files.", n=n)
+        else:
+            message = _("Attach at most %(n)s files.", n=n)
+        return [(base or "_form", message)]
     messages = {
         "enum": _("Choose one of the offered values."),
         "const": _("This must be confirmed.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from flask_babel import gettext as _
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from webapp import catalog as catalog_mod
 from webapp.cases import history, steps, versions
+from webapp.cases.attachments import Upload
 from webapp.cases.queries import visible_to
 from webapp.cases.visibility import SHOWN
 from webapp.clock import now
@@ -25,7 +26,7 @@ from webapp.deadlines.calendar import LOCAL, end_of_local_day
 from webapp.errors import Conflict, Forbidden, NotFound
 from webapp.models import Case, Notification, ProcessVersion, Task, Unit, User
 from webapp.models.tasks import OPEN
-from webapp.taskforms import FormSchema, coerce_form, resolve_schema, validate
+from webapp.taskforms import FormSchema, coerce_form, files, resolve_schema, validate
 from webapp.taskforms.validation import MultiDictLike
 
 ORDERS = {"newest": Task.created_at.desc(), "oldest": Task.created_at.asc()}
@@ -276,17 +277,42 @@ def unclaim(session: Session, user: User, task_id: str) -> Task:
     return task
 
 
-def complete(session: Session, user: User, task_id: str, data: dict[str, Any], forms_dir: str) -> Task:
-    """Complete a task with JSON data (validated against its form)."""
-    return _complete(session, user, task_id, forms_dir, lambda _form: data)
+class Uploads(NamedTuple):
+    """Files posted with a completion, by form field (``x-widget: files``), and where and up
+    to what size they are stored."""
+
+    files: Mapping[str, Sequence[Upload]]
+    upload_dir: str
+    max_bytes: int | None = None
+
+
+NO_UPLOADS = Uploads({}, "")
+
+
+def complete(
+    session: Session,
+    user: User,
+    task_id: str,
+    data: dict[str, Any],
+    forms_dir: str,
+    uploads: Uploads = NO_UPLOADS,
+) -> Task:
+    """Complete a task with JSON data (validated against its form) and the files posted
+    for its file fields."""
+    return _complete(session, user, task_id, forms_dir, lambda _form: data, uploads)
 
 
 def complete_posted(
-    session: Session, user: User, task_id: str, posted: MultiDictLike, forms_dir: str
+    session: Session,
+    user: User,
+    task_id: str,
+    posted: MultiDictLike,
+    forms_dir: str,
+    uploads: Uploads = NO_UPLOADS,
 ) -> Task:
     """Complete a task with an HTML form's fields, converted to the form's types first."""
     return _complete(
-        session, user, task_id, forms_dir, lambda form: coerce_form(form, posted) if form else {}
+        session, user, task_id, forms_dir, lambda form: coerce_form(form, posted) if form else {}, uploads
     )
 
 
@@ -296,6 +322,7 @@ def _complete(
     task_id: str,
     forms_dir: str,
     submitted: Callable[[FormSchema | None], dict[str, Any]],
+    uploads: Uploads = NO_UPLOADS,
 ) -> Task:
     case, version = _lock_visible_case(session, user, task_id)
     # the case's open tasks, read once under the lock: the task to complete among them, and
@@ -310,6 +337,12 @@ def _complete(
         raise Conflict(_("This task is claimed by another user."))
     form = task_form(session, task, forms_dir, case)
     data = submitted(form)
+    if uploads.files or files.file_fields(form):
+        # stored before validation (the field's value is the stored files); a refusal rolls
+        # the files back with the step
+        data = files.attach(
+            session, form, data, uploads.files, user, case, uploads.upload_dir, uploads.max_bytes
+        )
     clean = validate(form, data) if form else {}
     task.claimed_by_id = user.id
     steps.complete_task(session, case, task, clean, user, open_rows, version)

@@ -13,6 +13,7 @@ from webapp.db import get_session
 from webapp.errors import Invalid
 from webapp.models import Case, Task
 from webapp.paging import page_arg
+from webapp.taskforms.files import uploads_of
 from webapp.taskforms.schemas import FormSchema
 from webapp.tasks import context, service
 from webapp.transactions import atomic
@@ -66,9 +67,15 @@ def _shown_with(task: Task, form: FormSchema | None, case: Case | None = None) -
 def complete(task_id: str) -> ResponseReturnValue:
     session = get_session()
     forms_dir = current_app.config["FORMS_DIR"]
+    uploads = service.Uploads(
+        uploads_of(request.files),
+        current_app.config["UPLOAD_DIR"],
+        current_app.config.get("ATTACHMENT_MAX_BYTES"),
+    )
     try:
         task = atomic(
-            session, lambda: service.complete_posted(session, current_user, task_id, request.form, forms_dir)
+            session,
+            lambda: service.complete_posted(session, current_user, task_id, request.form, forms_dir, uploads),
         )
     except Invalid as err:
         task, form = service.task_with_form(session, current_user, task_id, forms_dir)
