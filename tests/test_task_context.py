@@ -92,7 +92,12 @@ def test_the_review_page_shows_the_debtor_masked_the_loans_and_the_evidence(app,
 def test_a_sanction_page_shows_the_assessment_and_the_time_left(app, browser, clock):
     case_id = browser("bank_icbc").report(report_payload(62))
     confirm(browser, case_id)
-    browser("office").complete(case_id, "interview", **interview_form(3))
+    # the interview's minutes, attached as a file, are shown to the sanctioning units
+    form: dict = {key: str(value) for key, value in interview_form(3).items()}
+    form["minutes_files"] = [(io.BytesIO(b"%PDF-1.4 minutes"), "约谈笔录.pdf")]
+    interview = open_task_id(app, case_id, "interview")
+    response = browser("office").post(f"/tasks/{interview}", data=form, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     clock.move_to(START + dt.timedelta(days=5))
     assert app.test_cli_runner().invoke(args=["timers", "fire"]).exit_code == 0
     assess(browser, case_id, assessment_notes="拒不还款，从严")
@@ -103,6 +108,8 @@ def test_a_sanction_page_shows_the_assessment_and_the_time_left(app, browser, cl
     assert 'data-field="assess_rectification.assessment">整改不到位：全面实施联合惩戒</dd>' in earlier
     assert 'data-field="assess_rectification.assessment_notes">拒不还款，从严</dd>' in earlier
     assert 'data-field="interview.commitments">按期还款</dd>' in earlier  # the talk before it
+    minutes = earlier[earlier.index('data-field="interview.minutes_files"') :]
+    assert re.search(r'<a href="/attachments/\d+">约谈笔录.pdf</a>', minutes[: minutes.index("</dd>")])
     # the court's period runs: days left, then overdue
     assert '<span class="tag" id="task-days-left">还剩 10 天</span>' in page
     clock.move_to(START + dt.timedelta(days=90))
