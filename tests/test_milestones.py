@@ -76,7 +76,8 @@ def test_the_reporting_bank_hears_of_every_milestone(app, browser, clock):
     ]
     assert all(n.case_id == case_id for n in received)
     assert received[1].params == {"days": 30, "step": "interview", "due": "2026-04-01"}
-    assert received[2].params == {"units": 8}  # the units asked to apply their measures
+    assert received[2].params["units"] == 8  # the units asked to apply their measures
+    assert received[3].params == {"unit": "police", "units": 1}
     # each creditor bank once; the other units are not told of these milestones
     assert [n.kind for n in notices(app, "bank_abc")] == [n.kind for n in received]
     assert notices(app, "court") == [] and notices(app, "police") == []
@@ -125,7 +126,7 @@ def test_extension_and_closing_without_settlement(app, browser, clock):
     assert kinds == [
         ("case_confirmed", None),
         ("case_deadline_set", "interview"),
-        ("case_deadline_set", "extension"),
+        ("case_deadline_set", "assess_rectification"),
         ("case_closed_without_settlement", None),
     ]
     page = bank.get("/notifications").get_data(as_text=True)
@@ -165,7 +166,8 @@ def test_an_officials_case(app, browser, clock):
         "case_closed",
     ]
     assert received[1][1] == {"days": 20, "step": "official_talk", "due": "2026-03-22"}
-    assert received[2][1] == {"units": 1} and received[3][1] == {"decision": "discipline"}
+    assert received[2][1] == {"unit": "organization", "units": 1}
+    assert received[3][1] == {"unit": "discipline", "units": 1}
     page = bank.get("/notifications").get_data(as_text=True)
     assert f"案件 #{case_id}：责令债务人 20 日内整改（组织谈话）。" in page
     assert f"案件 #{case_id} 已移送处置：移送纪委监委（党员、公职人员）。" in page

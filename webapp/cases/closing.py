@@ -71,10 +71,6 @@ def close_case(
         **data,
     )
     case.closing_reason = data["closing_reason"]
-    payload = {"reason": data["closing_reason"], "lift_units": lift_units}
-    if not steps.deliver_message(session, case, MESSAGE, payload, user):
-        # the case's diagram takes no closing where it stands: an incident, never a silent no-op
-        raise StepFailed("the case's diagram did not accept the closing", case.id, user.id)
     for bank in steps.creditor_banks(session, case.id):
         session.add(
             Notification(
@@ -84,5 +80,10 @@ def close_case(
                 params={"reason": data["closing_reason"]},
             )
         )
+    payload = {"reason": data["closing_reason"], "lift_units": lift_units}
+    # the banks were just told: a case that closes at once (nothing to lift) is not told twice
+    if not steps.deliver_message(session, case, MESSAGE, payload, user, banks_told=True):
+        # the case's diagram takes no closing where it stands: an incident, never a silent no-op
+        raise StepFailed("the case's diagram did not accept the closing", case.id, user.id)
     session.flush()
     return lift_units

@@ -6,9 +6,12 @@ of the step remains.
 Element properties in the diagram (``stage``, ``effect``) say what a step means to the
 case, so the rules stay in data: ``effect`` is a space-separated list of
 ``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
-``referral_answered[:<field>]``, ``loans_settled``, ``settlement_rejected``, ``outcome:<name>``
-and ``notify:creditor_bank``. A sanction with a measure exposing the debtor in public publishes
-it (``cases.published_at``) until that measure is lifted or it leaves the blacklist.
+``referral_answered[:<field>]``, ``loans_settled``, ``settlement_rejected``, ``outcome:<name>``,
+``notify:creditor_bank`` and ``milestone:<kind>[:<field>...]``; a user task whose
+``milestone`` property names a kind is that milestone when it opens. The creditor banks hear
+of each milestone, and of the case closing, at the step's end (``_tell_banks``). A sanction
+with a measure exposing the debtor in public publishes it (``cases.published_at``) until
+that measure is lifted or it leaves the blacklist.
 """
 
 from __future__ import annotations
@@ -86,6 +89,10 @@ class StepContext:
     # task rows the step opens and units it brings in, added to the session at its end
     new_tasks: list[Task] = field(default_factory=list)
     new_participants: list[CaseParticipant] = field(default_factory=list)
+    # milestones the creditor banks hear of at the step's end, by kind, with their parameters
+    milestones: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the banks were told of this step's outcome already (a rejection, an order to close)
+    banks_told: bool = False
 
     def event(
         self,
@@ -211,9 +218,18 @@ def deliver_settlement(session: Session, case: Case, payload: dict[str, Any], ac
     return deliver_message(session, case, "loan_settled", payload, actor)
 
 
-def deliver_message(session: Session, case: Case, message: str, payload: dict[str, Any], actor: User) -> bool:
-    """Deliver ``message`` to the case; False when nothing in it waits for that message."""
-    ctx = StepContext(case, actor)
+def deliver_message(
+    session: Session,
+    case: Case,
+    message: str,
+    payload: dict[str, Any],
+    actor: User,
+    *,
+    banks_told: bool = False,
+) -> bool:
+    """Deliver ``message`` to the case; False when nothing in it waits for that message.
+    ``banks_told``: the caller told the creditor banks what the message means (a closing)."""
+    ctx = StepContext(case, actor, banks_told=banks_told)
     delivered = False
 
     def action(run: engine.CaseRun) -> None:
@@ -352,6 +368,7 @@ def _finish(session: Session, ctx: StepContext, run: engine.CaseRun) -> None:
         ctx.event("case_closed", outcome=case.outcome)
     else:
         case.stage = stage_of(snapshot.stages) or case.stage
+    _tell_banks(session, ctx, closed=snapshot.finished)
     for event in ctx.events:
         event.active_elements = snapshot.active_elements
         event.completed_elements = case.completed_elements
@@ -426,6 +443,11 @@ def _project_tasks(
                 participants.add(ready.assignee)
                 ctx.new_participants.append(CaseParticipant(case_id=case.id, unit_code=ready.assignee))
         ctx.event("task_opened", task=row, unit_code=ready.assignee)
+        if milestone := ready.properties.get("milestone"):
+            # a task whose opening is a milestone (sanctions asked, a referral made): one
+            # notice for all the tasks of the kind the step opens
+            params = ctx.milestones.setdefault(milestone, {"unit": ready.assignee, "units": 0})
+            params["units"] += 1
 
 
 def _due_at(
@@ -475,6 +497,7 @@ def _apply_effects(
             elif name == "outcome":
                 case.outcome = arg
             elif name == "notify" and arg == "creditor_bank":
+                ctx.banks_told = True
                 for bank in creditor_banks(session, case.id):
                     session.add(
                         Notification(
@@ -527,10 +550,42 @@ def _apply_effects(
                     unit_code=task.unit_code,
                     answer=(task.submitted or {}).get(arg or "referral_answer"),
                 )
+            elif name == "milestone":
+                # milestone:<kind>[:<field>...]: the banks hear of it with those fields of the
+                # step's submitted data
+                kind, *fields = arg.split(":")
+                submitted = (task.submitted or {}) if task is not None else {}
+                params = ctx.milestones.setdefault(kind, {})
+                params.update({f: submitted[f] for f in fields if f in submitted})
             elif name == "loans_settled" and own_task and task is not None:
                 certificate = (task.submitted or {}).get("settlement_certificate_no")
                 if certificate:  # the last instalment of a repayment plan was paid
                     _settle_loans(session, ctx, str(certificate))
+
+
+def _tell_banks(session: Session, ctx: StepContext, *, closed: bool) -> None:
+    """The case's creditor banks hear of the step's milestones (``notify:creditor_bank``
+    effects, the diagram's ``milestone`` effects and properties, the case closing), one
+    notice each; a closing they were told of in this step already (a rejection, an order to
+    close) is not told twice."""
+    case, milestones = ctx.case, dict(ctx.milestones)
+    if closed and not ctx.banks_told:
+        milestones["closed"] = {"outcome": case.outcome}
+    if not milestones:
+        return
+    if "deadline_set" in milestones and case.next_timer_at is not None:
+        left = case.next_timer_at - now()
+        milestones["deadline_set"].update(
+            days=round(left.total_seconds() / 86400),
+            due=case.next_timer_at.astimezone(work_calendar.LOCAL).date().isoformat(),
+            step=ctx.completed_task.element_id if ctx.completed_task else None,
+        )
+    if "delisted" in milestones:
+        milestones["delisted"]["outcome"] = case.outcome
+    banks = creditor_banks(session, case.id)
+    for kind, params in milestones.items():
+        for bank in banks:
+            session.add(Notification(unit_code=bank, case_id=case.id, kind=f"case_{kind}", params=params))
 
 
 def _unlifted(session: Session, case_id: int, unit_code: str) -> list[Sanction]:

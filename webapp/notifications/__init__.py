@@ -1,6 +1,7 @@
 """Notifications that reach everyone involved: e-mails queued with each notification (or a
 daily digest) and sent by the worker, the users' choice of how they are told, and the
-reporting banks' notices of every milestone of their cases."""
+reporting banks' notices of every milestone of their cases (told by the step,
+``webapp.cases.steps._tell_banks``, where the diagram marks a milestone)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """The preferences page, the ``flask mail`` commands, the template helper and the session
-    events that queue e-mails and milestone notices (once per application)."""
-    from webapp.notifications import milestones, outbox, texts
+    event that queues e-mails with new notifications (once per application)."""
+    from webapp.notifications import outbox, texts
     from webapp.notifications.cli import mail_cmd
     from webapp.notifications.views import bp
 
@@ -18,4 +19,3 @@ def register(app: Flask) -> None:
     app.cli.add_command(mail_cmd)
     app.jinja_env.globals.update(choice_label=texts.choice_label)
     outbox.listen(app.extensions["db_sessionmaker"])
-    milestones.listen(app.extensions["db_sessionmaker"])

@@ -3,14 +3,12 @@ step that is rolled back queues nothing, and nothing is sent inside a request.
 
 A ``before_flush`` event of the application's sessions (registered once, ``listen``) queues
 one e-mail per new notification for every active user of its unit who chose "each event"
-and gave an address; notifications whose e-mails were queued when they were made (the
-banks' milestones, ``queue_for``) are left alone.
+and gave an address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from weakref import WeakSet
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, select
@@ -21,9 +19,6 @@ from webapp.models.mail import EVENT
 from webapp.models.users import NOTIFY_EACH
 from webapp.notifications import texts
 
-# session.info key: the notifications whose e-mails are queued already
-QUEUED = "notifications.mail_queued"
-
 
 def listen(maker: sessionmaker[Session]) -> None:
     """Watch the sessions ``maker`` makes (once per application)."""
@@ -31,30 +26,11 @@ def listen(maker: sessionmaker[Session]) -> None:
         event.listen(maker, "before_flush", _before_flush)
 
 
-def _queued(session: Session) -> WeakSet[Notification]:
-    queued: WeakSet[Notification] | None = session.info.get(QUEUED)
-    if queued is None:
-        queued = session.info[QUEUED] = WeakSet()
-    return queued
-
-
 def _before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
-    if not session.new:
-        return
-    queued = session.info.get(QUEUED, ())
-    new = [o for o in session.new if isinstance(o, Notification) and o not in queued]
+    # a notification is new until its flush: each one is queued once
+    new = [o for o in session.new if isinstance(o, Notification)]
     if new and has_app_context():
         queue_event_mails(session, new)
-
-
-def queue_for(session: Session, notification: Notification, recipients: Sequence[tuple[int, str]]) -> int:
-    """Queue ``notification``'s e-mails to ``recipients`` (user id, address) now, and mark it
-    so the flush does not look for its recipients again."""
-    _queued(session).add(notification)
-    if not recipients or not has_app_context():
-        return 0
-    with texts.mail_context():
-        return _add(session, notification, recipients)
 
 
 def _add(session: Session, notification: Notification, recipients: Sequence[tuple[int, str]]) -> int:
