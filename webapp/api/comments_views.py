@@ -3,15 +3,13 @@ the case page, ``webapp.cases.comments``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from webapp.api import idempotency
 from webapp.api.idempotency import Answer
-from webapp.api.views import _json_body, _reply, _user, bp, token_required
-from webapp.cases import attachments, comments, queries
+from webapp.api.views import _reply, _user, bp, fields_and_upload, token_required
+from webapp.cases import comments, queries
 from webapp.db import get_session
 
 
@@ -29,18 +27,10 @@ def post_comment(case_id: int) -> ResponseReturnValue:
     """JSON ``{"text", "corrects"}``, or multipart form fields of the same names with the file
     as ``file``."""
     session = get_session()
-    file = None
-    if request.mimetype == "multipart/form-data":
-        fields: dict[str, Any] = dict(request.form)
-        file = request.files.get("file")
-    else:
-        fields = _json_body()
+    fields, upload = fields_and_upload("file")
     case = queries.get_case(session, _user(), case_id)
 
     def answer() -> Answer:
-        upload = None
-        if file is not None and file.filename:
-            upload = attachments.Upload(file.stream, file.filename, field="file")
         event = comments.post_comment(
             session,
             _user(),

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from webapp.api import idempotency
 from webapp.api.idempotency import Answer
-from webapp.api.views import _json_body, _reply, _user, bp, token_required
-from webapp.cases import attachments, queries, repayments, withholdings
+from webapp.api.views import _json_body, _reply, _user, bp, fields_and_upload, token_required
+from webapp.cases import queries, repayments, withholdings
 from webapp.cases.repayments import RepaymentSummary
 from webapp.cases.withholdings import WithholdingSummary
 from webapp.db import get_session
@@ -92,18 +92,10 @@ def record_repayment(case_id: int) -> ResponseReturnValue:
     """JSON ``{"contract_no", "amount", "paid_on", "notes"}``, or multipart form fields of
     the same names with the evidence as ``evidence_file``."""
     session = get_session()
-    file = None
-    if request.mimetype == "multipart/form-data":
-        fields: dict[str, Any] = dict(request.form)
-        file = request.files.get("evidence_file")
-    else:
-        fields = _json_body()
+    fields, upload = fields_and_upload("evidence_file")
     case = queries.get_case(session, _user(), case_id)
 
     def answer() -> Answer:
-        upload = None
-        if file is not None and file.filename:
-            upload = attachments.Upload(file.stream, file.filename, field="evidence_file")
         made: Repayment = repayments.record_repayment(
             session,
             _user(),

@@ -70,6 +70,17 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def fields_and_upload(file_field: str) -> tuple[dict[str, Any], attachments.Upload | None]:
+    """A JSON object body, or multipart form fields of the same names with a file under
+    ``file_field``."""
+    if request.mimetype != "multipart/form-data":
+        return _json_body(), None
+    file = request.files.get(file_field)
+    if file is None or not file.filename:
+        return dict(request.form), None
+    return dict(request.form), attachments.Upload(file.stream, file.filename, field=file_field)
+
+
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     """The API's OpenAPI 3.1 document (no token needed to read it)."""
