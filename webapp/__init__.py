@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import config, db, errors, inputs, notifications
+from webapp import config, db, errors, inputs
 from webapp.auth import sessions
 from webapp.auth.permissions import READ_METHODS, READ_ONLY_ALLOWED, is_read_only
 from webapp.errors import Forbidden
@@ -75,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.cases.views import bp as cases_bp
     from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
     from webapp.ledger.views import bp as ledger_bp
+    from webapp.notifications.views import bp as notifications_bp
     from webapp.public.views import bp as public_bp
     from webapp.referrals.views import bp as referrals_bp
     from webapp.supervision.views import bp as supervision_bp
@@ -90,13 +91,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision_bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(referrals_bp)
+    app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
-    from webapp import cli, templating
+    from webapp import cli, notifications, templating
 
     cli.register(app)
     templating.register(app)
-    # e-mails queued with notifications, the banks' milestone notices, the preferences page
+    # e-mails queued with every new notification, the ``flask mail`` commands
     notifications.register(app)
 
     # 404, 405 (with Allow), 413, 422, 500 and 503 (database down), for pages and the API

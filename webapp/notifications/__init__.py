@@ -9,13 +9,12 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    """The preferences page, the ``flask mail`` commands, the template helper and the session
-    event that queues e-mails with new notifications (once per application)."""
+    """The ``flask mail`` commands, the template helper and the session event that queues
+    e-mails with new notifications (once per application); the preferences page is
+    registered with the other blueprints."""
     from webapp.notifications import outbox, texts
     from webapp.notifications.cli import mail_cmd
-    from webapp.notifications.views import bp
 
-    app.register_blueprint(bp)
     app.cli.add_command(mail_cmd)
     app.jinja_env.globals.update(choice_label=texts.choice_label)
     outbox.listen(app.extensions["db_sessionmaker"])
