@@ -1,0 +1,1 @@
+"""Figures the task force reports: statistics read from the projected tables."""
