@@ -32,6 +32,7 @@ from webapp.clock import now
 from webapp.deadlines import calendar as work_calendar
 from webapp.deadlines import due
 from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Task, User
+from webapp.models.cases import identifier_digest
 from webapp.models.tasks import OPEN
 
 _DEBTORS, _CASES, _LOANS, _PARTICIPANTS, _TASKS = (
@@ -328,7 +329,14 @@ def _debtors(session: Session, plan: Plan, reports: Sequence[Report]) -> dict[st
         created_at = now()
         new_ids = bulkwrite.reserve_ids(session, _DEBTORS, len(fresh))
         plan.rows[_DEBTORS.name] = [
-            {"id": debtor_id, "identifier": r.identifier, "created_at": created_at, **r.facts}
+            # COPY applies no column default: the identifier's digest is given here
+            {
+                "id": debtor_id,
+                "identifier": r.identifier,
+                "identifier_hash": identifier_digest(r.identifier),
+                "created_at": created_at,
+                **r.facts,
+            }
             for debtor_id, r in zip(new_ids, fresh, strict=True)
         ]
         ids.update(zip((r.identifier for r in fresh), new_ids, strict=True))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,17 @@ from webapp.models.units import Unit
 
 DEBTOR_KINDS = ("enterprise", "organisation", "individual", "official")
 OPEN, CLOSED = "open", "closed"
+_IDENTIFIER_PREFIX = "liandong:debtor-identifier:"
+
+
+def identifier_digest(identifier: str) -> str:
+    """The digest the look-ups and the case search compare, so that the identifier need not
+    travel in clear (migration 0018 fills it with the same formula)."""
+    return hashlib.sha256((_IDENTIFIER_PREFIX + identifier.strip().upper()).encode()).hexdigest()
+
+
+def _digest_default(context: Any) -> str:
+    return identifier_digest(str(context.get_current_parameters()["identifier"]))
 
 
 class Debtor(Base):
@@ -25,6 +37,7 @@ class Debtor(Base):
     name: Mapped[str] = mapped_column(String(200))
     # unified social credit code (GB 32100) or resident identity number (GB 11643), compact form
     identifier: Mapped[str] = mapped_column(String(18), unique=True)
+    identifier_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=_digest_default)
     legal_representative: Mapped[str | None] = mapped_column(String(120))
     actual_controller: Mapped[str | None] = mapped_column(String(120))
     employer_unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
