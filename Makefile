@@ -71,13 +71,16 @@ $(VENV)/.interpreter: FORCE
 
 FORCE:
 
-# bpmn-js comes from the npm registry and is served by the app itself (no CDN)
+# bpmn-js and ECharts come from the npm registry and are served by the app itself (no CDN)
 vendor: $(VENDOR)/.stamp
 $(VENDOR)/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/
 	cp -r node_modules/bpmn-js/dist/assets $(VENDOR)/
+	# Apache ECharts draws the statistics page's charts (webapp/static/js/stats.js)
+	mkdir -p webapp/static/vendor/echarts
+	cp node_modules/echarts/dist/echarts.min.js webapp/static/vendor/echarts/
 	touch $@
 
 translations: python-deps
