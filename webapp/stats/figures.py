@@ -1,0 +1,413 @@
+"""The task force's figures for a period, read from the projected tables only.
+
+Public API (kept stable: the bulletins import it)::
+
+    figures(session, start, end, unit=None, bank=None, *, today=None) -> Figures
+
+``start`` and ``end`` are local dates (Asia/Shanghai), both included. ``unit`` limits the
+figures to the cases the unit takes part in (``case_participants``) and the per-unit tables
+to that unit's rows; ``bank`` limits them to the cases with a loan of that bank, and the
+amounts to that bank's loans. Both may be given.
+
+What each figure counts (a case counts in a period when the thing happened in it):
+
+- ``reported``: debtors whose case was opened; ``confirmed``: cases entered on the blacklist;
+  ``rejected``: cases closed as rejected at review;
+- ``interviews``: warning interviews and organisation talks completed;
+- ``deadlines_expired``: rectification deadlines passed (the assessment or three-stops task
+  a passed deadline opens);
+- ``sanctioned``: cases a unit applied a sanction to; ``measures`` per unit: cases and
+  measures applied;
+- ``referrals``: referral tasks opened (elements of stage ``referral`` in the diagram);
+  ``referral_answers``: answers recorded (``referral_answered`` events);
+- ``settled``: cases settled and delisted; ``delisted``: cases leaving the blacklist for any
+  reason (settled, market exit, closed without settlement);
+- ``amount_reported``: principal and interest of loans reported; ``amount_recovered``:
+  principal and interest of loans settled plus partial repayments paid in the period on loans
+  not settled by its end; ``amount_outstanding``: at the period's end, loans reported and
+  not settled (cases not rejected), less their repayments paid by then;
+- ``stages`` and ``ages``: open cases now by stage and by age bucket (a snapshot, not of the
+  period);
+- ``overdue``: per unit, open tasks now and those past due; tasks completed in the period
+  and those completed after their due time;
+- ``weeks``: per week (Monday to Sunday, local) overlapping the period: reported, settled,
+  amount recovered.
+
+Each figure is a handful of aggregate statements (GROUP BY, CASE buckets computed by the
+database), never a loop over cases, and never the engine state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
+from sqlalchemy.orm import Session
+
+from webapp.cases.referrals import chain_elements
+from webapp.cases.visibility import SHOWN
+from webapp.clock import now
+from webapp.deadlines.calendar import LOCAL
+from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Sanction, Task
+from webapp.models.progress import Repayment
+from webapp.models.tasks import COMPLETED, OPEN
+
+# the talks the debtor is summoned to (stage interview or official_talk in the diagram)
+INTERVIEW_ELEMENTS = ("interview", "official_talk")
+# the tasks a passed rectification deadline opens (after rectification_deadline and
+# official_deadline): the worker's timer events do not name their element
+DEADLINE_ELEMENTS = ("assess_rectification", "three_stops")
+# open cases by age in days: (upper limit, label), the last without limit
+AGE_BUCKETS: tuple[tuple[int | None, str], ...] = ((7, "< 7"), (30, "7-30"), (90, "30-90"), (None, "> 90"))
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class UnitMeasures:
+    unit_code: str
+    cases: int
+    measures: int
+
+
+@dataclass(frozen=True)
+class UnitOverdue:
+    unit_code: str
+    open_tasks: int
+    open_overdue: int
+    completed: int
+    completed_late: int
+
+    @property
+    def open_rate(self) -> float | None:
+        """Share of the open tasks past due (None without open tasks)."""
+        return self.open_overdue / self.open_tasks if self.open_tasks else None
+
+    @property
+    def late_rate(self) -> float | None:
+        """Share of the tasks completed in the period that were completed late."""
+        return self.completed_late / self.completed if self.completed else None
+
+
+@dataclass(frozen=True)
+class Week:
+    monday: dt.date
+    reported: int
+    settled: int
+    recovered: Decimal
+
+
+@dataclass(frozen=True)
+class Figures:
+    start: dt.date
+    end: dt.date
+    unit: str | None
+    bank: str | None
+    reported: int
+    confirmed: int
+    rejected: int
+    interviews: int
+    deadlines_expired: int
+    sanctioned: int
+    measures: list[UnitMeasures]
+    referrals: int
+    referral_answers: int
+    settled: int
+    delisted: int
+    amount_reported: Decimal
+    amount_recovered: Decimal
+    amount_outstanding: Decimal
+    stages: list[tuple[str, int]]
+    ages: list[tuple[str, int]]
+    overdue: list[UnitOverdue]
+    weeks: list[Week]
+
+
+def local_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of the local day, as an aware UTC datetime."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=LOCAL).astimezone(dt.UTC)
+
+
+def _between(column: Any, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _scope(unit: str | None, bank: str | None) -> ColumnElement[bool]:
+    """The cases the figures are about (as a condition on ``Case``)."""
+    clauses: list[ColumnElement[bool]] = [SHOWN]
+    if unit:
+        clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == unit)))
+    if bank:
+        clauses.append(Case.id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
+    return and_(*clauses)
+
+
+def _bucket(column: Any, bounds: Sequence[Any]) -> Any:
+    """The index of the interval of ``bounds`` holding the value (-1 before the first)."""
+    return case(*[(column < b, i - 1) for i, b in enumerate(bounds)], else_=len(bounds) - 1)
+
+
+def figures(
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    unit: str | None = None,
+    bank: str | None = None,
+    *,
+    today: dt.datetime | None = None,
+) -> Figures:
+    """The figures for the local days ``start`` to ``end`` (see the module docstring)."""
+    since, until = local_start(start), local_start(end + dt.timedelta(days=1))
+    current = today or now()
+    scope = _scope(unit, bank)
+
+    reported, confirmed, rejected, settled, delisted = session.execute(
+        select(
+            func.count(func.distinct(case((_between(Case.created_at, since, until), Case.debtor_id)))),
+            _count(_between(Case.blacklisted_at, since, until)),
+            _count(and_(Case.outcome == "rejected", _between(Case.closed_at, since, until))),
+            _count(and_(Case.outcome == "delisted", _between(Case.delisted_at, since, until))),
+            _count(_between(Case.delisted_at, since, until)),
+        ).where(scope)
+    ).one()
+
+    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
+    referral = Task.element_id.in_(referral_ids) if referral_ids else false()
+    interviews, deadlines, referrals = session.execute(
+        select(
+            _count(
+                and_(
+                    Task.element_id.in_(INTERVIEW_ELEMENTS),
+                    Task.status == COMPLETED,
+                    _between(Task.completed_at, since, until),
+                )
+            ),
+            _count(and_(Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, since, until))),
+            _count(and_(referral, _between(Task.created_at, since, until))),
+        )
+        .join(Case, Task.case_id == Case.id)
+        .where(scope)
+    ).one()
+    answers = session.scalar(
+        select(func.count())
+        .select_from(CaseEvent)
+        .join(Case, CaseEvent.case_id == Case.id)
+        .where(CaseEvent.kind == "referral_answered", _between(CaseEvent.created_at, since, until), scope)
+    )
+
+    applied = and_(_between(Sanction.applied_at, since, until), scope)
+    sanction_unit = (Sanction.unit_code == unit) if unit else true()
+    sanctioned = session.scalar(
+        select(func.count(func.distinct(Sanction.case_id)))
+        .join(Case, Sanction.case_id == Case.id)
+        .where(applied)
+    )
+    measures = [
+        UnitMeasures(code, int(cases), int(count or 0))
+        for code, cases, count in session.execute(
+            select(
+                Sanction.unit_code,
+                func.count(func.distinct(Sanction.case_id)),
+                func.sum(func.json_array_length(Sanction.measures)),
+            )
+            .join(Case, Sanction.case_id == Case.id)
+            .where(applied, sanction_unit)
+            .group_by(Sanction.unit_code)
+            .order_by(Sanction.unit_code)
+        )
+    ]
+
+    amount_reported, amount_recovered, amount_outstanding = _amounts(session, start, end, scope, bank)
+    stages, ages = _open_cases(session, current, scope)
+    return Figures(
+        start=start,
+        end=end,
+        unit=unit,
+        bank=bank,
+        reported=int(reported),
+        confirmed=int(confirmed),
+        rejected=int(rejected),
+        interviews=int(interviews),
+        deadlines_expired=int(deadlines),
+        sanctioned=int(sanctioned or 0),
+        measures=measures,
+        referrals=int(referrals),
+        referral_answers=int(answers or 0),
+        settled=int(settled),
+        delisted=int(delisted),
+        amount_reported=amount_reported,
+        amount_recovered=amount_recovered,
+        amount_outstanding=amount_outstanding,
+        stages=stages,
+        ages=ages,
+        overdue=_overdue(session, since, until, current, scope, unit),
+        weeks=_weeks(session, start, end, scope, bank),
+    )
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(value or 0).quantize(ZERO)
+
+
+def _amounts(
+    session: Session, start: dt.date, end: dt.date, scope: Any, bank: str | None
+) -> tuple[Decimal, Decimal, Decimal]:
+    since, until = local_start(start), local_start(end + dt.timedelta(days=1))
+    loan_bank = (Loan.bank_unit_code == bank) if bank else true()
+    debt = Loan.principal + Loan.interest
+    unsettled_at_end = or_(Loan.settled_at.is_(None), Loan.settled_at >= until)
+    reported, settled, owed = session.execute(
+        select(
+            func.sum(case((_between(Loan.reported_at, since, until), debt), else_=0)),
+            func.sum(case((_between(Loan.settled_at, since, until), debt), else_=0)),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            Loan.reported_at < until,
+                            unsettled_at_end,
+                            or_(Case.outcome.is_(None), Case.outcome != "rejected"),
+                        ),
+                        debt,
+                    ),
+                    else_=0,
+                )
+            ),
+        )
+        .join(Case, Loan.case_id == Case.id)
+        .where(scope, loan_bank)
+    ).one()
+    on_unsettled = and_(Loan.reported_at < until, unsettled_at_end)
+    repaid_in_period, repaid_by_end = session.execute(
+        select(
+            func.sum(case((Repayment.paid_on >= start, Repayment.amount), else_=0)),
+            func.sum(
+                case((or_(Case.outcome.is_(None), Case.outcome != "rejected"), Repayment.amount), else_=0)
+            ),
+        )
+        .join(Loan, Repayment.loan_id == Loan.id)
+        .join(Case, Loan.case_id == Case.id)
+        .where(scope, loan_bank, on_unsettled, Repayment.paid_on <= end)
+    ).one()
+    return (
+        _money(reported),
+        _money(settled) + _money(repaid_in_period),
+        max(_money(owed) - _money(repaid_by_end), ZERO),
+    )
+
+
+def _open_cases(
+    session: Session, current: dt.datetime, scope: Any
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    # "younger than N days" is "opened after now - N days": an index range, no row arithmetic
+    bucket = case(
+        *[
+            (Case.created_at > current - dt.timedelta(days=limit), i)
+            for i, (limit, _label) in enumerate(AGE_BUCKETS)
+            if limit is not None
+        ],
+        else_=len(AGE_BUCKETS) - 1,
+    )
+    stages: dict[str, int] = {}
+    ages = [0] * len(AGE_BUCKETS)
+    for stage, index, count in session.execute(
+        select(Case.stage, bucket, func.count())
+        .where(Case.status == "open", scope)
+        .group_by(Case.stage, bucket)
+    ):
+        stages[stage] = stages.get(stage, 0) + count
+        ages[index] += count
+    return sorted(stages.items()), [(label, ages[i]) for i, (_limit, label) in enumerate(AGE_BUCKETS)]
+
+
+def _overdue(
+    session: Session,
+    since: dt.datetime,
+    until: dt.datetime,
+    current: dt.datetime,
+    scope: Any,
+    unit: str | None,
+) -> list[UnitOverdue]:
+    is_open = Task.status == OPEN
+    done = and_(Task.status == COMPLETED, _between(Task.completed_at, since, until))
+    rows = session.execute(
+        select(
+            Task.unit_code,
+            _count(is_open),
+            _count(and_(is_open, Task.due_at < current)),
+            _count(done),
+            _count(and_(done, Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
+        )
+        .join(Case, Task.case_id == Case.id)
+        .where(scope, or_(is_open, done), (Task.unit_code == unit) if unit else true())
+        .group_by(Task.unit_code)
+        .order_by(Task.unit_code)
+    )
+    return [UnitOverdue(code, int(a), int(b), int(c), int(d)) for code, a, b, c, d in rows]
+
+
+def _weeks(session: Session, start: dt.date, end: dt.date, scope: Any, bank: str | None) -> list[Week]:
+    first = start - dt.timedelta(days=start.weekday())
+    mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
+    # the weeks' local midnights: the database puts each row in its week (CASE, no date functions,
+    # the same on SQLite and PostgreSQL)
+    bounds = [local_start(m) for m in mondays] + [local_start(mondays[-1] + dt.timedelta(weeks=1))]
+    since, until = bounds[0], bounds[-1]
+    reported = [0] * len(mondays)
+    settled = [0] * len(mondays)
+    recovered = [ZERO] * len(mondays)
+    week = _bucket(Case.created_at, bounds)
+    for index, count in session.execute(
+        select(week, func.count(func.distinct(Case.debtor_id)))
+        .where(scope, _between(Case.created_at, since, until))
+        .group_by(week)
+    ):
+        reported[index] += count
+    week = _bucket(Case.delisted_at, bounds)
+    for index, count in session.execute(
+        select(week, func.count())
+        .where(scope, Case.outcome == "delisted", _between(Case.delisted_at, since, until))
+        .group_by(week)
+    ):
+        settled[index] += count
+    loan_bank = (Loan.bank_unit_code == bank) if bank else true()
+    week = _bucket(Loan.settled_at, bounds)
+    for index, amount in session.execute(
+        select(week, func.sum(Loan.principal + Loan.interest))
+        .join(Case, Loan.case_id == Case.id)
+        .where(scope, loan_bank, _between(Loan.settled_at, since, until))
+        .group_by(week)
+    ):
+        recovered[index] += _money(amount)
+    # a repayment counts in its week when its loan was not settled by the week's end
+    day_bounds = [*mondays, mondays[-1] + dt.timedelta(weeks=1)]
+    week = _bucket(Repayment.paid_on, day_bounds)
+    week_end = case(
+        *[
+            (Repayment.paid_on < d, literal(b, Loan.settled_at.type))
+            for d, b in zip(day_bounds[1:], bounds[1:], strict=True)
+        ]
+    )
+    for index, amount in session.execute(
+        select(week, func.sum(Repayment.amount))
+        .join(Loan, Repayment.loan_id == Loan.id)
+        .join(Case, Loan.case_id == Case.id)
+        .where(
+            scope,
+            loan_bank,
+            Repayment.paid_on >= day_bounds[0],
+            Repayment.paid_on < day_bounds[-1],
+            or_(Loan.settled_at.is_(None), Loan.settled_at >= week_end),
+        )
+        .group_by(week)
+    ):
+        recovered[index] += _money(amount)
+    # the first and last weeks may start before or end after the period: they are shown whole
+    return [Week(m, reported[i], settled[i], recovered[i]) for i, m in enumerate(mondays)]
