@@ -201,6 +201,9 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     # auditors; the matrix's case was never referred, so its chain is not found
     ("referrals.index", "GET"): AUDIT,
     ("referrals.show", "GET"): {**AUDIT, "office": 404, "supervisor": 404, "auditor": 404, "admin": 404},
+    # statistics: every logged-in user, the office and auditors all units', others their own
+    ("stats.index", "GET"): logged_in(302, 200),
+    ("stats.export", "GET"): logged_in(302, 200),
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }
