@@ -201,9 +201,25 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     # auditors; the matrix's case was never referred, so its chain is not found
     ("referrals.index", "GET"): AUDIT,
     ("referrals.show", "GET"): {**AUDIT, "office": 404, "supervisor": 404, "auditor": 404, "admin": 404},
+    # cycle times: the office (its supervisors and admins) and auditors; the assessment: every
+    # unit, which sees its own row only (tests/test_cycle_times.py, tests/test_assessment.py)
+    ("cycle_times.heatmap", "GET"): AUDIT,
+    ("cycle_times.heatmap_csv", "GET"): AUDIT,
+    ("cycle_times.heatmap_diagram", "GET"): AUDIT,
+    ("cycle_times.assessment_page", "GET"): logged_in(302, 200),
+    ("cycle_times.assessment_csv", "GET"): logged_in(302, 200),
     # statistics: every logged-in user, the office and auditors all units', others their own
     ("stats.index", "GET"): logged_in(302, 200),
     ("stats.export", "GET"): logged_in(302, 200),
+    # blacklist look-ups: caseworkers and supervisors of every unit (the empty question is told what
+    # is missing); auditors and administrators do not look up (tests/test_lookups.py)
+    ("lookups.index", "GET"): {**logged_in(302, 200), "auditor": 403, "admin": 403},
+    ("lookups.look_up", "POST"): {**logged_in(302, 422), "auditor": 403, "admin": 403},
+    ("lookups.batch", "POST"): {**logged_in(302, 422), "auditor": 403, "admin": 403},
+    ("lookups.template", "GET"): logged_in(302, 200),
+    ("api.look_up", "POST"): {**api(422, 422, 422, 422), "auditor": 403, "admin": 403},
+    # the exact identifier search: a bad identifier goes back to the list with a message
+    ("cases.search_identifier", "POST"): logged_in(302, 303),
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }

@@ -1,0 +1,146 @@
+"""Unit assessment (单位考核, seed 004 §一): per unit and period, tasks done in time or late,
+the average lateness, the supervision reminders (督办) received and the tasks left overdue,
+scored with the weights of data/assessment.toml and ranked.
+
+Every figure is an aggregate over the projected ``tasks`` and ``notifications`` tables.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from webapp.cases.visibility import SHOWN
+from webapp.clock import now
+from webapp.models import Case, Notification, Task
+from webapp.models.tasks import CANCELLED, COMPLETED
+from webapp.stats.cycle_times import Period
+
+WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "assessment.toml"
+WEIGHT_NAMES = ("base", "on_time", "lateness", "reminder", "overdue_open")
+
+
+@cache
+def weights() -> dict[str, float]:
+    with WEIGHTS_FILE.open("rb") as fh:
+        data = tomllib.load(fh)["weights"]
+    return {name: float(data[name]) for name in WEIGHT_NAMES}
+
+
+@dataclass(frozen=True)
+class UnitScore:
+    rank: int
+    unit_code: str
+    completed: int
+    on_time: int
+    late: int
+    lateness_days: float
+    reminders: int
+    overdue_open: int
+    score: float
+
+    @property
+    def on_time_rate(self) -> float:
+        return self.on_time / self.completed if self.completed else 1.0
+
+
+def score(
+    completed: int,
+    on_time: int,
+    lateness_days: float,
+    reminders: int,
+    overdue_open: int,
+    w: dict[str, float] | None = None,
+) -> float:
+    """The formula documented in data/assessment.toml."""
+    w = w or weights()
+    rate = on_time / completed if completed else 1.0
+    value = (
+        w["base"]
+        + w["on_time"] * 100 * rate
+        - w["lateness"] * lateness_days
+        - w["reminder"] * reminders
+        - w["overdue_open"] * overdue_open
+    )
+    return round(min(100.0, max(0.0, value)), 1)
+
+
+def _days_late(session: Session) -> Any:
+    """Days from a task's due date to its completion, as an SQL expression."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", Task.completed_at - Task.due_at) / 86400.0
+    # SQLite keeps datetimes as UTC text, which julianday reads
+    return func.julianday(Task.completed_at) - func.julianday(Task.due_at)
+
+
+def ranking(session: Session, period: Period) -> list[UnitScore]:
+    """Every unit with tasks or reminders in ``period``, best score first."""
+    late = and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)
+    done: dict[str, tuple[int, int, float]] = {}
+    for unit, count, on_time, lateness in session.execute(
+        select(
+            Task.unit_code,
+            func.count(),
+            func.sum(case((late, 0), else_=1)),
+            func.avg(case((late, _days_late(session)), else_=None)),
+        )
+        .join(Case, Task.case_id == Case.id)
+        .where(
+            Task.status == COMPLETED, Task.completed_at >= period.start, Task.completed_at < period.end, SHOWN
+        )
+        .group_by(Task.unit_code)
+    ):
+        done[unit] = (int(count), int(on_time or 0), float(lateness or 0.0))
+    reminded = dict(
+        session.execute(
+            select(Notification.unit_code, func.count())
+            .where(
+                Notification.kind == "reminder",
+                Notification.created_at >= period.start,
+                Notification.created_at < period.end,
+            )
+            .group_by(Notification.unit_code)
+        ).all()
+    )
+    # open at the period's end (or now, for a period not over yet) and past due then
+    moment = min(period.end, now())
+    overdue = dict(
+        session.execute(
+            select(Task.unit_code, func.count())
+            .join(Case, Task.case_id == Case.id)
+            .where(
+                Task.status != CANCELLED,
+                Task.created_at < moment,
+                Task.due_at < moment,
+                or_(Task.completed_at.is_(None), Task.completed_at >= moment),
+                SHOWN,
+            )
+            .group_by(Task.unit_code)
+        ).all()
+    )
+    rows = []
+    for unit in set(done) | set(reminded) | set(overdue):
+        count, on_time, lateness = done.get(unit, (0, 0, 0.0))
+        reminders, open_late = int(reminded.get(unit, 0)), int(overdue.get(unit, 0))
+        rows.append(
+            (
+                unit,
+                count,
+                on_time,
+                lateness,
+                reminders,
+                open_late,
+                score(count, on_time, lateness, reminders, open_late),
+            )
+        )
+    rows.sort(key=lambda r: (-r[6], r[0]))
+    return [
+        UnitScore(i, unit, count, on_time, count - on_time, round(lateness, 2), reminders, open_late, value)
+        for i, (unit, count, on_time, lateness, reminders, open_late, value) in enumerate(rows, 1)
+    ]
