@@ -78,6 +78,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.notifications.views import bp as notifications_bp
     from webapp.public.views import bp as public_bp
     from webapp.referrals.views import bp as referrals_bp
+    from webapp.stats.cycle_views import bp as cycle_times_bp
     from webapp.stats.views import bp as stats_bp
     from webapp.supervision.views import bp as supervision_bp
     from webapp.tasks.views import bp as tasks_bp
@@ -94,6 +95,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(referrals_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(stats_bp)
+    app.register_blueprint(cycle_times_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, notifications, templating
