@@ -28,7 +28,9 @@ def history(app: Any, browser: Any) -> dict[str, int]:
         office.complete(cases[2], "review", review_decision="confirm", classification="evasion")
         clock.move_to(T0 + dt.timedelta(days=3))
         task = open_task_id(app, cases[1], "notify_banks")
-        response = browser("supervisor").post("/supervision/remind", data={"task_ids": [task], "note": "请尽快"})
+        response = browser("supervisor").post(
+            "/supervision/remind", data={"task_ids": [task], "note": "请尽快"}
+        )
         assert response.status_code == 302
         clock.move_to(T0 + dt.timedelta(days=5))
         for n in (1, 2):
