@@ -220,6 +220,15 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.look_up", "POST"): {**api(422, 422, 422, 422), "auditor": 403, "admin": 403},
     # the exact identifier search: a bad identifier goes back to the list with a message
     ("cases.search_identifier", "POST"): logged_in(302, 303),
+    # blacklist look-ups: caseworkers and supervisors of every unit (the empty question is told what
+    # is missing); auditors and administrators do not look up (tests/test_lookups.py)
+    ("lookups.index", "GET"): {**logged_in(302, 200), "auditor": 403, "admin": 403},
+    ("lookups.look_up", "POST"): {**logged_in(302, 422), "auditor": 403, "admin": 403},
+    ("lookups.batch", "POST"): {**logged_in(302, 422), "auditor": 403, "admin": 403},
+    ("lookups.template", "GET"): logged_in(302, 200),
+    ("api.look_up", "POST"): {**api(422, 422, 422, 422), "auditor": 403, "admin": 403},
+    # the exact identifier search: a bad identifier goes back to the list with a message
+    ("cases.search_identifier", "POST"): logged_in(302, 303),
     # logging out ends the session: checked last, each role with its own client
     ("auth.logout", "POST"): logged_in(302, 302),
 }

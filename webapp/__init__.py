@@ -67,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.admin.views import bp as admin_bp
     from webapp.api import comments_views as api_comments_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import documents_views as api_documents_views  # noqa: F401 - its routes are on api_bp
+    from webapp.api import lookups_views as api_lookups_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import progress_views as api_progress_views  # noqa: F401 - its routes are on api_bp
     from webapp.api.views import bp as api_bp
     from webapp.audit.views import bp as audit_bp
@@ -75,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.cases.views import bp as cases_bp
     from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
     from webapp.ledger.views import bp as ledger_bp
+    from webapp.lookups.views import bp as lookups_bp
     from webapp.notifications.views import bp as notifications_bp
     from webapp.public.views import bp as public_bp
     from webapp.referrals.views import bp as referrals_bp
@@ -92,6 +94,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(supervision_bp)
     app.register_blueprint(ledger_bp)
+    app.register_blueprint(lookups_bp)
     app.register_blueprint(referrals_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(stats_bp)

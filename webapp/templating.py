@@ -118,6 +118,8 @@ EVENTS = {
     "import_finished": _l("Ledger import finished"),
     "discard_requested": _l("Ledger import to be discarded"),
     "import_discarded": _l("Ledger import discarded"),
+    "blacklist_lookup": _l("Blacklist look-up"),
+    "blacklist_lookup_batch": _l("Blacklist look-up of a list"),
 }
 DEBTOR_KINDS = {
     "enterprise": _l("Enterprise"),

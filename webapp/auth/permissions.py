@@ -6,7 +6,10 @@ from webapp.models import User
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # the POSTs a read-only user may make: they change no case (a reveal only adds its record)
-READ_ONLY_ALLOWED = frozenset({"auth.login", "auth.logout", "auth.change_password", "cases.reveal"})
+READ_ONLY_ALLOWED = frozenset(
+    # the identifier search is posted only to keep the identifier out of URLs
+    {"auth.login", "auth.logout", "auth.change_password", "cases.reveal", "cases.search_identifier"}
+)
 
 
 def is_read_only(user: User) -> bool:

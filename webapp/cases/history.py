@@ -98,6 +98,11 @@ def batch_event(
     )
 
 
+def unit_event(session: Session, unit_code: str, kind: str, actor: User | None, **data: Any) -> CaseEvent:
+    """An event in a unit's own history (``unit:<code>``), e.g. its blacklist look-ups."""
+    return _outside_case(session, f"unit:{unit_code}", kind, actor, unit_code, data)
+
+
 def _outside_case(
     session: Session,
     chain_name: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import cast
@@ -70,6 +71,7 @@ def list_cases(
     query: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    filters: Sequence[ColumnElement[bool]] = (),
 ) -> list[Case]:
     newest_first = (Case.created_at.desc(), Case.id.desc())
     page = visible_cases(user).with_only_columns(Case.id)
@@ -77,6 +79,8 @@ def list_cases(
         page = page.where(Case.status == status)
     if query:
         page = page.where(name_contains(query))
+    # the other filters (webapp.cases.search_filters): identifier digest, bank, stage, amount, dates
+    page = page.where(*filters)
     # the page's ids first: PostgreSQL finds them in the (created_at, id) index, whose entries
     # hold the name and status, without reading a row per case it passes over; then those
     # cases (a list never shows the engine state: not reading it saves 8-15 kB a row)

@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from webapp.cases import attachments, intake, privacy, queries, settlement
+from webapp.cases import attachments, intake, privacy, queries, search_filters, settlement
 from webapp.cases.report_form import parse_report
 from webapp.cases.versions import definition_of
 from webapp.db import get_session
@@ -25,6 +25,7 @@ from webapp.documents import access
 from webapp.errors import Invalid, NotFound
 from webapp.models import Attachment, ProcessVersion
 from webapp.paging import page_arg
+from webapp.templating import STAGES
 from webapp.transactions import atomic
 
 bp = Blueprint("cases", __name__)
@@ -36,12 +37,43 @@ def index() -> ResponseReturnValue:
     status = request.args.get("status") or None
     query = request.args.get("q") or None
     page, limit, offset = page_arg()
+    session = get_session()
+    banks = search_filters.bank_names(session)
+    filters, errors = search_filters.from_args(request.args, banks=banks, stages=STAGES)
     cases = queries.list_cases(
-        get_session(), current_user, status=status, query=query, limit=limit, offset=offset
+        session,
+        current_user,
+        status=status,
+        query=query,
+        limit=limit,
+        offset=offset,
+        filters=search_filters.where(filters, current_app.config["BABEL_DEFAULT_TIMEZONE"]),
     )
     return render_template(
-        "cases/index.html", cases=cases, status=status, q=query or "", page=page, more=len(cases) == limit
+        "cases/index.html",
+        cases=cases,
+        status=status,
+        q=query or "",
+        page=page,
+        more=len(cases) == limit,
+        filters=filters,
+        filter_errors=errors,
+        banks=banks,
+        stages=STAGES,
     )
+
+
+@bp.post("/cases/by-identifier")
+@login_required
+def search_identifier() -> ResponseReturnValue:
+    """The exact identifier search: posted, so that the identifier is in no URL; the list is
+    then filtered by its digest."""
+    try:
+        digest = search_filters.digest_of(request.form.get("identifier", ""))
+    except Invalid as err:
+        flash(err.message, "error")
+        return redirect(url_for("cases.index"), code=303)
+    return redirect(url_for("cases.index", idh=digest), code=303)
 
 
 @bp.route("/report", methods=["GET", "POST"])
@@ -173,7 +205,11 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
     if inline:
         # framed by this site's own pages only (the default headers forbid any frame)
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+        # and nothing else: an uploaded file runs no script and loads nothing
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'none'; "
+            "frame-ancestors 'self'" + ("; sandbox" if row.content_type.startswith("image/") else "")
+        )
     return response
 
 
