@@ -23,6 +23,7 @@ from types import FrameType
 from flask import current_app
 
 from webapp.audit import anchor
+from webapp.bulletins import schedule as bulletin_schedule
 from webapp.cases import timers
 from webapp.clock import now
 from webapp.db import get_session
@@ -67,6 +68,8 @@ def run_once(lane: str = ALL) -> PassReport:
             report.digest = atomic(session, lambda: reminders.send_daily_digest(session, at))
         except Conflict:  # another worker sent today's digest (unique dedupe key)
             report.digest = False
+        # the ended week's, month's and quarter's bulletins, once each (unique period key)
+        bulletin_schedule.make_due(session, now(), current_app.config)
         work_calendar.upkeep(current_app.logger)  # the calendar's next year: warn daily, recompute
         anchor.checkpoint_if_due(session, current_app.config, current_app.logger)  # audit checkpoints
         # queued e-mails and the users' daily digests (never raises)

@@ -4,6 +4,7 @@ Relationships that are only read are ``viewonly``: the code sets foreign keys, a
 writable relationship costs every flush a dependency check (a step's flush is hot).
 """
 
+from webapp.models.bulletins import Bulletin
 from webapp.models.calendar import CalendarYear
 from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan, Notification, Sanction
 from webapp.models.documents import Document, DocumentNumber
@@ -19,6 +20,7 @@ from webapp.models.users import ApiToken, LoginFailure, User
 __all__ = [
     "ApiToken",
     "Attachment",
+    "Bulletin",
     "CalendarYear",
     "Case",
     "CaseEvent",
