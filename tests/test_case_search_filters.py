@@ -75,3 +75,55 @@ def _stage_of(app, case_id: int) -> str:
     from tests.support import case_row
 
     return case_row(app, case_id).stage
+
+
+def test_debtors_imported_from_a_ledger_are_found_by_identifier(app, browser):
+    """A ledger import writes debtors by COPY on PostgreSQL, which applies no column default:
+    the digest is given with the row."""
+    import io
+
+    from tests.ledger_files import person_row, to_csv
+
+    icbc = browser("bank_icbc")
+    upload = icbc.post(
+        "/ledger/",
+        data={"file": (io.BytesIO(to_csv([person_row(41, "P-41"), person_row(42, "P-42")])), "l.csv")},
+        content_type="multipart/form-data",
+    )
+    batch_id = int(upload.headers["Location"].rstrip("/").split("/")[-1])
+    assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0  # the preview
+    assert icbc.post(f"/ledger/{batch_id}/confirm").status_code == 303
+    assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0  # the import
+    location = icbc.post("/cases/by-identifier", data={"identifier": identity_number(42)}).headers["Location"]
+    found = listed(icbc.get("/cases" + location[location.index("?") :]).get_data(as_text=True))
+    assert len(found) == 1
+    page = icbc.get(f"/cases/{found[0]}").get_data(as_text=True)
+    assert "张42" in page
+
+
+def test_the_migration_fills_the_digest_of_existing_debtors(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from tests.support import ROOT
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = Config(str(ROOT / "alembic.ini"), toml_file=str(ROOT / "pyproject.toml"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0017")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for n, identifier in enumerate((credit_code(1), identity_number(2)), start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO debtors (id, kind, name, identifier, created_at)"
+                    " VALUES (:i, 'x', 'n', :d, '2026-01-01')"
+                ),
+                {"i": n, "d": identifier},
+            )
+    command.upgrade(cfg, "0018")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT identifier, identifier_hash FROM debtors ORDER BY id")).all()
+    engine.dispose()
+    assert [h for _i, h in rows] == [identifier_digest(credit_code(1)), identifier_digest(identity_number(2))]
