@@ -24,6 +24,8 @@ from tests.support import (
     open_tasks,
     report_payload,
 )
+from tests.test_browser import live_url as live_url  # the fixture, used by name
+from tests.test_browser import pytestmark as needs_chromium
 from webapp.audit.chain import verify_chain
 from webapp.cases.identifiers import mask
 from webapp.models import CaseEvent
@@ -299,3 +301,32 @@ def test_the_api_answers_one_or_a_list(app, browser, clock):
     assert [e.kind for e in events] == ["blacklist_lookup", "blacklist_lookup_batch"]
     assert events[1].data == {"source": "api", "count": 4, "invalid": 2, "listed": 0}
     assert credit_code(LISTED) not in json.dumps([e.data for e in events])
+
+
+@needs_chromium
+def test_the_look_up_and_the_case_search_fit_a_phone(app, users, live_url):
+    from playwright.sync_api import sync_playwright
+
+    from tests.support import Browser
+    from tests.test_browser import _launch
+    from tests.test_browser_phone import _check, _phone
+
+    make = lambda name: Browser(app, name)  # noqa: E731
+    case_id = make("bank_icbc").report(report_payload(LISTED))
+    confirm(make, case_id)
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page, errors = _phone(browser, live_url, "bank_abc")
+            _check(page, "/lookups/")
+            page.fill("#identifier", credit_code(LISTED))
+            page.click("#lookup button[type=submit]")
+            page.wait_for_selector("#lookup-answer")
+            assert "在黑名单中" in page.inner_text("#lookup-answer")
+            _check(page, "/lookups/")
+            office, office_errors = _phone(browser, live_url, "office")
+            _check(office, "/cases?stage=review&amount_min=1000&from=2026-01-01")
+            assert office.locator("#identifier-search").is_visible()
+            assert errors == [] and office_errors == []
+        finally:
+            browser.close()
