@@ -52,18 +52,31 @@ def test_the_worker_makes_each_weekly_bulletin_once(app, browser, monkeypatch):
         _worker(app)
         _worker(app)  # the week's bulletin is made once
         [weekly] = _bulletins(app)
-        assert (weekly.kind, weekly.number, weekly.period_key) == ("weekly", "联动通〔2026〕1号", "weekly:2026-03-09")
+        assert (weekly.kind, weekly.number, weekly.period_key) == (
+            "weekly",
+            "联动通〔2026〕1号",
+            "weekly:2026-03-09",
+        )
         assert weekly.created_by_id is None
         assert weekly.content["figures"]["reported"] == 1
         assert weekly.content["lagging"] == [
             {"unit": "office", "overdue": 2, "oldest_due": "2026-03-09", "days": 7},
             {"unit": "regulator", "overdue": 1, "oldest_due": "2026-03-09", "days": 7},
         ]
-        assert [s["case_id"] for s in weekly.content["stalled"]] == [cases["a"], cases["b"], cases["c"], cases["d"]]
+        assert [s["case_id"] for s in weekly.content["stalled"]] == [
+            cases["a"],
+            cases["b"],
+            cases["c"],
+            cases["d"],
+        ]
         clock.move_to(WEEK_END + dt.timedelta(days=7))
         _worker(app)
         first, second = _bulletins(app)
-        assert (second.kind, second.number, second.period_key) == ("weekly", "联动通〔2026〕2号", "weekly:2026-03-16")
+        assert (second.kind, second.number, second.period_key) == (
+            "weekly",
+            "联动通〔2026〕2号",
+            "weekly:2026-03-16",
+        )
 
     # the lagging units and the office are told; the market regulator's task was not late yet
     with app.extensions["db_sessionmaker"]() as session:
@@ -72,7 +85,10 @@ def test_the_worker_makes_each_weekly_bulletin_once(app, browser, monkeypatch):
             for n in session.scalars(select(Notification).where(Notification.kind == "bulletin"))
         )
     assert ("office", "联动通〔2026〕1号", 2) in told and ("regulator", "联动通〔2026〕1号", 1) in told
-    assert [unit for unit, number, _overdue in told if number == "联动通〔2026〕1号"] == ["office", "regulator"]
+    assert [unit for unit, number, _overdue in told if number == "联动通〔2026〕1号"] == [
+        "office",
+        "regulator",
+    ]
     # a week on, the market regulator's look-up (due 16 Mar) is late too
     assert ("market", "联动通〔2026〕2号", 1) in told
     notices = browser("regulator").get("/notifications").get_data(as_text=True)
@@ -152,7 +168,9 @@ def test_the_office_makes_a_bulletin_on_demand_with_typical_cases(app, browser, 
         assert _bulletins(app) == []
         form = office.get("/bulletins/").get_data(as_text=True)
         assert 'id="bulletin-form"' in form and f'value="{cases["c"]}"' in form
-        refused = office.post("/bulletins/", data={"start": "2026-03-01", "end": "2026-03-15", "typical": ["999999"]})
+        refused = office.post(
+            "/bulletins/", data={"start": "2026-03-01", "end": "2026-03-15", "typical": ["999999"]}
+        )
         assert refused.status_code == 422 and "#999999" in refused.get_data(as_text=True)
         backwards = office.post("/bulletins/", data={"start": "2026-03-15", "end": "2026-03-01"})
         assert backwards.status_code == 422
@@ -177,7 +195,11 @@ def test_the_default_schedule_makes_weekly_monthly_and_quarterly_bulletins(app, 
         _worker(app)
         _worker(app)
     made = sorted((b.kind, b.period_key) for b in _bulletins(app))
-    assert made == [("monthly", "monthly:2026-03-01"), ("quarterly", "quarterly:2026-01-01"), ("weekly", "weekly:2026-03-23")]
+    assert made == [
+        ("monthly", "monthly:2026-03-01"),
+        ("quarterly", "quarterly:2026-01-01"),
+        ("weekly", "weekly:2026-03-23"),
+    ]
     assert sorted(b.seq for b in _bulletins(app)) == [1, 2, 3]
 
 
@@ -192,7 +214,12 @@ def test_who_makes_bulletins(app, browser, user, status):
 
 def test_every_user_reads_bulletins_and_the_menu_shows_them_to_the_office(app, browser):
     with freeze_time(dt.datetime(2026, 3, 9, 2, 0, tzinfo=dt.UTC)):
-        assert browser("office").post("/bulletins/", data={"start": "2026-03-02", "end": "2026-03-08"}).status_code == 302
+        assert (
+            browser("office")
+            .post("/bulletins/", data={"start": "2026-03-02", "end": "2026-03-08"})
+            .status_code
+            == 302
+        )
     [bulletin] = _bulletins(app)
     for user in ("bank_abc", "court", "auditor", "supervisor"):
         assert browser(user).get(f"/bulletins/{bulletin.id}").status_code == 200
@@ -202,3 +229,28 @@ def test_every_user_reads_bulletins_and_the_menu_shows_them_to_the_office(app, b
     assert 'href="/bulletins/"' in browser("auditor").get("/inbox").get_data(as_text=True)
     assert 'href="/bulletins/"' not in browser("bank_abc").get("/inbox").get_data(as_text=True)
     assert 'id="bulletin-form"' not in browser("bank_abc").get("/bulletins/").get_data(as_text=True)
+
+
+def test_a_second_worker_making_the_same_week_is_refused_and_gives_its_number_back(app, browser):
+    """Two workers that both found the week's bulletin missing: the unique period key lets the
+    first commit; the second's transaction rolls back with its number."""
+    from webapp.bulletins import schedule, service
+    from webapp.errors import Conflict
+    from webapp.transactions import atomic
+
+    with freeze_time(WEEK_END), app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        try:
+            config = {"BULLETIN_PERIODS": "weekly"}
+            [(kind, first, last)] = [p for p in service.due_periods(session, WEEK_END) if p[0] == "weekly"]
+            assert schedule.make_due(session, WEEK_END, config) == ["联动通〔2026〕1号"]
+            with pytest.raises(Conflict):
+                atomic(session, lambda: service.create(session, kind, first, last, at=WEEK_END))
+            assert schedule.make_due(session, WEEK_END, config) == []
+            on_demand = atomic(
+                session, lambda: service.create(session, "on_demand", first, last, at=WEEK_END)
+            )
+            assert on_demand.number == "联动通〔2026〕2号"
+        finally:
+            session.close()
+    assert [b.kind for b in _bulletins(app)] == ["weekly", "on_demand"]
