@@ -73,7 +73,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.bulletins.views import bp as bulletins_bp
-    from webapp.bulletins.views import bp as bulletins_bp
     from webapp.cases import closing_views, comments_views, progress_views  # noqa: F401 - routes on cases_bp
     from webapp.cases.views import bp as cases_bp
     from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
@@ -99,7 +98,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(lookups_bp)
     app.register_blueprint(referrals_bp)
     app.register_blueprint(notifications_bp)
-    app.register_blueprint(bulletins_bp)
     app.register_blueprint(bulletins_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(cycle_times_bp)
