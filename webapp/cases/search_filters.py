@@ -116,17 +116,23 @@ def where(filters: CaseFilters, timezone: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def digest_of(identifier: str) -> str:
-    """The digest of a typed identifier (an identity number or a credit code); ``Invalid``
-    when it is neither."""
-    text = identifier.strip().replace(" ", "").upper()
-    for kind in ("individual", "enterprise"):
-        try:
-            return identifier_digest(normalize(kind, text))
-        except Invalid:
-            continue
+def any_identifier(typed: str) -> str:
+    """A typed identifier of either kind (an identity number or a credit code, spaces and case
+    ignored) in its compact form; ``Invalid`` when it is neither."""
+    text = typed.strip().replace(" ", "").upper()
+    if len(text) == 18:
+        for kind in ("individual", "enterprise"):
+            try:
+                return normalize(kind, text)
+            except Invalid:
+                continue
     message = _("Not a valid resident identity number or unified social credit code.")
     raise Invalid(message, {"identifier": [message]})
+
+
+def digest_of(identifier: str) -> str:
+    """The digest of a typed identifier; ``Invalid`` when it is not one."""
+    return identifier_digest(any_identifier(identifier))
 
 
 def bank_names(session: Session) -> dict[str, str]:

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
 from webapp.cases import history
-from webapp.cases.identifiers import mask, normalize
+from webapp.cases.identifiers import mask
+from webapp.cases.search_filters import any_identifier
 from webapp.cases.visibility import SHOWN
 from webapp.errors import Forbidden, Invalid
 from webapp.models import Case, CaseParticipant, Debtor, Sanction, User
@@ -78,13 +79,7 @@ def _valid_identifier(ident: str) -> str:
     if len(ident) != 18:
         message = _("An identifier has 18 characters (identity number or unified social credit code).")
         raise Invalid(message, {"identifier": [message]})
-    for kind in ("individual", "enterprise"):
-        try:
-            return normalize(kind, ident)
-        except Invalid:
-            continue
-    message = _("Not a valid resident identity number or unified social credit code.")
-    raise Invalid(message, {"identifier": [message]})
+    return any_identifier(ident)
 
 
 @dataclass(frozen=True)
