@@ -232,6 +232,7 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("bulletins.generate", "POST"): {**logged_in(302, 403), "office": 422, "supervisor": 422},
     ("bulletins.show", "GET"): logged_in(302, 404),
     ("bulletins.xlsx", "GET"): logged_in(302, 404),
+    ("bulletins.pdf", "GET"): logged_in(302, 404),
     ("api.look_up", "POST"): {**api(422, 422, 422, 422), "auditor": 403, "admin": 403},
     # the exact identifier search: a bad identifier goes back to the list with a message
     ("cases.search_identifier", "POST"): logged_in(302, 303),

@@ -254,3 +254,37 @@ def test_a_second_worker_making_the_same_week_is_refused_and_gives_its_number_ba
         finally:
             session.close()
     assert [b.kind for b in _bulletins(app)] == ["weekly", "on_demand"]
+
+
+# a stand-in for LibreOffice: converts by writing a small PDF where soffice would
+FAKE_SOFFICE = """#!/bin/sh
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in --outdir) out="$2"; shift ;; esac
+  last="$1"
+  shift
+done
+printf '%%PDF-1.4\\n%% converted from %s\\n' "$(basename "$last")" > "$out/$(basename "$last" .xlsx).pdf"
+"""
+
+
+def test_pdf_where_libreoffice_is_installed(app, browser, tmp_path, monkeypatch):
+    with freeze_time(dt.datetime(2026, 3, 9, 2, 0, tzinfo=dt.UTC)):
+        browser("office").post("/bulletins/", data={"start": "2026-03-02", "end": "2026-03-08"})
+    [bulletin] = _bulletins(app)
+    reader = browser("bank_abc")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    page = reader.get(f"/bulletins/{bulletin.id}").get_data(as_text=True)
+    assert 'id="pdf-unavailable"' in page and 'id="bulletin-pdf"' not in page
+    assert reader.get(f"/bulletins/{bulletin.id}.pdf").status_code == 404
+    program = tmp_path / "bin" / "soffice"
+    program.parent.mkdir()
+    program.write_text(FAKE_SOFFICE)
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{program.parent}:/usr/bin:/bin")
+    page = reader.get(f"/bulletins/{bulletin.id}").get_data(as_text=True)
+    assert 'id="pdf-unavailable"' not in page and 'id="bulletin-pdf"' in page
+    response = reader.get(f"/bulletins/{bulletin.id}.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data == b"%PDF-1.4\n% converted from letter.xlsx\n"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="bulletin-2026-1.pdf"'

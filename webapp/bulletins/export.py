@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from webapp.bulletins.service import FIGURES, OFFICE, first_day, last_day
 from webapp.documents.kinds import date_zh
 from webapp.documents.render import libreoffice
+from webapp.documents.render import pdf as convert_to_pdf
 from webapp.models import Bulletin, Unit
 from webapp.templating import STAGES
 
@@ -167,3 +168,8 @@ def to_xlsx(session: Session, bulletin: Bulletin) -> bytes:
 
 def pdf_available() -> bool:
     return libreoffice() is not None
+
+
+def to_pdf(session: Session, bulletin: Bulletin) -> bytes | None:
+    """The XLSX converted by LibreOffice, or None when it is missing, fails or hangs."""
+    return convert_to_pdf(to_xlsx(session, bulletin), suffix="xlsx")

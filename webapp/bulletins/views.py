@@ -13,7 +13,7 @@ from webapp.cases.visibility import SHOWN
 from webapp.clock import now
 from webapp.db import get_session
 from webapp.deadlines.calendar import LOCAL
-from webapp.errors import Invalid
+from webapp.errors import Invalid, NotFound
 from webapp.inputs import is_id
 from webapp.models import Case
 from webapp.models.bulletins import ON_DEMAND
@@ -64,6 +64,7 @@ def _page(error: Invalid | None = None, status: int = 200) -> ResponseReturnValu
             chosen=set(_typical()),
             kind_titles=export.KIND_TITLES,
             last_day=service.last_day,
+            pdf_available=export.pdf_available(),
             error=error,
         ),
         status,
@@ -126,4 +127,22 @@ def xlsx(bulletin_id: int) -> ResponseReturnValue:
         export.to_xlsx(session, bulletin),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/<int:bulletin_id>.pdf")
+def pdf(bulletin_id: int) -> ResponseReturnValue:
+    session = get_session()
+    bulletin = service.get(session, bulletin_id)
+    content = export.to_pdf(session, bulletin)
+    if content is None:
+        raise NotFound(
+            _("PDF is unavailable: LibreOffice is not installed on the server (or could not convert).")
+        )
+    return Response(
+        content,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="bulletin-{bulletin.year}-{bulletin.seq}.pdf"'
+        },
     )

@@ -89,14 +89,15 @@ def docx(kind: Kind, values: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
-def pdf(content: bytes, program: str | None = None) -> bytes | None:
-    """The DOCX converted by LibreOffice headless in a directory of its own (its profile
-    too, so conversions never share state), or None when it is missing, fails or hangs."""
+def pdf(content: bytes, program: str | None = None, suffix: str = "docx") -> bytes | None:
+    """The DOCX (or another office file: ``suffix``, e.g. a bulletin's "xlsx") converted by
+    LibreOffice headless in a directory of its own (its profile too, so conversions never
+    share state), or None when it is missing, fails or hangs."""
     program = program or libreoffice()
     if program is None:
         return None
     with tempfile.TemporaryDirectory(prefix="liandong-pdf-") as work:
-        source = Path(work) / "letter.docx"
+        source = Path(work) / f"letter.{suffix}"
         source.write_bytes(content)
         command = [
             program,
