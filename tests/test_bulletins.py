@@ -288,3 +288,25 @@ def test_pdf_where_libreoffice_is_installed(app, browser, tmp_path, monkeypatch)
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.data == b"%PDF-1.4\n% converted from letter.xlsx\n"
     assert response.headers["Content-Disposition"] == 'attachment; filename="bulletin-2026-1.pdf"'
+
+
+def test_a_lagging_unit_that_chose_each_event_gets_the_bulletin_by_e_mail(app, browser, monkeypatch):
+    from webapp.models import OutboxMail
+
+    monkeypatch.setitem(app.config, "BULLETIN_PERIODS", "weekly")
+    response = browser("regulator").post(
+        "/account/notifications", data={"email": "jg@example.cn", "notify_by": "each"}
+    )
+    assert response.status_code == 302
+    _history(browser)
+    with freeze_time(WEEK_END):
+        _worker(app)
+    [bulletin] = _bulletins(app)
+    with app.extensions["db_sessionmaker"]() as session:
+        [mail] = session.scalars(
+            select(OutboxMail)
+            .join(Notification, OutboxMail.notification_id == Notification.id)
+            .where(OutboxMail.recipient == "jg@example.cn", Notification.kind == "bulletin")
+        )
+        assert "联动通〔2026〕1号" in mail.body and "2026-03-09" in mail.body and "2026-03-15" in mail.body
+        assert "逾期任务1件" in mail.body and mail.notification.params["bulletin_id"] == bulletin.id
