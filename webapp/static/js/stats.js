@@ -51,7 +51,8 @@
         tooltip: { trigger: "axis" },
         legend: { top: 0 },
         xAxis: { type: "value", minInterval: 1 },
-        yAxis: { type: "category", data: data.overdue_units },
+        // long unit names are cut short on the axis (the table beside gives them whole)
+        yAxis: { type: "category", data: data.overdue_units, axisLabel: { width: 110, overflow: "truncate" } },
         series: [
           { name: labels.open_overdue, type: "bar", data: data.overdue_open },
           { name: labels.completed_late, type: "bar", data: data.overdue_late }
