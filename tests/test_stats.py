@@ -1,8 +1,9 @@
 """The statistics page (/stats/) against a history whose figures are known by hand: three
 debtors reported in March 2026, one rejected, two confirmed; one of them interviewed, its
-deadline passed, sanctioned by two units (one measure each) and partly repaid (12,345.00);
-the other settled and delisted. Every figure is checked on the page, in the CSV and in the
-XLSX, for the office and for units that see only their own."""
+deadline passed, sanctioned by two units (one measure each), partly repaid (12,345.00) and
+referred to the police, who accepted it; the other settled and delisted. Every figure is
+checked on the page, in the CSV and in the XLSX, for the office and for units that see only
+their own."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ SUMMARY = [
     ("整改期限届满", "1"),
     ("惩戒案件", "1"),
     ("实施措施", "2"),
-    ("移送", "0"),
-    ("移送答复", "0"),
+    ("移送", "1"),
+    ("移送答复", "1"),
     ("已结清并移出黑名单", "1"),
     ("移出黑名单（各种原因）", "1"),
     ("上报金额（元）", "3018000.00"),
@@ -76,8 +77,18 @@ def history(app, browser):
         bank.settle(settled, "JQ-2")
         office.complete(settled, "verify_settlement", certificate_decision="verified")
         assert case_row(app, settled).outcome == "delisted"
+        # the sanctioned case is referred to the police, who accept it (one referral, one answer)
+        office.complete(sanctioned, "decide_referral", referral_decision="police", referral_reason="涉嫌拒执")
+        browser("police").complete(
+            sanctioned,
+            "answer_referral",
+            referral_answer="filed",
+            answer_document_no="A1",
+            answer_date="2026-03-10",
+        )
         assert case_row(app, rejected).outcome == "rejected"
-        clock.move_to(dt.datetime(2026, 4, 20, 2, 0, tzinfo=dt.UTC))
+        # the police's outcome was due 60 days after 10 March
+        clock.move_to(dt.datetime(2026, 5, 20, 2, 0, tzinfo=dt.UTC))
         yield {"sanctioned": sanctioned, "settled": settled, "rejected": rejected}
 
 
@@ -120,18 +131,16 @@ def test_office_sees_every_figure_on_the_page_and_in_the_files(app, browser, his
     ]
     assert table(page, "weeks")[1:] == weeks
     assert table(page, "measures")[1:] == [["工商银行县支行", "1", "1"], ["县委宣传部", "1", "1"]]
-    assert table(page, "stages")[1:] == [["移送决定", "1"]]
-    # the one open case was opened 49 days before the clock's day
+    assert table(page, "stages")[1:] == [["移送", "1"]]
+    # the one open case was opened 79 days before the clock's day
     assert table(page, "ages")[1:] == [["< 7", "0"], ["7-30", "0"], ["30-90", "1"], ["> 90", "0"]]
     overdue = {row[0]: row[1:] for row in table(page, "overdue")[1:]}
-    assert overdue["县打击逃废金融债务工作领导小组办公室（县地方金融监督管理局）"] == [
-        "1",
-        "1",
-        "100.0",
-        "6",
-        "0",
-        "0.0",
-    ]
+    office_unit = "县打击逃废金融债务工作领导小组办公室（县地方金融监督管理局）"
+    # nothing open; completed in March: three reviews, the interview, the assessment, the
+    # settlement's verification and the referral decision, none late
+    assert overdue[office_unit] == ["0", "0", "", "7", "0", "0.0"]
+    # the police: the outcome open and past due, the acceptance done in time
+    assert overdue["县公安局"] == ["1", "1", "100.0", "1", "0", "0.0"]
     # the charts have their data and their place, each beside its table
     for chart in ("chart-trend", "chart-recovered", "chart-stages", "chart-overdue"):
         assert f'id="{chart}" role="img"' in page

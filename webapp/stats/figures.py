@@ -18,8 +18,9 @@ What each figure counts (a case counts in a period when the thing happened in it
   a passed deadline opens);
 - ``sanctioned``: cases a unit applied a sanction to; ``measures`` per unit: cases and
   measures applied;
-- ``referrals``: referral tasks opened (elements of stage ``referral`` in the diagram);
-  ``referral_answers``: answers recorded (``referral_answered`` events);
+- ``referrals``: cases sent to a unit (a unit got a task of stage ``referral`` in the
+  diagram; the steps of one unit's part count once); ``referral_answers``: units that
+  answered a referral (``referral_answered`` events), counted the same way;
 - ``settled``: cases settled and delisted; ``delisted``: cases leaving the blacklist for any
   reason (settled, market exit, closed without settlement);
 - ``amount_reported``: principal and interest of loans reported; ``amount_recovered``:
@@ -180,7 +181,7 @@ def figures(
 
     referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
     referral = Task.element_id.in_(referral_ids) if referral_ids else false()
-    interviews, deadlines, referrals = session.execute(
+    interviews, deadlines = session.execute(
         select(
             _count(
                 and_(
@@ -190,17 +191,29 @@ def figures(
                 )
             ),
             _count(and_(Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, since, until))),
-            _count(and_(referral, _between(Task.created_at, since, until))),
         )
         .join(Case, Task.case_id == Case.id)
         .where(scope)
     ).one()
-    answers = session.scalar(
-        select(func.count())
-        .select_from(CaseEvent)
+    # a referral is a case sent to a unit: the unit's steps of the chain (acceptance, outcome)
+    # count once, as do its answers (distinct pairs, counted over a DISTINCT subquery since
+    # SQLite has no COUNT(DISTINCT a, b))
+    sent = (
+        select(Task.case_id, Task.unit_code)
+        .join(Case, Task.case_id == Case.id)
+        .where(referral, _between(Task.created_at, since, until), scope)
+        .distinct()
+        .subquery()
+    )
+    referrals = session.scalar(select(func.count()).select_from(sent))
+    answered = (
+        select(CaseEvent.case_id, CaseEvent.unit_code)
         .join(Case, CaseEvent.case_id == Case.id)
         .where(CaseEvent.kind == "referral_answered", _between(CaseEvent.created_at, since, until), scope)
+        .distinct()
+        .subquery()
     )
+    answers = session.scalar(select(func.count()).select_from(answered))
 
     applied = and_(_between(Sanction.applied_at, since, until), scope)
     sanction_unit = (Sanction.unit_code == unit) if unit else true()
@@ -238,7 +251,7 @@ def figures(
         deadlines_expired=int(deadlines),
         sanctioned=int(sanctioned or 0),
         measures=measures,
-        referrals=int(referrals),
+        referrals=int(referrals or 0),
         referral_answers=int(answers or 0),
         settled=int(settled),
         delisted=int(delisted),
