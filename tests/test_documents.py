@@ -181,7 +181,12 @@ def test_each_kind_in_its_state_opens_in_word_and_is_hashed_into_the_history(app
     )
     body = generate_api(app, token, case_id, "referral", "police")["document"]
     assert body["number"] == "联动移〔2026〕1号" and body["kind"] == "referral" and body["unit"] == "police"
-    assert body["docx"]["url"].startswith("/attachments/")
+    assert body["docx"]["url"].startswith("/api/v1/attachments/")
+    # the API's own link serves the letter to the token's bearer (a bank's system has no session)
+    downloaded = app.test_client().get(body["docx"]["url"], headers=token("office"))
+    assert downloaded.status_code == 200 and downloaded.data[:2] == b"PK"
+    downloaded.close()
+    assert app.test_client().get(body["docx"]["url"]).status_code == 401
     assert (body["pdf"] is None) == (render.libreoffice() is None)
     generate_api(app, token, case_id, "referral", "court", expect=422)  # not referred there
     referral = letters(app, case_id)[-1]
@@ -236,10 +241,10 @@ def test_each_kind_in_its_state_opens_in_word_and_is_hashed_into_the_history(app
     printed = office.get(f"/audit/cases/{case_id}/print").get_data(as_text=True)
     assert printed.count("已生成文书") == 4
 
-    # the API lists them; the office downloads the DOCX it links
+    # the API lists them; the office's system downloads the DOCX it links with its token
     listed = app.test_client().get(f"/api/v1/cases/{case_id}/documents", headers=token("office")).get_json()
     assert [d["number"] for d in listed["documents"]] == [d.number for d in letters(app, case_id)]
-    download = office.get(listed["documents"][0]["docx"]["url"])
+    download = app.test_client().get(listed["documents"][0]["docx"]["url"], headers=token("office"))
     content = download.data
     download.close()
     assert download.status_code == 200 and "联动惩〔2026〕1号" in text_of(content)
@@ -413,7 +418,7 @@ def test_with_libreoffice_a_pdf_is_attached_too_and_a_hung_conversion_is_given_u
     page = browser("office").get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'id="document-form"' in page and 'id="pdf-unavailable"' not in page
     body = generate_api(app, token, case_id, "sanction_notice", "court")["document"]
-    assert body["pdf"] is not None and body["pdf"]["url"].startswith("/attachments/")
+    assert body["pdf"] is not None and body["pdf"]["url"].startswith("/api/v1/attachments/")
     [letter] = letters(app, case_id)
     assert letter.pdf_attachment_id is not None
     row, content = stored_file(app, letter.pdf_attachment_id)

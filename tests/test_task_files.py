@@ -267,3 +267,20 @@ def test_evidence_forms_have_an_optional_file_field(forms_dir, form):
     fields = [n for n, p in schema["properties"].items() if p.get("x-widget") == "files"]
     assert len(fields) == 1 and fields[0] not in schema.get("required", [])
     assert schema["properties"][fields[0]]["maxItems"] == 5
+
+
+def test_several_files_each_within_the_limit_pass_a_smaller_app_wide_request_limit(app, browser):
+    """A completion may carry five files at the per-file limit: the request limit of the
+    completion routes is raised to that, so two large files are not a bare 413 (found in
+    review: the app-wide 10 MB limit was below two 8 MB files)."""
+    limits = app.config["ATTACHMENT_MAX_BYTES"], app.config["MAX_CONTENT_LENGTH"]
+    app.config["ATTACHMENT_MAX_BYTES"], app.config["MAX_CONTENT_LENGTH"] = 4096, 6000
+    try:
+        case_id = reported_and_confirmed(browser)
+        interview = open_task_id(app, case_id, "interview")
+        two = [("minutes_files", f"{n}.pdf", PDF + b"0" * 3000) for n in range(2)]
+        response = post_task(browser("office"), interview, interview_form(), two)
+        assert response.status_code == 302, response.status_code
+        assert len(submitted(app, interview)[0]["minutes_files"]) == 2
+    finally:
+        app.config["ATTACHMENT_MAX_BYTES"], app.config["MAX_CONTENT_LENGTH"] = limits

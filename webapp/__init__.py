@@ -99,8 +99,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(referrals_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(bulletins_bp)
-    app.register_blueprint(stats_bp)
     app.register_blueprint(cycle_times_bp)
+    app.register_blueprint(stats_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, notifications, templating

@@ -17,8 +17,8 @@ from webapp.documents import service
 def _links(letter: service.Letter) -> dict[str, str | None]:
     """The files' download addresses (the case page's, which the same rules guard)."""
     return {
-        "docx": url_for("cases.attachment", attachment_id=letter.docx.id),
-        "pdf": url_for("cases.attachment", attachment_id=letter.pdf.id) if letter.pdf else None,
+        "docx": url_for("api.attachment", attachment_id=letter.docx.id),
+        "pdf": url_for("api.attachment", attachment_id=letter.pdf.id) if letter.pdf else None,
     }
 
 

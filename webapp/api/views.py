@@ -6,11 +6,12 @@ The endpoints call the same domain functions as the HTML pages.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from webapp.api import idempotency
@@ -32,6 +33,12 @@ from webapp.tasks import service
 from webapp.transactions import atomic
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.url_value_preprocessor
+def _completion_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    if endpoint == "api.complete_task":
+        request.max_content_length = service.completion_size_limit(current_app.config["ATTACHMENT_MAX_BYTES"])
 API_BATCH_MAX = 500
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
@@ -79,6 +86,21 @@ def fields_and_upload(file_field: str) -> tuple[dict[str, Any], attachments.Uplo
     if file is None or not file.filename:
         return dict(request.form), None
     return dict(request.form), attachments.Upload(file.stream, file.filename, field=file_field)
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@token_required
+def attachment(attachment_id: int) -> ResponseReturnValue:
+    """A file of a case the token's user may see (a letter, a task's file, a comment's), as
+    the case page serves it to a logged-in user."""
+    row = queries.readable_attachment(get_session(), _user(), attachment_id)
+    return send_from_directory(
+        os.path.abspath(current_app.config["UPLOAD_DIR"]),
+        row.stored_name,
+        mimetype=row.content_type,
+        as_attachment=True,
+        download_name=row.original_name,
+    )
 
 
 @bp.get("/openapi.json")

@@ -92,7 +92,9 @@ def _recorded_files(data: dict[str, Any]) -> list[tuple[int, str, str]]:
     (``attachment_id`` with its ``sha256``) and the files of a task's file fields."""
     found: list[tuple[int, str, str]] = []
     if isinstance(data.get("attachment_id"), int) and isinstance(data.get("sha256"), str):
-        found.append((data["attachment_id"], str(data.get("name", "")), data["sha256"]))
+        # a comment names its file ``file_name``
+        name = data.get("name") or data.get("file_name") or ""
+        found.append((data["attachment_id"], str(name), data["sha256"]))
     for value in (data.get("submitted") or {}).values():
         for item in value if isinstance(value, list) else ():
             if (

@@ -8,7 +8,15 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # the POSTs a read-only user may make: they change no case (a reveal only adds its record)
 READ_ONLY_ALLOWED = frozenset(
     # the identifier search is posted only to keep the identifier out of URLs
-    {"auth.login", "auth.logout", "auth.change_password", "cases.reveal", "cases.search_identifier"}
+    # and how a user is told of notifications is the user's own setting, changing no case
+    {
+        "auth.login",
+        "auth.logout",
+        "auth.change_password",
+        "cases.reveal",
+        "cases.search_identifier",
+        "notifications.preferences",
+    }
 )
 
 

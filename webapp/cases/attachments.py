@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -74,6 +75,9 @@ def store(
     max_bytes: int | None = None,
 ) -> Attachment:
     content_type = check(upload)
+    if max_bytes is None and has_app_context():
+        # every upload is held to the per-file limit, whichever form or route it came with
+        max_bytes = current_app.config.get("ATTACHMENT_MAX_BYTES")
     content = upload.stream.read()
     if not content:
         message = _("The file is empty.")

@@ -15,8 +15,19 @@ from sqlalchemy.orm import Session, defer
 from webapp.cases import referrals
 from webapp.cases.visibility import SHOWN
 from webapp.clock import now
+from webapp.documents import access
 from webapp.errors import NotFound
-from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Notification, Sanction, Task, User
+from webapp.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseParticipant,
+    Loan,
+    Notification,
+    Sanction,
+    Task,
+    User,
+)
 
 
 def visible_cases(user: User) -> Select[Case]:
@@ -148,3 +159,14 @@ def mark_read(session: Session, user: User) -> None:
         .where(Notification.unit_code == user.unit_code, Notification.read_at.is_(None))
         .values(read_at=now())
     )
+
+
+def readable_attachment(session: Session, user: User, attachment_id: int) -> Attachment:
+    """A file of a case ``user`` may see (``NotFound`` otherwise, as for the case itself); a
+    letter only for its addressee, the office and auditors."""
+    row = session.get(Attachment, attachment_id)
+    if row is None or row.case_id is None:
+        raise NotFound(_("File not found."))
+    get_case(session, user, row.case_id)
+    access.check_attachment(session, user, row)
+    return row

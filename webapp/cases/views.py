@@ -21,9 +21,8 @@ from webapp.cases import attachments, intake, privacy, queries, search_filters, 
 from webapp.cases.report_form import parse_report
 from webapp.cases.versions import definition_of
 from webapp.db import get_session
-from webapp.documents import access
 from webapp.errors import Invalid, NotFound
-from webapp.models import Attachment, ProcessVersion
+from webapp.models import ProcessVersion
 from webapp.paging import page_arg
 from webapp.templating import STAGES
 from webapp.transactions import atomic
@@ -186,12 +185,7 @@ def report_settlement(case_id: int) -> ResponseReturnValue:
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def attachment(attachment_id: int) -> ResponseReturnValue:
-    session = get_session()
-    row = session.get(Attachment, attachment_id)
-    if row is None or row.case_id is None:
-        raise NotFound(_("File not found."))
-    queries.get_case(session, current_user, row.case_id)
-    access.check_attachment(session, current_user, row)  # a letter: its addressee, office, auditors
+    row = queries.readable_attachment(get_session(), current_user, attachment_id)
     # ?inline=1: a PDF or an image shown in the page (the task's submitted files); any other
     # type is always downloaded
     inline = request.args.get("inline") == "1" and row.content_type in attachments.PREVIEWABLE

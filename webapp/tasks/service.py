@@ -277,6 +277,16 @@ def unclaim(session: Session, user: User, task_id: str) -> Task:
     return task
 
 
+# the files one completion may carry (each task form has one file field of at most five)
+FILES_PER_COMPLETION = 5
+
+
+def completion_size_limit(max_file_bytes: int) -> int:
+    """The request size a completion with files may reach: its files at the per-file limit
+    and the form's other fields, so a file too big gets the form's 422, not a bare 413."""
+    return FILES_PER_COMPLETION * max_file_bytes + 2**16
+
+
 class Uploads(NamedTuple):
     """Files posted with a completion, by form field (``x-widget: files``), and where and up
     to what size they are stored."""

@@ -21,6 +21,13 @@ from webapp.transactions import atomic
 bp = Blueprint("tasks", __name__)
 
 
+@bp.url_value_preprocessor
+def _completion_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    # before the CSRF check reads the form (see ledger.views._ledger_upload_limit)
+    if endpoint == "tasks.complete":
+        request.max_content_length = service.completion_size_limit(current_app.config["ATTACHMENT_MAX_BYTES"])
+
+
 @bp.get("/inbox")
 @login_required
 def inbox() -> ResponseReturnValue:
