@@ -39,6 +39,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def _completion_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     if endpoint == "api.complete_task":
         request.max_content_length = service.completion_size_limit(current_app.config["ATTACHMENT_MAX_BYTES"])
+
+
 API_BATCH_MAX = 500
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
