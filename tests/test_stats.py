@@ -121,6 +121,9 @@ def test_office_sees_every_figure_on_the_page_and_in_the_files(app, browser, his
     page = office.get(url()).get_data(as_text=True)
     assert "2026-03-01 – 2026-03-31" in page
     assert table(page, "summary")[1:] == [list(r) for r in SUMMARY]
+    # the cycle times and the assessment of the same period are one click away
+    assert 'href="/stats/cycle-times?from=2026-03-01&amp;to=2026-03-31"' in page
+    assert 'href="/stats/assessment?from=2026-03-01&amp;to=2026-03-31"' in page
     weeks = [
         ["2026-02-23", "0", "0", "0.00"],
         ["2026-03-02", "3", "0", "12345.00"],
@@ -189,6 +192,7 @@ def test_units_see_only_their_own_figures(app, browser, history):
     assert (summary["上报债务人"], summary["认定"], summary["惩戒案件"]) == ("1", "1", "1")
     assert table(page, "measures")[1:] == [["县委宣传部", "1", "1"]]
     assert 'name="unit"' not in page  # no filter to choose
+    assert "/stats/assessment?" in page and "/stats/cycle-times" not in page  # its own score only
     rows = csv_rows(publicity.get(url("/stats/export.csv", table="summary", bank="bank_icbc")))
     assert rows[1] == ["上报债务人", "1"]
     # a bank: the cases it reported
