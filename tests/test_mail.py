@@ -277,3 +277,24 @@ def test_preferences_are_saved_and_shown(app, browser):
     with app.extensions["db_sessionmaker"]() as session:
         user = session.scalar(select(User).where(User.username == "bank_icbc"))
         assert user is not None and (user.email, user.notify_by) == ("icbc@example.cn", "app")
+
+
+def test_queued_mail_no_longer_wanted_is_dropped_not_sent(app, browser, smtp, clock, users):
+    """Between the step that queued an e-mail and the worker's pass, its user was deactivated
+    or gave another address: nothing goes to the old address."""
+    smtp.start()
+    choose(browser, "bank_icbc", "icbc@example.cn", "each")
+    choose(browser, "bank_abc", "abc@example.cn", "each")
+    reject(browser, 1)  # the reporting bank hears of the rejection
+    abc_case = browser("bank_abc").report(report_payload(2))
+    browser("office").complete(abc_case, "review", review_decision="reject", reject_reason="材料不全")
+    assert sorted(m.recipient for m in outbox(app)) == ["abc@example.cn", "icbc@example.cn"]
+    choose(browser, "bank_icbc", "new@example.cn", "each")
+    form = {"unit": "bank_abc", "roles": ["caseworker"], "display_name": "abc"}  # no "active"
+    assert browser("admin").post(f"/admin/users/{users['bank_abc']}", data=form).status_code == 302
+    output = worker(app)
+    assert smtp.inbox.messages == [] and outbox(app) == [], output
+    # the new address gets what comes next
+    reject(browser, 3)
+    worker(app)
+    assert [m["To"] for m in smtp.inbox.messages] == ["new@example.cn"]

@@ -32,13 +32,14 @@ def send_queued() -> None:
         queued = mailer.status(session, settings.max_attempts).queued
         click.echo(f"mail is off (LIANDONG_SMTP_HOST is not set); {queued} e-mail(s) kept in the queue")
         raise SystemExit(1)
-    sent = failed = 0
+    sent = failed = dropped = 0
     while True:  # batch after batch until nothing is due
         report = mailer.send_queued(session, settings, at)
         sent, failed = sent + len(report.sent), failed + len(report.failed)
-        if not report.sent:
+        dropped += len(report.dropped)
+        if not report.sent and not report.dropped:
             break
-    click.echo(f"digests queued {digests}, sent {sent}, failed {failed}")
+    click.echo(f"digests queued {digests}, sent {sent}, failed {failed}, no longer wanted {dropped}")
     if failed:
         raise SystemExit(1)
 

@@ -21,14 +21,14 @@ from typing import Any, cast
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from webapp.deadlines.calendar import LOCAL
 from webapp.deadlines.due import digest_time
 from webapp.errors import Conflict
 from webapp.models import Notification, OutboxMail, User
 from webapp.models.mail import DIGEST
-from webapp.models.users import NOTIFY_DIGEST
+from webapp.models.users import NOTIFY_DIGEST, NOTIFY_EACH
 from webapp.notifications import texts
 from webapp.transactions import atomic
 
@@ -73,6 +73,20 @@ class SmtpSettings:
 class SendReport:
     sent: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+
+def still_wanted(mail: OutboxMail, user: User | None) -> bool:
+    """Whether a queued e-mail still goes: its user may have been deactivated, given another
+    address, chosen otherwise or moved to another unit since it was queued."""
+    if user is None:
+        return True
+    if not user.active or user.email != mail.recipient:
+        return False
+    if mail.kind == DIGEST:
+        return user.notify_by == NOTIFY_DIGEST
+    notified = mail.notification.unit_code if mail.notification is not None else user.unit_code
+    return user.notify_by == NOTIFY_EACH and user.unit_code == notified
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -148,10 +162,22 @@ def send_queued(session: Session, settings: SmtpSettings, at: dt.datetime, limit
         session.scalars(
             select(OutboxMail)
             .where(OutboxMail.id.in_(claimed))
+            .options(selectinload(OutboxMail.notification))
             .order_by(OutboxMail.id)
             .execution_options(populate_existing=True)
         )
     )
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({m.user_id for m in mails})))}
+    # an unsent e-mail nobody wants any more is taken out of the queue, not sent
+    unwanted = [m for m in mails if m.user_id is not None and not still_wanted(m, users.get(m.user_id))]
+    for mail in unwanted:
+        session.delete(mail)
+        report.dropped.append(mail.id)
+    if unwanted:
+        atomic(session, lambda: None)
+        mails = [m for m in mails if m.id not in report.dropped]
+    if not mails:
+        return report
     try:
         smtp = _connect(settings)
     except (OSError, smtplib.SMTPException) as error:  # the server is down or refuses us
@@ -262,6 +288,8 @@ def run_jobs(session: Session, settings: SmtpSettings, at: dt.datetime, log: Log
     try:
         sent = send_queued(session, settings, at)
         report.sent, report.failed = len(sent.sent), len(sent.failed)
+        if sent.dropped:
+            log.info("mail: %s e-mail(s) no longer wanted, dropped", len(sent.dropped))
         if sent.failed:
             log.warning("mail: %s e-mail(s) not sent: %s", len(sent.failed), sent.failed[0][1])
     except Exception:
