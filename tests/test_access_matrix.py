@@ -227,6 +227,29 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("bulletins.xlsx", "GET"): logged_in(302, 404),
     ("bulletins.pdf", "GET"): logged_in(302, 404),
     ("api.look_up", "POST"): {**api(422, 422, 422, 422), "auditor": 403, "admin": 403},
+    # summary rounds (tests/test_summaries.py): the office's caseworkers and supervisors open and
+    # compile them (the empty form is told what is missing), they and auditors read every round (the
+    # matrix has none: 404); each unit's caseworkers and supervisors see and submit their own unit's
+    # summary only (a round the unit is not asked in: 404); administrators have no part
+    ("summaries.index", "GET"): {**logged_in(302, 200), "admin": 403},
+    ("summaries.open_round", "POST"): {**logged_in(302, 403), "office": 422, "supervisor": 422},
+    ("summaries.show", "GET"): {**logged_in(302, 403), "office": 404, "supervisor": 404, "auditor": 404},
+    ("summaries.compile_round", "POST"): {**logged_in(302, 403), "office": 404, "supervisor": 404},
+    ("summaries.document_docx", "GET"): {
+        **logged_in(302, 403),
+        "office": 404,
+        "supervisor": 404,
+        "auditor": 404,
+    },
+    ("summaries.document_pdf", "GET"): {
+        **logged_in(302, 403),
+        "office": 404,
+        "supervisor": 404,
+        "auditor": 404,
+    },
+    ("summaries.submit_form", "GET"): {**logged_in(302, 404), "auditor": 403, "admin": 403},
+    ("summaries.submit", "POST"): {**logged_in(302, 404), "auditor": 403, "admin": 403},
+    ("summaries.request_file", "GET"): logged_in(302, 404),
     # the exact identifier search: a bad identifier goes back to the list with a message
     ("cases.search_identifier", "POST"): logged_in(302, 303),
     # logging out ends the session: checked last, each role with its own client
@@ -272,6 +295,8 @@ def test_access_matrix(app, users, browser):
         "user_id": users["office"],
         "code": "en",
         "bulletin_id": 999999,
+        "round_id": 999999,
+        "request_id": 999999,
         "filename": "css/app.css",
     }
     tokens = {

@@ -83,6 +83,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.referrals.views import bp as referrals_bp
     from webapp.stats.cycle_views import bp as cycle_times_bp
     from webapp.stats.views import bp as stats_bp
+    from webapp.summaries.views import bp as summaries_bp
     from webapp.supervision.views import bp as supervision_bp
     from webapp.tasks.views import bp as tasks_bp
 
@@ -101,6 +102,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(bulletins_bp)
     app.register_blueprint(cycle_times_bp)
     app.register_blueprint(stats_bp)
+    app.register_blueprint(summaries_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, notifications, templating

@@ -120,6 +120,9 @@ EVENTS = {
     "import_discarded": _l("Ledger import discarded"),
     "blacklist_lookup": _l("Blacklist look-up"),
     "blacklist_lookup_batch": _l("Blacklist look-up of a list"),
+    "summary_round_opened": _l("Summary round opened"),
+    "summary_submitted": _l("Work summary submitted"),
+    "summary_compiled": _l("Summary round compiled"),
 }
 DEBTOR_KINDS = {
     "enterprise": _l("Enterprise"),

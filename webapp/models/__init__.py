@@ -13,6 +13,7 @@ from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
 from webapp.models.mail import OutboxMail
 from webapp.models.processes import ProcessVersion
 from webapp.models.progress import Repayment, Withholding
+from webapp.models.summaries import SummaryRequest, SummaryRound
 from webapp.models.tasks import Task
 from webapp.models.units import Unit
 from webapp.models.users import ApiToken, LoginFailure, User
@@ -39,6 +40,8 @@ __all__ = [
     "ProcessVersion",
     "Repayment",
     "Sanction",
+    "SummaryRequest",
+    "SummaryRound",
     "Task",
     "Unit",
     "User",

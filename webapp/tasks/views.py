@@ -10,9 +10,11 @@ from flask_login import current_user, login_required
 from webapp.cases.queries import mark_read, notifications
 from webapp.clock import now
 from webapp.db import get_session
+from webapp.deadlines.calendar import local_today
 from webapp.errors import Invalid
 from webapp.models import Case, Task
 from webapp.paging import page_arg
+from webapp.summaries.service import open_requests_for
 from webapp.taskforms.files import uploads_of
 from webapp.taskforms.schemas import FormSchema
 from webapp.tasks import context, service
@@ -34,9 +36,19 @@ def inbox() -> ResponseReturnValue:
     order = request.args.get("order", "oldest")
     due = request.args.get("due") if request.args.get("due") in service.DUE_FILTERS else None
     page, limit, offset = page_arg()
-    rows = service.inbox(get_session(), current_user, order=order, limit=limit, offset=offset, due=due)
+    session = get_session()
+    rows = service.inbox(session, current_user, order=order, limit=limit, offset=offset, due=due)
     return render_template(
-        "tasks/inbox.html", rows=rows, order=order, due=due, page=page, more=len(rows) == limit, now=now()
+        "tasks/inbox.html",
+        rows=rows,
+        order=order,
+        due=due,
+        page=page,
+        more=len(rows) == limit,
+        now=now(),
+        # the unit's work summaries still to submit (webapp.summaries), above its tasks
+        summary_requests=open_requests_for(session, current_user),
+        today=local_today(),
     )
 
 
