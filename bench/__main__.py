@@ -23,6 +23,10 @@ SCENARIOS: dict[str, tuple[str, bool]] = {
     "time_split": ("a task completion's time: request, engine, serialization, database", True),
     "http_case": ("whole case over HTTP, gunicorn, peer shape and full path, 1 and 4 clients", True),
     "million": ("inbox, overdue list, case search with 1,000,000 cases in PostgreSQL", False),
+    "million_stats": (
+        "statistics, cycle times, assessment, look-ups and bulletins with 1,000,000 cases in PostgreSQL",
+        False,
+    ),
     "instructions": ("instructions per request of the peer-shaped case (valgrind), vs a commit", False),
     "compare": ("before/after over HTTP vs a commit (--before REV), the two servers interleaved", False),
 }

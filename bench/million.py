@@ -1,8 +1,11 @@
 # ruff: noqa: S608 - the generator SQL is built from this file's constants, never from input
 """Scenario 3: the read queries with a million cases in PostgreSQL.
 
-Generates 1,000,000 cases (debtors, tasks, case participants, units and users) into a
-database of its own with set-based SQL (``INSERT ... SELECT generate_series``), then times
+Generates 1,000,000 cases (debtors, tasks, case participants, units and users, and for the
+statistics of ``bench/million_stats.py`` loans, repayments, sanctions with their measures, the
+history's events and the supervisors' reminders, over three years, each table's rows in the
+order the app writes them) into a database of its own with set-based SQL
+(``INSERT ... SELECT generate_series``), then times
 the app's own query functions, each with a fresh session as a request has:
 
 - a unit's inbox, first page (oldest first, newest first, soonest due first, overdue only);
@@ -29,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,24 @@ STAGE_ACTIVE = {
 }
 
 
+# the cases that went past their rectification deadline (to sanctions and beyond)
+PAST_RECTIFICATION = (
+    "(c.stage IN ('sanction', 'referral_decision', 'referral', 'monitoring', 'delisting') "
+    "OR c.outcome = 'delisted')"
+)
+# webapp.models.cases.identifier_digest in SQL
+IDENTIFIER_PREFIX = "liandong:debtor-identifier:"
+
+
+def _unit_measures() -> str:
+    """(unit code, its measure codes) as SQL rows: every bank applies the creditor banks' ones."""
+    with (ROOT / "webapp" / "data" / "sanctions.toml").open("rb") as fh:
+        catalogue = {s["unit"]: [m["code"] for m in s["measures"]] for s in tomllib.load(fh)["sanction"]}
+    rows = [(bank, catalogue["creditor_bank"]) for bank in BANKS]
+    rows += [(unit, codes) for unit, codes in catalogue.items() if unit != "creditor_bank"]
+    return ", ".join(f"('{unit}', {_sql_array(codes)})" for unit, codes in rows)
+
+
 def _sql_array(values: list[str]) -> str:
     return "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]"
 
@@ -119,17 +141,25 @@ def generate(engine: Engine, cases: int) -> None:
             "plan",
             f"""
             CREATE UNLOGGED TABLE bench_plan AS
-            SELECT n, random() AS r_open, random() AS r_stage, random() AS r_kind, random() AS r_age,
-                   random() AS r_name, random() AS r_due, random() AS r_out,
-                   ({banks})[1 + (n % {len(BANKS)})] AS bank
-            FROM generate_series(2, {cases + 1}) AS n
+            SELECT x.*, ({banks})[1 + (n % {len(BANKS)})] AS bank
+            FROM (
+                -- numbered in the order of their report, as the app's ids and rows come
+                SELECT (row_number() OVER (ORDER BY created) + 1)::int AS n, r.*, created
+                FROM (SELECT random() AS r_open, random() AS r_stage, random() AS r_kind,
+                             random() AS r_age, random() AS r_name, random() AS r_due, random() AS r_out
+                      FROM generate_series(2, {cases + 1})) AS r
+                CROSS JOIN LATERAL (
+                    SELECT now() - interval '1 day' * (CASE WHEN r.r_open < 0.2 THEN 365 * r.r_age * r.r_age
+                                                            ELSE 30 + 1000 * r.r_age END) AS created
+                ) AS t
+            ) AS x
             """,
         ),
         (
             "debtors",
             f"""
-            INSERT INTO debtors (id, kind, name, identifier, legal_representative, employer_unit_code,
-                                 created_at)
+            INSERT INTO debtors (id, kind, name, identifier, identifier_hash, legal_representative,
+                                 employer_unit_code, created_at)
             SELECT n,
                    CASE WHEN r_kind < 0.60 THEN 'enterprise' WHEN r_kind < 0.65 THEN 'organisation'
                         WHEN r_kind < 0.95 THEN 'individual' ELSE 'official' END,
@@ -142,11 +172,12 @@ def generate(engine: Engine, cases: int) -> None:
                           || CASE WHEN r_name < 0.7 THEN ({given})[1 + (n / 13) % {len(GIVEN)}] ELSE '' END
                    END,
                    'B' || lpad(n::text, 17, '0'),
+                   encode(sha256(convert_to('{IDENTIFIER_PREFIX}B' || lpad(n::text, 17, '0'), 'UTF8')),
+                          'hex'),
                    CASE WHEN r_kind < 0.65 THEN '张三' END,
                    CASE WHEN r_kind >= 0.95 THEN ({employers})[1 + n % {len(EMPLOYERS)}] END,
-                   now() - interval '1 day' * (CASE WHEN r_open < 0.2 THEN 365 * r_age * r_age
-                                                    ELSE 30 + 1000 * r_age END)
-            FROM bench_plan
+                   created
+            FROM bench_plan ORDER BY n
             """,
         ),
         (
@@ -154,26 +185,39 @@ def generate(engine: Engine, cases: int) -> None:
             f"""
             INSERT INTO cases (id, debtor_id, debtor_name, open_debtor_id, process_version_id,
                                creditor_unit_code, status,
-                               stage, outcome, blacklisted, state, active_elements, completed_elements,
+                               stage, outcome, blacklisted, blacklisted_at, delisted_at, state,
+                               active_elements, completed_elements,
                                next_timer_at, created_at, updated_at, closed_at, version)
             SELECT n, n, name, CASE WHEN status = 'open' THEN n END, (SELECT min(id) FROM process_versions),
                    bank,
                    status, stage,
-                   CASE WHEN status = 'closed' THEN
-                     CASE WHEN r_out < 0.5 THEN 'delisted' WHEN r_out < 0.8 THEN 'rejected'
-                          ELSE 'agreement' END END,
+                   outcome,
                    stage NOT IN ('review', 'negotiation', 'closed'),
+                   -- confirmed at review (within 12 days), for the cases past review and not
+                   -- rejected or settled at negotiation; delisted when closed as delisted
+                   CASE WHEN stage NOT IN ('review', 'negotiation', 'closed') OR outcome = 'delisted'
+                        THEN created_at + least(interval '12 days', (now() - created_at) / 2) END,
+                   CASE WHEN outcome = 'delisted' THEN closed_at END,
                    (SELECT state FROM cases WHERE id = 1),
                    ({_active_case()})::json, '[]'::json,
                    CASE WHEN stage IN ('rectification', 'monitoring')
                         THEN created_at + interval '1 day' * (20 + 40 * r_due) END,
                    created_at, created_at + (now() - created_at) * r_due,
-                   CASE WHEN status = 'closed' THEN created_at + interval '60 days' END,
+                   closed_at,
                    3
-            FROM (SELECT p.*, d.created_at, d.name,
-                         CASE WHEN r_open < 0.2 THEN 'open' ELSE 'closed' END AS status,
-                         CASE WHEN r_open < 0.2 THEN {_stage_case()} ELSE 'closed' END AS stage
-                  FROM bench_plan p JOIN debtors d ON d.id = p.n) AS x
+            FROM (SELECT y.*,
+                         CASE WHEN status = 'closed' THEN
+                           CASE WHEN r_out < 0.5 THEN 'delisted' WHEN r_out < 0.8 THEN 'rejected'
+                                ELSE 'agreement' END END AS outcome,
+                         -- closed 20 to 200 days after the report (never in the future)
+                         CASE WHEN status = 'closed' THEN
+                           least(created_at + interval '1 day' * (20 + 180 * r_due * r_due),
+                                 now() - interval '1 hour') END AS closed_at
+                  FROM (SELECT p.*, d.created_at, d.name,
+                               CASE WHEN r_open < 0.2 THEN 'open' ELSE 'closed' END AS status,
+                               CASE WHEN r_open < 0.2 THEN {_stage_case()} ELSE 'closed' END AS stage
+                        FROM bench_plan p JOIN debtors d ON d.id = p.n) AS y) AS x
+            ORDER BY n
             """,
         ),
         ("tasks", "SELECT setseed(0.43)"),
@@ -194,7 +238,10 @@ def generate(engine: Engine, cases: int) -> None:
                         WHEN 'employer' THEN ({employers})[1 + c.id % {len(EMPLOYERS)}] END,
                    s.element || '.json', st.status, st.created_at,
                    st.created_at + interval '15 days',
-                   CASE WHEN st.status = 'completed' THEN st.created_at + interval '3 days' END,
+                   -- done in 1 to 21 days: about one in six after its due time
+                   CASE WHEN st.status = 'completed'
+                        THEN least(st.created_at + interval '1 day' * (1 + 20 * st.r * st.r),
+                                   now() - interval '1 minute') END,
                    '{{}}'::json
             FROM cases c
             CROSS JOIN LATERAL (VALUES
@@ -207,15 +254,25 @@ def generate(engine: Engine, cases: int) -> None:
                 ('decide_referral', 'office', 0, c.stage IN ('referral', 'monitoring'),
                    c.stage = 'referral_decision'),
                 ('answer_referral', 'referral_unit', 0, false, c.stage = 'referral'),
-                ('verify_settlement', 'office', 0, c.outcome = 'delisted', c.stage = 'delisting')
+                ('verify_settlement', 'office', 0, c.outcome = 'delisted', c.stage = 'delisting'),
+                -- a passed rectification deadline opens the assessment (three stops for an
+                -- official's case) for most of the cases that went on to sanctions
+                ('assess_rectification', 'office', 0, c.id % 10 < 7 AND {PAST_RECTIFICATION}, false),
+                ('three_stops', 'office', 0, c.id % 10 = 7 AND {PAST_RECTIFICATION}, false),
+                -- referrals answered: the cases in monitoring and a fifth of the delisted ones;
+                -- one in fifteen of the delisted also went to court
+                ('answer_referral', 'referral_unit', 1,
+                   c.stage = 'monitoring' OR (c.outcome = 'delisted' AND c.id % 5 = 0), false),
+                ('court_judgment', 'referral_unit', 0, c.outcome = 'delisted' AND c.id % 15 = 0, false)
             ) AS s(element, lane, k, done, open)
             CROSS JOIN LATERAL (
-                SELECT CASE WHEN s.open THEN 'open' ELSE 'completed' END AS status,
+                SELECT CASE WHEN s.open THEN 'open' ELSE 'completed' END AS status, random() AS r,
                        CASE WHEN s.open
                             THEN now() - interval '1 day' * (8 + 15 * random()) * random() * 2
                             ELSE c.created_at + interval '1 day' * 10 * random() END AS created_at
             ) AS st
             WHERE s.done OR s.open
+            ORDER BY st.created_at  -- rows in the order the app writes them
             """,
         ),
         (
@@ -229,7 +286,9 @@ def generate(engine: Engine, cases: int) -> None:
                    CASE WHEN k = 0 THEN c.creditor_unit_code
                         ELSE ({depts})[1 + (c.id + k) % {len(SANCTION_DEPTS)}] END,
                    e.element || '.json', st.status, st.created_at, st.created_at + interval '15 days',
-                   CASE WHEN st.status = 'completed' THEN st.created_at + interval '2 days' END,
+                   CASE WHEN st.status = 'completed'
+                        THEN least(st.created_at + interval '1 day' * (1 + 20 * st.r * st.r),
+                                   now() - interval '1 minute') END,
                    '{{}}'::json
             FROM cases c
             CROSS JOIN generate_series(0, 6) AS k
@@ -237,15 +296,19 @@ def generate(engine: Engine, cases: int) -> None:
                  AS e(element, lane)
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN c.stage = 'sanction' AND e.element = 'apply_sanction' AND random() < 0.6
-                            THEN 'open' ELSE 'completed' END AS status,
+                            THEN 'open' ELSE 'completed' END AS status, random() AS r,
                        CASE WHEN c.stage = 'sanction' AND e.element = 'apply_sanction'
                             THEN now() - interval '1 day' * 40 * random() * random()
-                            ELSE c.created_at + interval '1 day' * (40 + 20 * random()) END AS created_at
+                            WHEN e.element = 'lift_sanction'
+                            THEN c.delisted_at - interval '1 day' * 3 * random()
+                            ELSE c.created_at + least(interval '1 day' * (13 + 5 * random()),
+                                                      (now() - c.created_at) * 0.6) END AS created_at
             ) AS st
             WHERE (e.element = 'apply_sanction'
                    AND (c.stage IN ('sanction', 'referral_decision', 'referral', 'monitoring', 'delisting')
                         OR c.outcome = 'delisted'))
                OR (e.element = 'lift_sanction' AND c.outcome = 'delisted')
+            ORDER BY st.created_at
             """,
         ),
         (
@@ -258,6 +321,98 @@ def generate(engine: Engine, cases: int) -> None:
             SELECT c.id, c.creditor_unit_code, c.created_at FROM cases c
             WHERE c.id > 1 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.id
                               AND t.unit_code = c.creditor_unit_code)
+            """,
+        ),
+        ("loans", "SELECT setseed(0.44)"),
+        (
+            "loans",
+            # one loan a case, two for one case in four; settled when the case was delisted or
+            # settled at negotiation
+            """
+            INSERT INTO loans (case_id, bank_unit_code, contract_no, principal, interest, overdue_since,
+                               behaviour, reported_at, settled_at)
+            SELECT c.id, c.creditor_unit_code, 'C' || c.id || '-' || j, x.principal,
+                   round(x.principal * 0.08, 2), (c.created_at - interval '400 days')::date, 'overdue',
+                   c.created_at,
+                   CASE WHEN c.outcome IN ('delisted', 'agreement') THEN c.closed_at - interval '1 day' END
+            FROM cases c
+            CROSS JOIN LATERAL generate_series(1, CASE WHEN c.id % 4 = 0 THEN 2 ELSE 1 END) AS j
+            CROSS JOIN LATERAL (SELECT round((20000 + 3000000 * random() ^ 3)::numeric, 2) AS principal
+                                WHERE j > 0) AS x
+            WHERE c.id > 1
+            """,
+        ),
+        (
+            "repayments",
+            # partial repayments on a third of the loans: one to three, between the report and
+            # the settlement (or now)
+            """
+            INSERT INTO repayments (case_id, loan_id, amount, paid_on, source, unit_code, recorded_at)
+            SELECT l.case_id, l.id, round(l.principal * (0.02 + 0.1 * random())::numeric, 2), p.paid::date,
+                   'reported', l.bank_unit_code, p.paid
+            FROM loans l
+            CROSS JOIN LATERAL generate_series(1, 1 + l.id % 3) AS k
+            CROSS JOIN LATERAL (SELECT l.reported_at + (coalesce(l.settled_at, now()) - l.reported_at)
+                                       * random() AS paid WHERE k > 0) AS p
+            WHERE l.id % 3 = 0
+            """,
+        ),
+        (
+            "sanctions",
+            # one sanction per completed sanction task, with one to three of its unit's measures;
+            # lifted with the case's delisting
+            f"""
+            INSERT INTO sanctions (case_id, unit_code, task_id, measures, applied_at, lifted_at,
+                                   lift_task_id)
+            SELECT t.case_id, t.unit_code, t.id,
+                   to_json(m.codes[1:1 + (t.case_id % least(3, cardinality(m.codes)))]),
+                   t.completed_at, c.delisted_at,
+                   CASE WHEN c.delisted_at IS NOT NULL THEN t.id END
+            FROM tasks t
+            JOIN cases c ON c.id = t.case_id
+            JOIN (VALUES {_unit_measures()}) AS m(unit_code, codes) ON m.unit_code = t.unit_code
+            WHERE t.element_id = 'apply_sanction' AND t.status = 'completed' AND t.case_id > 1
+            ORDER BY t.completed_at
+            """,
+        ),
+        (
+            "events",
+            # the history: a case's report, each task's completion, each referral's answer,
+            # numbered on the case's chain (hashes are stand-ins: no bench reads the chain)
+            """
+            INSERT INTO case_events (case_id, kind, unit_code, task_id, element_id, data, active_elements,
+                                     completed_elements, created_at, chain, seq, prev_hash, hash)
+            SELECT case_id, kind, unit_code, task_id, element_id, '{}'::json, '[]'::json, '[]'::json,
+                   created_at, 'case:' || case_id,
+                   row_number() OVER (PARTITION BY case_id ORDER BY created_at, kind),
+                   md5(case_id || kind || coalesce(task_id, '')) || md5(created_at::text),
+                   md5(created_at::text || case_id) || md5(kind || coalesce(task_id, ''))
+            FROM (
+                SELECT c.id AS case_id, 'reported' AS kind, c.creditor_unit_code AS unit_code,
+                       NULL AS task_id, NULL AS element_id, c.created_at
+                FROM cases c WHERE c.id > 1
+                UNION ALL
+                SELECT t.case_id, 'task_completed', t.unit_code, t.id, t.element_id, t.completed_at
+                FROM tasks t WHERE t.status = 'completed' AND t.case_id > 1
+                UNION ALL
+                SELECT t.case_id, 'referral_answered', t.unit_code, t.id, t.element_id, t.completed_at
+                FROM tasks t
+                WHERE t.status = 'completed' AND t.case_id > 1
+                  AND t.element_id IN ('answer_referral', 'court_judgment')
+            ) AS e
+            ORDER BY created_at
+            """,
+        ),
+        (
+            "reminders",
+            # the supervisors' reminders (督办): two in five of the tasks that ran past due
+            """
+            INSERT INTO notifications (unit_code, case_id, kind, params, dedupe_key, created_at)
+            SELECT t.unit_code, t.case_id, 'reminder', '{}'::json, 'reminder:' || t.id,
+                   t.due_at + interval '1 day'
+            FROM tasks t
+            WHERE t.due_at + interval '1 day' < coalesce(t.completed_at, now()) AND random() < 0.4
+              AND t.case_id > 1
             """,
         ),
         (
@@ -277,7 +432,8 @@ def generate(engine: Engine, cases: int) -> None:
         indexes = conn.execute(
             text(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-                "AND tablename IN ('debtors', 'cases', 'tasks', 'case_participants') "
+                "AND tablename IN ('debtors', 'cases', 'tasks', 'case_participants', 'loans', 'repayments', "
+                "'sanctions', 'case_events', 'notifications') "
                 "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
             )
         ).all()

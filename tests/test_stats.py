@@ -213,3 +213,61 @@ def test_periods_and_a_wrong_range(app, browser, history):
         assert dict(table(quarter, "summary")[1:])["上报债务人"] == "3"
         wrong = office.get("/stats/?period=custom&from=2026-03-31&to=2026-03-01").get_data(as_text=True)
         assert "开始在前" in wrong and "2026-03-01 – 2026-03-11" in wrong
+
+
+@pytest.mark.parametrize("by_ids", [True, False], ids=["hidden-by-ids", "hidden-by-subquery"])
+def test_a_case_an_import_still_hides_counts_nowhere(app, browser, history, users, monkeypatch, by_ids):
+    """The figures keep tables other than ``cases`` to the cases in sight by case id (no join):
+    the ids of the hidden cases, or past ``HIDDEN_LIST_MAX`` the subquery; both hide alike."""
+    from sqlalchemy import update
+
+    from webapp.models import Case, ImportBatch
+    from webapp.stats import figures
+
+    if not by_ids:
+        monkeypatch.setattr(figures, "HIDDEN_LIST_MAX", 0)
+    office = browser("office")
+    police = "县公安局"
+    assessment = url("/stats/assessment.csv")
+    assert police in office.get(assessment).get_data(as_text=True)
+    with app.extensions["db_sessionmaker"]() as session:
+        batch = ImportBatch(
+            unit_code="bank_icbc",
+            user_id=users["bank_icbc"],
+            filename="ledger.csv",
+            sha256="0" * 64,
+            file_format="csv",
+            header_language="zh",
+            status="importing",
+            hides_cases=True,
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(update(Case).where(Case.id == history["sanctioned"]).values(import_batch_id=batch.id))
+        session.commit()
+    page = office.get(url()).get_data(as_text=True)
+    # the sanctioned case gone: its report, interview, deadline, sanctions, referral, answer,
+    # its loan and the repayment on it; the settled and the rejected cases stay
+    assert table(page, "summary")[1:] == [
+        ["上报债务人", "2"],
+        ["认定", "1"],
+        ["不予认定", "1"],
+        ["约谈（谈话）次数", "0"],
+        ["整改期限届满", "0"],
+        ["惩戒案件", "0"],
+        ["实施措施", "0"],
+        ["移送", "0"],
+        ["移送答复", "0"],
+        ["已结清并移出黑名单", "1"],
+        ["移出黑名单（各种原因）", "1"],
+        ["上报金额（元）", "2012000.00"],
+        ["回收金额（元）", "1006000.00"],
+        ["期末未还金额（元）", "0.00"],
+    ]
+    assert table(page, "measures")[1:] == [["无"]]  # the empty table's one row says "none"
+    assert police not in {row[0] for row in table(page, "overdue")[1:]}
+    assert table(page, "stages")[1:] == [["无"]]
+    # the assessment and the cycle times leave out the hidden case's tasks too
+    assert police not in office.get(assessment).get_data(as_text=True)
+    cycle = office.get(url("/stats/cycle-times.csv")).get_data(as_text=True)
+    assert "answer_referral" not in cycle and "review" in cycle

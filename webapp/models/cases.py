@@ -80,6 +80,26 @@ class Case(Base):
             postgresql_where=text("status = 'open' AND next_timer_at IS NULL"),
             sqlite_where=text("status = 'open' AND next_timer_at IS NULL"),
         ),
+        # the statistics count a period's confirmations, closings and delistings (migration 0021)
+        Index("ix_cases_blacklisted_at", "blacklisted_at"),
+        Index("ix_cases_closed_at", "closed_at"),
+        Index("ix_cases_delisted_at", "delisted_at"),
+        # the rejected cases, whose loans the statistics leave out of the amount outstanding
+        Index(
+            "ix_cases_rejected",
+            "id",
+            postgresql_where=text("outcome = 'rejected'"),
+            sqlite_where=text("outcome = 'rejected'"),
+        ),
+        # open cases by stage and age: the statistics read this index alone
+        Index(
+            "ix_cases_open_stage_created",
+            "stage",
+            "created_at",
+            postgresql_include=["import_batch_id", "id"],
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,7 +154,12 @@ class Loan(Base):
     """A loan (贷款) of the debtor reported by a creditor bank or guarantor."""
 
     __tablename__ = "loans"
-    __table_args__ = (UniqueConstraint("bank_unit_code", "contract_no"),)
+    __table_args__ = (
+        UniqueConstraint("bank_unit_code", "contract_no"),
+        # the statistics' amounts reported and settled in a period (migration 0021)
+        Index("ix_loans_reported_at", "reported_at"),
+        Index("ix_loans_settled_at", "settled_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -171,6 +196,11 @@ class Sanction(Base):
 
     __tablename__ = "sanctions"
 
+    # the statistics' sanctions of a period (migration 0021)
+    __table_args__ = (
+        Index("ix_sanctions_applied_at", "applied_at", postgresql_include=["case_id", "unit_code"]),
+    )
+
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
@@ -203,7 +233,11 @@ class Notification(Base):
     """An in-app message to a unit (e.g. the reporter told that its report was rejected)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_unit_read", "unit_code", "read_at"),)
+    __table_args__ = (
+        Index("ix_notifications_unit_read", "unit_code", "read_at"),
+        # the assessment's reminders of a period (migration 0021)
+        Index("ix_notifications_kind_created", "kind", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))

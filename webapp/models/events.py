@@ -30,6 +30,8 @@ class CaseEvent(Base):
         UniqueConstraint("chain", "seq"),
         Index("ix_case_events_actor_created", "actor_id", "created_at"),
         Index("ix_case_events_unit_created", "unit_code", "created_at"),
+        # the statistics' referral answers of a period (migration 0021)
+        Index("ix_case_events_kind_created", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

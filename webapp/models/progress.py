@@ -43,7 +43,11 @@ class Repayment(Base):
     interest less its repayments; a repayment never settles a loan (the certificate does)."""
 
     __tablename__ = "repayments"
-    __table_args__ = (Index("ix_repayments_case_loan", "case_id", "loan_id"),)
+    __table_args__ = (
+        Index("ix_repayments_case_loan", "case_id", "loan_id"),
+        # the statistics' repayments of a period (migration 0021)
+        Index("ix_repayments_paid_on", "paid_on"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, false
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import now
@@ -35,6 +35,32 @@ class Task(Base):
         Index("ix_tasks_unit_status_due", "unit_code", "status", "due_at"),
         # overdue counts by unit and by step read this index alone (migration 0005)
         Index("ix_tasks_status_due_unit_element", "status", "due_at", "unit_code", "element_id"),
+        # the statistics (migration 0021): a period's steps of a kind (interviews, deadlines,
+        # referrals); the tasks completed in a period with what the figures read of them; the
+        # open tasks by unit with their case
+        Index("ix_tasks_element_created", "element_id", "created_at"),
+        Index("ix_tasks_element_completed", "element_id", "completed_at"),
+        Index(
+            "ix_tasks_completed_at",
+            "completed_at",
+            postgresql_include=[
+                "status",
+                "unit_code",
+                "element_id",
+                "case_id",
+                "created_at",
+                "due_at",
+                "title",
+            ],
+        ),
+        Index(
+            "ix_tasks_open_unit_due",
+            "unit_code",
+            "due_at",
+            postgresql_include=["case_id"],
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

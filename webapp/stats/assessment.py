@@ -13,14 +13,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from webapp.cases.visibility import SHOWN
 from webapp.clock import now
-from webapp.models import Case, Notification, Task
+from webapp.models import Notification, Task
 from webapp.models.tasks import CANCELLED, COMPLETED
 from webapp.stats.cycle_times import Period
+from webapp.stats.figures import hidden_cases
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "assessment.toml"
 WEIGHT_NAMES = ("base", "on_time", "lateness", "reminder", "overdue_open")
@@ -82,6 +82,7 @@ def _days_late(session: Session) -> Any:
 def ranking(session: Session, period: Period) -> list[UnitScore]:
     """Every unit with tasks or reminders in ``period``, best score first."""
     late = and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)
+    hidden = hidden_cases(session)
     done: dict[str, tuple[int, int, float]] = {}
     for unit, count, on_time, lateness in session.execute(
         select(
@@ -90,9 +91,11 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
             func.sum(case((late, 0), else_=1)),
             func.avg(case((late, _days_late(session)), else_=None)),
         )
-        .join(Case, Task.case_id == Case.id)
         .where(
-            Task.status == COMPLETED, Task.completed_at >= period.start, Task.completed_at < period.end, SHOWN
+            Task.status == COMPLETED,
+            Task.completed_at >= period.start,
+            Task.completed_at < period.end,
+            Task.case_id.not_in(hidden),
         )
         .group_by(Task.unit_code)
     ):
@@ -110,20 +113,22 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
     )
     # open at the period's end (or now, for a period not over yet) and past due then
     moment = min(period.end, now())
-    overdue = dict(
-        session.execute(
+    # still open at the moment: not completed, or completed after it; two statements, each an
+    # index range (completed_at) whose index holds every column read (migration 0021)
+    overdue: dict[str, int] = {}
+    for still_open in (Task.completed_at.is_(None), Task.completed_at >= moment):
+        for unit, count in session.execute(
             select(Task.unit_code, func.count())
-            .join(Case, Task.case_id == Case.id)
             .where(
+                still_open,
                 Task.status != CANCELLED,
                 Task.created_at < moment,
                 Task.due_at < moment,
-                or_(Task.completed_at.is_(None), Task.completed_at >= moment),
-                SHOWN,
+                Task.case_id.not_in(hidden),
             )
             .group_by(Task.unit_code)
-        ).all()
-    )
+        ):
+            overdue[unit] = overdue.get(unit, 0) + int(count)
     rows = []
     for unit in set(done) | set(reminded) | set(overdue):
         count, on_time, lateness = done.get(unit, (0, 0, 0.0))

@@ -35,7 +35,10 @@ What each figure counts (a case counts in a period when the thing happened in it
   amount recovered.
 
 Each figure is a handful of aggregate statements (GROUP BY, CASE buckets computed by the
-database), never a loop over cases, and never the engine state.
+database), never a loop over cases, and never the engine state. Each statement reads only the
+rows of its period through an index on the moment it counts (migration 0021), and the rows of
+tables other than ``cases`` are kept to the scope by their ``case_id`` (``_of_cases``), without
+joining each to its case: a million cases stay out of a month's figures.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, sel
 from sqlalchemy.orm import Session
 
 from webapp.cases.referrals import chain_elements
-from webapp.cases.visibility import SHOWN
+from webapp.cases.visibility import HIDING_BATCHES, SHOWN
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL
 from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Sanction, Task
@@ -140,6 +143,25 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+# the cases an import is still writing (``SHOWN`` from the other side)
+HIDDEN = select(Case.id).where(Case.import_batch_id.in_(HIDING_BATCHES))
+# up to this many hidden cases are excluded by their ids, more by the subquery
+HIDDEN_LIST_MAX = 1000
+
+
+def hidden_cases(session: Session) -> Any:
+    """What a row's ``case_id`` must not be in, so that a table other than ``cases`` needs no
+    join to its case for ``SHOWN``: the ids of the cases hidden now (almost always none: only
+    while an import runs), or, past ``HIDDEN_LIST_MAX``, the subquery itself."""
+    batches = list(session.scalars(HIDING_BATCHES))
+    if not batches:
+        return []
+    ids = list(
+        session.scalars(select(Case.id).where(Case.import_batch_id.in_(batches)).limit(HIDDEN_LIST_MAX + 1))
+    )
+    return ids if len(ids) <= HIDDEN_LIST_MAX else HIDDEN
+
+
 def _scope(unit: str | None, bank: str | None) -> ColumnElement[bool]:
     """The cases the figures are about (as a condition on ``Case``)."""
     clauses: list[ColumnElement[bool]] = [SHOWN]
@@ -147,6 +169,16 @@ def _scope(unit: str | None, bank: str | None) -> ColumnElement[bool]:
         clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == unit)))
     if bank:
         clauses.append(Case.id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
+    return and_(*clauses)
+
+
+def _of_cases(case_id: Any, hidden: Any, unit: str | None, bank: str | None) -> ColumnElement[bool]:
+    """The rows (of a table with ``case_id``) of the cases in scope: ``_scope`` by case id."""
+    clauses: list[ColumnElement[bool]] = [case_id.not_in(hidden)]
+    if unit:
+        clauses.append(case_id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == unit)))
+    if bank:
+        clauses.append(case_id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
     return and_(*clauses)
 
 
@@ -168,60 +200,61 @@ def figures(
     since, until = local_start(start), local_start(end + dt.timedelta(days=1))
     current = today or now()
     scope = _scope(unit, bank)
+    hidden = hidden_cases(session)
 
+    created = _between(Case.created_at, since, until)
+    blacklisted = _between(Case.blacklisted_at, since, until)
+    closed = _between(Case.closed_at, since, until)
+    delisted_in = _between(Case.delisted_at, since, until)
     reported, confirmed, rejected, settled, delisted = session.execute(
         select(
-            func.count(func.distinct(case((_between(Case.created_at, since, until), Case.debtor_id)))),
-            _count(_between(Case.blacklisted_at, since, until)),
-            _count(and_(Case.outcome == "rejected", _between(Case.closed_at, since, until))),
-            _count(and_(Case.outcome == "delisted", _between(Case.delisted_at, since, until))),
-            _count(_between(Case.delisted_at, since, until)),
-        ).where(scope)
+            func.count(func.distinct(case((created, Case.debtor_id)))),
+            _count(blacklisted),
+            _count(and_(Case.outcome == "rejected", closed)),
+            _count(and_(Case.outcome == "delisted", delisted_in)),
+            _count(delisted_in),
+        ).where(scope, or_(created, blacklisted, closed, delisted_in))
     ).one()
 
     referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
     referral = Task.element_id.in_(referral_ids) if referral_ids else false()
+    task_scope = _of_cases(Task.case_id, hidden, unit, bank)
+    interview = and_(
+        Task.element_id.in_(INTERVIEW_ELEMENTS),
+        Task.status == COMPLETED,
+        _between(Task.completed_at, since, until),
+    )
+    deadline = and_(Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, since, until))
     interviews, deadlines = session.execute(
-        select(
-            _count(
-                and_(
-                    Task.element_id.in_(INTERVIEW_ELEMENTS),
-                    Task.status == COMPLETED,
-                    _between(Task.completed_at, since, until),
-                )
-            ),
-            _count(and_(Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, since, until))),
-        )
-        .join(Case, Task.case_id == Case.id)
-        .where(scope)
+        select(_count(interview), _count(deadline)).where(or_(interview, deadline), task_scope)
     ).one()
     # a referral is a case sent to a unit: the unit's steps of the chain (acceptance, outcome)
     # count once, as do its answers (distinct pairs, counted over a DISTINCT subquery since
     # SQLite has no COUNT(DISTINCT a, b))
     sent = (
         select(Task.case_id, Task.unit_code)
-        .join(Case, Task.case_id == Case.id)
-        .where(referral, _between(Task.created_at, since, until), scope)
+        .where(referral, _between(Task.created_at, since, until), task_scope)
         .distinct()
         .subquery()
     )
     referrals = session.scalar(select(func.count()).select_from(sent))
     answered = (
         select(CaseEvent.case_id, CaseEvent.unit_code)
-        .join(Case, CaseEvent.case_id == Case.id)
-        .where(CaseEvent.kind == "referral_answered", _between(CaseEvent.created_at, since, until), scope)
+        .where(
+            CaseEvent.kind == "referral_answered",
+            _between(CaseEvent.created_at, since, until),
+            _of_cases(CaseEvent.case_id, hidden, unit, bank),
+        )
         .distinct()
         .subquery()
     )
     answers = session.scalar(select(func.count()).select_from(answered))
 
-    applied = and_(_between(Sanction.applied_at, since, until), scope)
-    sanction_unit = (Sanction.unit_code == unit) if unit else true()
-    sanctioned = session.scalar(
-        select(func.count(func.distinct(Sanction.case_id)))
-        .join(Case, Sanction.case_id == Case.id)
-        .where(applied)
+    applied = and_(
+        _between(Sanction.applied_at, since, until), _of_cases(Sanction.case_id, hidden, unit, bank)
     )
+    sanction_unit = (Sanction.unit_code == unit) if unit else true()
+    sanctioned = session.scalar(select(func.count(func.distinct(Sanction.case_id))).where(applied))
     measures = [
         UnitMeasures(code, int(cases), int(count or 0))
         for code, cases, count in session.execute(
@@ -230,14 +263,16 @@ def figures(
                 func.count(func.distinct(Sanction.case_id)),
                 func.sum(func.json_array_length(Sanction.measures)),
             )
-            .join(Case, Sanction.case_id == Case.id)
             .where(applied, sanction_unit)
             .group_by(Sanction.unit_code)
             .order_by(Sanction.unit_code)
         )
     ]
 
-    amount_reported, amount_recovered, amount_outstanding = _amounts(session, start, end, scope, bank)
+    def of_cases(case_id: Any) -> ColumnElement[bool]:
+        return _of_cases(case_id, hidden, unit, bank)
+
+    amount_reported, amount_recovered, amount_outstanding = _amounts(session, start, end, of_cases, bank)
     stages, ages = _open_cases(session, current, scope)
     return Figures(
         start=start,
@@ -260,8 +295,8 @@ def figures(
         amount_outstanding=amount_outstanding,
         stages=stages,
         ages=ages,
-        overdue=_overdue(session, since, until, current, scope, unit),
-        weeks=_weeks(session, start, end, scope, bank),
+        overdue=_overdue(session, since, until, current, hidden, unit, bank),
+        weeks=_weeks(session, start, end, scope, of_cases, bank),
     )
 
 
@@ -270,45 +305,47 @@ def _money(value: Any) -> Decimal:
 
 
 def _amounts(
-    session: Session, start: dt.date, end: dt.date, scope: Any, bank: str | None
+    session: Session, start: dt.date, end: dt.date, of_cases: Any, bank: str | None
 ) -> tuple[Decimal, Decimal, Decimal]:
     since, until = local_start(start), local_start(end + dt.timedelta(days=1))
     loan_bank = (Loan.bank_unit_code == bank) if bank else true()
     debt = Loan.principal + Loan.interest
-    unsettled_at_end = or_(Loan.settled_at.is_(None), Loan.settled_at >= until)
-    reported, settled, owed = session.execute(
+    # the period's flows: the loans reported or settled in it (an index range each), no case read
+    reported_in = _between(Loan.reported_at, since, until)
+    settled_in = _between(Loan.settled_at, since, until)
+    reported, settled = session.execute(
         select(
-            func.sum(case((_between(Loan.reported_at, since, until), debt), else_=0)),
-            func.sum(case((_between(Loan.settled_at, since, until), debt), else_=0)),
-            func.sum(
-                case(
-                    (
-                        and_(
-                            Loan.reported_at < until,
-                            unsettled_at_end,
-                            or_(Case.outcome.is_(None), Case.outcome != "rejected"),
-                        ),
-                        debt,
-                    ),
-                    else_=0,
-                )
-            ),
-        )
-        .join(Case, Loan.case_id == Case.id)
-        .where(scope, loan_bank)
+            func.sum(case((reported_in, debt), else_=0)),
+            func.sum(case((settled_in, debt), else_=0)),
+        ).where(or_(reported_in, settled_in), of_cases(Loan.case_id), loan_bank)
     ).one()
-    on_unsettled = and_(Loan.reported_at < until, unsettled_at_end)
-    repaid_in_period, repaid_by_end = session.execute(
-        select(
-            func.sum(case((Repayment.paid_on >= start, Repayment.amount), else_=0)),
-            func.sum(
-                case((or_(Case.outcome.is_(None), Case.outcome != "rejected"), Repayment.amount), else_=0)
-            ),
-        )
+    repaid_in_period = session.scalar(
+        select(func.sum(Repayment.amount))
         .join(Loan, Repayment.loan_id == Loan.id)
-        .join(Case, Loan.case_id == Case.id)
-        .where(scope, loan_bank, on_unsettled, Repayment.paid_on <= end)
-    ).one()
+        .where(
+            Repayment.paid_on >= start,
+            Repayment.paid_on <= end,
+            Loan.reported_at < until,
+            or_(Loan.settled_at.is_(None), Loan.settled_at >= until),
+            of_cases(Repayment.case_id),
+            loan_bank,
+        )
+    )
+    # the stock at the period's end: every loan still owed then (not of a rejected case: the
+    # partial index of rejected cases, no case read) less what was repaid on it by then
+    owed_at_end = and_(
+        of_cases(Loan.case_id),
+        loan_bank,
+        Loan.reported_at < until,
+        or_(Loan.settled_at.is_(None), Loan.settled_at >= until),
+        ~select(Case.id).where(Case.outcome == "rejected", Case.id == Loan.case_id).exists(),
+    )
+    owed = session.scalar(select(func.sum(debt)).where(owed_at_end))
+    repaid_by_end = session.scalar(
+        select(func.sum(Repayment.amount))
+        .join(Loan, Repayment.loan_id == Loan.id)
+        .where(owed_at_end, Repayment.paid_on <= end)
+    )
     return (
         _money(reported),
         _money(settled) + _money(repaid_in_period),
@@ -345,28 +382,36 @@ def _overdue(
     since: dt.datetime,
     until: dt.datetime,
     current: dt.datetime,
-    scope: Any,
+    hidden: Any,
     unit: str | None,
+    bank: str | None,
 ) -> list[UnitOverdue]:
-    is_open = Task.status == OPEN
-    done = and_(Task.status == COMPLETED, _between(Task.completed_at, since, until))
-    rows = session.execute(
+    # the open tasks and those completed in the period: two statements, each served by its
+    # own index holding the columns it reads (migration 0021)
+    where = and_(_of_cases(Task.case_id, hidden, unit, bank), (Task.unit_code == unit) if unit else true())
+    counts: dict[str, list[int]] = {}
+    for code, a, b in session.execute(
+        select(Task.unit_code, func.count(), _count(Task.due_at < current))
+        .where(Task.status == OPEN, where)
+        .group_by(Task.unit_code)
+    ):
+        counts.setdefault(code, [0, 0, 0, 0])[:2] = [int(a), int(b)]
+    for code, c, d in session.execute(
         select(
             Task.unit_code,
-            _count(is_open),
-            _count(and_(is_open, Task.due_at < current)),
-            _count(done),
-            _count(and_(done, Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
+            func.count(),
+            _count(and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
         )
-        .join(Case, Task.case_id == Case.id)
-        .where(scope, or_(is_open, done), (Task.unit_code == unit) if unit else true())
+        .where(Task.status == COMPLETED, _between(Task.completed_at, since, until), where)
         .group_by(Task.unit_code)
-        .order_by(Task.unit_code)
-    )
-    return [UnitOverdue(code, int(a), int(b), int(c), int(d)) for code, a, b, c, d in rows]
+    ):
+        counts.setdefault(code, [0, 0, 0, 0])[2:] = [int(c), int(d)]
+    return [UnitOverdue(code, *counts[code]) for code in sorted(counts)]
 
 
-def _weeks(session: Session, start: dt.date, end: dt.date, scope: Any, bank: str | None) -> list[Week]:
+def _weeks(
+    session: Session, start: dt.date, end: dt.date, scope: Any, of_cases: Any, bank: str | None
+) -> list[Week]:
     first = start - dt.timedelta(days=start.weekday())
     mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
     # the weeks' local midnights: the database puts each row in its week (CASE, no date functions,
@@ -394,8 +439,7 @@ def _weeks(session: Session, start: dt.date, end: dt.date, scope: Any, bank: str
     week = _bucket(Loan.settled_at, bounds)
     for index, amount in session.execute(
         select(week, func.sum(Loan.principal + Loan.interest))
-        .join(Case, Loan.case_id == Case.id)
-        .where(scope, loan_bank, _between(Loan.settled_at, since, until))
+        .where(of_cases(Loan.case_id), loan_bank, _between(Loan.settled_at, since, until))
         .group_by(week)
     ):
         recovered[index] += _money(amount)
@@ -411,9 +455,8 @@ def _weeks(session: Session, start: dt.date, end: dt.date, scope: Any, bank: str
     for index, amount in session.execute(
         select(week, func.sum(Repayment.amount))
         .join(Loan, Repayment.loan_id == Loan.id)
-        .join(Case, Loan.case_id == Case.id)
         .where(
-            scope,
+            of_cases(Repayment.case_id),
             loan_bank,
             Repayment.paid_on >= day_bounds[0],
             Repayment.paid_on < day_bounds[-1],
