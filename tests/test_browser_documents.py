@@ -35,6 +35,20 @@ def test_letters_on_a_phone(app, users, live_url):
             assert page.locator("#document-choice").is_visible()
             assert page.locator("#document-form button[type=submit]").is_visible()
             assert errors == [], errors
+            # a second click while the letter is on its way is not sent (the sends are counted,
+            # and held back here, after the page's own handler)
+            sent = page.evaluate(
+                """() => {
+                  const form = document.querySelector('#document-form'), sent = [];
+                  window.addEventListener('submit', (e) => {
+                    sent.push(!e.defaultPrevented);
+                    e.preventDefault();
+                  });
+                  form.requestSubmit(); form.requestSubmit();
+                  return sent;
+                }"""
+            )
+            assert sent == [True, False], sent
 
             court, court_errors = _phone(browser, live_url, "court")
             _check(court, f"/cases/{case_id}", wait="#case-diagram[data-rendered=true]")

@@ -1,6 +1,8 @@
 // Loaded in <head>: marks the page as scripted at once (so the phone menu starts folded without
 // a flash), then lets the menu button fold and unfold the top bar's links. Tables of class
 // "list" and "loans" get their column headings on each cell, shown when a phone stacks the rows.
+// A form marked data-once (a numbered letter or bulletin) is sent once: a second click while
+// the first is on its way does nothing.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -28,5 +30,18 @@
       });
     }
     Array.prototype.forEach.call(document.querySelectorAll("table.list, table.loans"), labelCells);
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-once")) { return; }
+    if (form.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
+    form.setAttribute("aria-busy", "true");
+  });
+  // back to a page kept by the browser: its forms may be sent again
+  window.addEventListener("pageshow", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-once]"), function (form) {
+      form.removeAttribute("aria-busy");
+    });
   });
 })();
