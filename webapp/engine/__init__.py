@@ -4,7 +4,8 @@
 - ``scripting``: the restricted environment for every diagram expression;
 - ``runtime``: start a case, complete a task, deliver a message, fire timers, and turn
   engine state into plain rows (``Snapshot``);
-- ``templates``: start many cases of a version at once (a ledger import).
+- ``templates``: start many cases of a version at once (a ledger import);
+- ``migration``: move a running case to another version of its process.
 """
 
 from webapp.engine.definitions import (
@@ -15,6 +16,7 @@ from webapp.engine.definitions import (
     load_directory,
     parse,
 )
+from webapp.engine.migration import MigrationRefused, Obstacle, Verdict
 from webapp.engine.runtime import CaseRun, CompletedElement, EngineError, ReadyTask, Snapshot, TaskNotReady
 from webapp.engine.templates import DerivedStart, StartTemplate
 
@@ -25,10 +27,13 @@ __all__ = [
     "DefinitionError",
     "DerivedStart",
     "EngineError",
+    "MigrationRefused",
+    "Obstacle",
     "ReadyTask",
     "Snapshot",
     "StartTemplate",
     "TaskNotReady",
+    "Verdict",
     "forget_cached",
     "from_stored",
     "load_directory",
