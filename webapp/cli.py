@@ -16,8 +16,10 @@ from webapp.audit import anchor
 from webapp.audit.chain import chain_of
 from webapp.auth import tokens
 from webapp.cases import liveness, timers, upgrade
+from webapp.cases import migration as case_migration
 from webapp.cases.versions import deploy
 from webapp.db import get_engine, get_session
+from webapp.engine import Obstacle
 from webapp.errors import DomainError
 from webapp.models import Case, User
 from webapp.reference import create_user, load_units
@@ -32,6 +34,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(tokens_cmd)
     app.cli.add_command(timers_cmd)
     app.cli.add_command(deploy_cmd)
+    app.cli.add_command(processes_cmd)
     app.cli.add_command(audit_cmd)
     app.cli.add_command(worker_cmd)
     app.cli.add_command(calendar_cmd)
@@ -219,6 +222,69 @@ def deploy_cmd() -> None:
     version = deploy(session, current_app.config["PROCESSES_DIR"])
     session.commit()
     click.echo(f"process version {version.id} ({version.content_sha256[:12]})")
+
+
+@click.group("processes", cls=AppGroup)
+def processes_cmd() -> None:
+    """Deployed process versions and the move of running cases between them."""
+
+
+@processes_cmd.command("versions")
+def processes_versions() -> None:
+    """List the deployed versions with their running and closed cases."""
+    for v in case_migration.versions(get_session(), current_app.config["PROCESSES_DIR"]):
+        mark = "  current" if v.current else ""
+        click.echo(
+            f"{v.id:>4}  {v.process_id}  {v.short_hash}  {v.deployed_at.isoformat(timespec='seconds')}"
+            f"  running {v.running}  closed {v.closed}{mark}"
+        )
+
+
+@processes_cmd.command("migrate")
+@click.option("--from", "from_version", type=int, required=True, help="Source version id.")
+@click.option("--to", "to_version", type=int, required=True, help="Target version id (newer, same process).")
+@click.option("--dry-run", is_flag=True, help="Only say which cases can move and why others cannot.")
+def processes_migrate(from_version: int, to_version: int, dry_run: bool) -> None:
+    """Move the running cases of a version to a newer one, each case in its own transaction;
+    a case whose active elements the target lacks stays where it is. Safe to run again."""
+    session = get_session()
+    try:
+        if dry_run:
+            result = case_migration.dry_run(session, from_version, to_version)
+            for case in result.cases:
+                click.echo(
+                    f"case {case.case_id}  {case.stage}  " + ("can move" if case.movable else "blocked")
+                )
+                for obstacle in case.obstacles:
+                    click.echo(f"    {_obstacle_line(obstacle)}")
+            click.echo(
+                f"{len(result.movable)} can move, {len(result.blocked)} blocked (dry run: nothing moved)"
+            )
+            return
+
+        def progress(done: int, total: int) -> None:
+            click.echo(f"  {done}/{total} cases", err=True)
+
+        report = case_migration.migrate(session, from_version, to_version, None, progress=progress)
+    except DomainError as err:
+        raise click.ClickException(err.message) from err
+    for case_id in report.moved:
+        click.echo(f"case {case_id}: moved to version {to_version}")
+    for case in report.blocked:
+        click.echo(f"case {case.case_id}: stays on version {from_version}")
+        for obstacle in case.obstacles:
+            click.echo(f"    {_obstacle_line(obstacle)}")
+    for case_id, message in report.failed:
+        click.echo(f"case {case_id}: not moved: {message}", err=True)
+    click.echo(f"{len(report.moved)} moved, {len(report.blocked)} blocked, {len(report.failed)} failed")
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _obstacle_line(obstacle: Obstacle) -> str:
+    where = f"{obstacle.element_id} ({obstacle.state}): " if obstacle.element_id else ""
+    detail = f" [{obstacle.detail}]" if obstacle.detail else ""
+    return f"{where}{obstacle.reason}{detail}"
 
 
 @click.group("audit", cls=AppGroup)

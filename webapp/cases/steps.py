@@ -675,3 +675,31 @@ def record_incident(session: Session, failure: StepFailed) -> None:
     case.incident = failure.message
     history.append(session, case, "incident", actor_id=failure.actor_id, message=failure.message)
     session.flush()
+
+
+def move_to_version(
+    session: Session,
+    case: Case,
+    version: ProcessVersion,
+    state: str,
+    actor: User | None,
+    **event: Any,
+) -> None:
+    """Put the case (locked by the caller) on ``version`` with ``state``, its engine state
+    migrated there (``engine.migration``), and re-project its rows as a step does; recorded
+    as ``version_migrated`` with ``event``. The open task rows keep their ids; a title or
+    form the new version gives a still open task is taken over."""
+    if case.status == CLOSED:
+        raise Conflict("the case is closed")
+    try:
+        run = engine.CaseRun.load(definition_of(version), state)
+    except engine.EngineError as err:
+        raise StepFailed(str(err), case.id, actor.id if actor else None) from err
+    case.process_version_id = version.id
+    ctx = StepContext(case, actor, version=version, open_rows=open_tasks(session, case.id))
+    ctx.event("version_migrated", **event)
+    ready = {r.id: r for r in run.snapshot(catalog_mod.current().dynamic_lanes).ready}
+    for task_id, row in (ctx.open_rows or {}).items():
+        if task_id in ready:
+            row.title, row.form = ready[task_id].title, ready[task_id].form
+    _finish(session, ctx, run)
