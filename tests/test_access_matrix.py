@@ -145,6 +145,9 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("cases.generate", "POST"): {**case_rule(403, 422, 403), "supervisor": 422},
     # closing without settlement is the office caseworkers' alone (not its supervisors, auditors or
     # admins); the empty form is told what is missing (test_closing_is_the_office_caseworkers_alone)
+    # only the court's caseworkers list judgment defaulters (tests/test_judgment_defaulter.py)
+    ("defaulters.new", "GET"): logged_in(302, 403),
+    ("defaulters.new", "POST"): logged_in(302, 403),
     ("cases.close", "GET"): case_rule(403, 200, 403),
     ("cases.close", "POST"): case_rule(403, 422, 403),
     ("audit.replay_case", "GET"): AUDIT,
@@ -168,6 +171,11 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("admin.revoke_token", "POST"): ADMIN_POST,
     ("admin.calendar", "GET"): ADMIN_GET,
     ("admin.calendar", "POST"): ADMIN_POST,
+    # process versions and the move of running cases: administrators only; without a chosen
+    # source and target the dry run and the move are refused as invalid (tests/test_version_migration.py)
+    ("admin.versions", "GET"): ADMIN_GET,
+    ("admin.versions_dry_run", "GET"): {**ADMIN_GET, "admin": 422},
+    ("admin.versions_migrate", "POST"): ADMIN_POST,
     ("api.report_case", "POST"): api(422, 422, 403, 403),
     ("api.show_case", "GET"): api(200, 404, 200, 200),
     ("api.report_settlement", "POST"): api(422, 404, 403, 403),

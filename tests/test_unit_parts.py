@@ -42,8 +42,10 @@ def lanes_with_user_tasks() -> set[str]:
 def units_filling(role: str) -> set[str]:
     """The unit codes the data lets a role lane resolve to (processes/lanes.toml names the
     variable; where its value comes from is the case's data: the reporting banks, the
-    debtor's employer, the sanction catalogue, the referral targets, the townships)."""
-    catalogue = _toml(DATA / "sanctions.toml")["sanction"]
+    debtor's employer, every process's catalogue of measures, the referral targets, the
+    townships)."""
+    processes = _toml(ROOT / "processes" / "catalog.toml")["process"]
+    catalogue = [entry for p in processes for entry in _toml(DATA / p["measures"])["sanction"]]
     by_kind = lambda *kinds: {u["code"] for u in units() if u["kind"] in kinds}  # noqa: E731
     referral = json.loads((ROOT / "forms" / "decide_referral.json").read_text(encoding="utf-8"))
     targets = set(referral["properties"]["referral_decision"]["enum"])

@@ -75,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.bulletins.views import bp as bulletins_bp
     from webapp.cases import closing_views, comments_views, progress_views  # noqa: F401 - routes on cases_bp
     from webapp.cases.views import bp as cases_bp
+    from webapp.defaulters.views import bp as defaulters_bp
     from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
     from webapp.ledger.views import bp as ledger_bp
     from webapp.lookups.views import bp as lookups_bp
@@ -103,6 +104,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(cycle_times_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(summaries_bp)
+    app.register_blueprint(defaulters_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, notifications, templating

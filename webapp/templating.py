@@ -27,6 +27,7 @@ from webapp.taskforms.validation import posted_rows
 from webapp.tasks.service import nav_counts
 
 STAGES = {
+    "listed": _l("On the defaulter list"),
     "review": _l("Review"),
     "negotiation": _l("Negotiation"),
     "market_exit": _l("Market exit"),
@@ -68,6 +69,10 @@ CLOSING_REASONS = {
     "enforcement_terminated": _l("Enforcement terminated by the court"),
     "deceased_dissolved": _l("Debtor deceased or dissolved"),
     "bankruptcy": _l("Bankruptcy completed"),
+    # a judgment defaulter's exit (forms/record_exit.json)
+    "fulfilled": _l("Judgment fulfilled"),
+    "settlement_performed": _l("Settlement agreement performed"),
+    "revoked": _l("Listing revoked"),
 }
 EVENTS = {
     "reported": _l("Debtor reported"),
@@ -100,6 +105,7 @@ EVENTS = {
     "incident": _l("Incident"),
     "case_repaired": _l("Case repaired and run on"),
     "case_retried": _l("Case retried"),
+    "version_migrated": _l("Moved to a newer process version"),
     "login": _l("Logged in"),
     "login_failed": _l("Failed login"),
     "unit_saved": _l("Unit saved"),
@@ -174,7 +180,7 @@ def measure_label(code: str) -> str:
     """The label of a sanction measure code from the catalogue (or the code itself)."""
     if "measure_labels" not in g:
         cat = catalog.current()
-        labels = {m.code: (m.zh, m.en) for measures in cat.sanctions.values() for m in measures}
+        labels = {m.code: (m.zh, m.en) for m in cat.all_measures()}
         stops = load_schema(str(current_app.config["FORMS_DIR"]), "three_stops.json").properties["measures"]
         for value, zh in stops.get("x-enum-titles", {}).items():
             labels[value] = (zh, stops.get("x-enum-titles-en", {}).get(value, value))

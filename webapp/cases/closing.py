@@ -1,11 +1,15 @@
-"""Closing a case without settlement (seed 000: cases that can never be settled still end).
+"""Closing a case without its normal exit, by the unit its process names in
+``processes/catalog.toml`` (``closing``), with that process's form.
 
-The office closes a case, with its reason and evidence (forms/close_case.json): written off
-by the bank (核销), enforcement terminated by the court (终本), the debtor deceased or
-dissolved, bankruptcy completed. The ``case_closing`` message interrupts the case body
-wherever it stands; the diagram then takes the debtor off the blacklist and asks every
-unit whose sanction is still applied to lift it, as delisting does. A write-off keeps the
-bank's own credit record of the loan: the case page says so.
+A debt case (seed 000: cases that can never be settled still end) is closed by the office,
+with its reason and evidence (forms/close_case.json): written off by the bank (核销),
+enforcement terminated by the court (终本), the debtor deceased or dissolved, bankruptcy
+completed. A judgment defaulter comes off the court's list (seed 004) when the court records
+the judgment fulfilled, a settlement agreement performed or the listing revoked
+(forms/exit_listing.json). Either way the ``case_closing`` message interrupts the case body
+wherever it stands; the diagram then takes the debtor off the list and asks every unit whose
+measure is still applied to lift it, as delisting does. A write-off keeps the bank's own
+credit record of the loan: the case page says so.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from webapp.cases import attachments, guarantees, history, steps
+from webapp.cases import attachments, guarantees, history, steps, versions
 from webapp.cases.attachments import Upload
-from webapp.errors import Conflict, Forbidden, StepFailed
+from webapp.catalog import ProcessSpec
+from webapp.errors import Conflict, Forbidden, NotFound, StepFailed
 from webapp.models import Case, Notification, User
 from webapp.models.cases import OPEN
 from webapp.taskforms import FormSchema, load_schema, validate
 
-FORM = "close_case.json"
 MESSAGE = "case_closing"
 # reasons whose closing keeps a record beyond the lifted sanctions, and what the case page says
 KEEPS_RECORD = {
@@ -34,8 +38,21 @@ KEEPS_RECORD = {
 }
 
 
-def form(forms_dir: str) -> FormSchema:
-    return load_schema(forms_dir, FORM)
+def form(forms_dir: str, spec: ProcessSpec) -> FormSchema:
+    if spec.closing_form is None:
+        raise NotFound(_("A case of this kind is not closed on this page."))
+    return load_schema(forms_dir, spec.closing_form)
+
+
+def check_closer(user: User, spec: ProcessSpec) -> None:
+    """Only the caseworkers of the unit the process names close its cases."""
+    if spec.closing_unit is None:
+        raise NotFound(_("A case of this kind is not closed on this page."))
+    if user.unit_code == spec.closing_unit and user.has_role("caseworker"):
+        return
+    if spec.closing_unit == "office":
+        raise Forbidden(_("Only the group office closes a case."))
+    raise Forbidden(_("Only the unit in charge of this kind of case closes it."))
 
 
 def close_case(
@@ -49,9 +66,9 @@ def close_case(
 ) -> list[str]:
     """Close ``case`` without settlement; the units asked to lift their sanctions. Every
     check comes before the evidence file is written; nothing is kept if the step fails."""
-    if not (user.unit_code == "office" and user.has_role("caseworker")):
-        raise Forbidden(_("Only the group office closes a case."))
-    data = validate(form(forms_dir), data)
+    spec = versions.process_spec(session, case)
+    check_closer(user, spec)
+    data = validate(form(forms_dir, spec), data)
     if upload is not None:
         attachments.check(upload)
     case = steps.lock_case(session, case.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp import engine
+from webapp import catalog, engine
 from webapp.audit import chain
 from webapp.models import Case, CaseEvent, Sanction
 
@@ -26,8 +26,15 @@ def opens_sanction(ready: engine.ReadyTask) -> bool:
 def sanction_may_open(
     session: Session, case: Case, pending: list[chain.NewEvent], definition: engine.Definition
 ) -> bool:
-    """Rule 1: only after the debtor was interviewed (or, for an official, talked to) and a
-    deadline passed after that: the last talk's completion followed by a fired timer."""
+    """Rule 1, as the case's process says (``sanction_rule`` in processes/catalog.toml):
+    ``after_talk_and_deadline``, only after the debtor was interviewed (or, for an official,
+    talked to) and a deadline passed after that: the last talk's completion followed by a
+    fired timer; ``while_listed``, only while the case's subject is on the list."""
+    rule = catalog.current().process(definition.process_id).sanction_rule
+    if rule == "while_listed":
+        return case.blacklisted
+    if rule != "after_talk_and_deadline":
+        raise ValueError(f"unknown sanction_rule {rule!r} in processes/catalog.toml")
     talks = {
         element
         for element, props in definition.element_properties.items()

@@ -12,8 +12,9 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.orm import Session, defer
 
-from webapp.cases import referrals
+from webapp.cases import referrals, versions
 from webapp.cases.visibility import SHOWN
+from webapp.catalog import ProcessSpec
 from webapp.clock import now
 from webapp.documents import access
 from webapp.errors import NotFound
@@ -110,6 +111,8 @@ class CaseView:
     events: list[CaseEvent]
     # display names of the users who acted on the case, by id
     people: dict[int, str]
+    # the process the case runs (processes/catalog.toml)
+    process: ProcessSpec
 
 
 # the case page's statements, built once
@@ -139,6 +142,7 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
         sanctions=list(session.scalars(_SANCTIONS, by_case)),
         events=events,
         people=people,
+        process=versions.process_spec(session, case),
     )
 
 

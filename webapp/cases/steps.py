@@ -6,7 +6,8 @@ of the step remains.
 Element properties in the diagram (``stage``, ``effect``) say what a step means to the
 case, so the rules stay in data: ``effect`` is a space-separated list of
 ``blacklist_enter``, ``blacklist_leave``, ``sanction_applied``, ``sanction_lifted``,
-``referral_answered[:<field>]``, ``loans_settled``, ``settlement_rejected``, ``outcome:<name>``,
+``referral_answered[:<field>]``, ``loans_settled``, ``listing_ended``, ``closing_reason:<field>``,
+``settlement_rejected``, ``outcome:<name>``,
 ``notify:creditor_bank`` and ``milestone:<kind>[:<field>...]``; a user task whose
 ``milestone`` property names a kind is that milestone when it opens. The creditor banks hear
 of each milestone, and of the case closing, at the step's end (``_tell_banks``). A sanction
@@ -48,6 +49,8 @@ from webapp.models.tasks import CANCELLED, COMPLETED, OPEN
 
 # later stages win when several are active at once
 STAGE_ORDER = (
+    # a judgment defaulter on the court's list, no other step open (the court's own tasks)
+    "listed",
     "review",
     "negotiation",
     "market_exit",
@@ -204,11 +207,12 @@ def _engine_data(
     session: Session, case: Case, task: Task, data: dict[str, Any], definition: engine.Definition
 ) -> dict[str, Any]:
     """What the engine receives with a completed task: the submitted data, and for a step
-    that settles the loans (effect ``loans_settled``, e.g. a plan's last instalment) the
-    units whose sanctions are in force, so the delisting that follows asks each of them to
-    lift (rule 2) as a reported settlement does."""
+    that settles the loans (effect ``loans_settled``, e.g. a plan's last instalment) or ends
+    the listing (``listing_ended``, the court's record of a defaulter's exit) the units whose
+    sanctions are in force, so the delisting that follows asks each of them to lift (rule 2)
+    as a reported settlement does."""
     effects = definition.element_properties.get(task.element_id, {}).get("effect", "").split()
-    if "loans_settled" in effects and data.get("settlement_certificate_no"):
+    if ("loans_settled" in effects and data.get("settlement_certificate_no")) or "listing_ended" in effects:
         return {**data, "units_in_force": guarantees.units_to_lift(session, case.id)}
     return data
 
@@ -561,6 +565,9 @@ def _apply_effects(
                 certificate = (task.submitted or {}).get("settlement_certificate_no")
                 if certificate:  # the last instalment of a repayment plan was paid
                     _settle_loans(session, ctx, str(certificate))
+            elif name == "closing_reason" and own_task and task is not None:
+                # closing_reason:<field>: the step records why the case ends (a defaulter's exit)
+                case.closing_reason = (task.submitted or {}).get(arg) or None
 
 
 def _tell_banks(session: Session, ctx: StepContext, *, closed: bool) -> None:

@@ -8,10 +8,8 @@ from pathlib import Path
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
-from webapp import engine
-from webapp.models import ProcessVersion
-
-MAIN_PROCESS = "debt_case"
+from webapp import catalog, engine
+from webapp.models import Case, ProcessVersion
 
 # a step needs a version's id and hash; its files only when the definition is not cached
 WITHOUT_FILES = (defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.spec_json))
@@ -21,8 +19,13 @@ _BY_HASH = (
 )
 
 
-def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS) -> ProcessVersion:
-    """The version row for the diagrams now in ``processes_dir`` (created if new)."""
+_PROCESS_OF = select(ProcessVersion.process_id).where(ProcessVersion.id == bindparam("version_id"))
+
+
+def deploy(session: Session, processes_dir: str, process_id: str | None = None) -> ProcessVersion:
+    """The version row of a process's diagram now in ``processes_dir`` (created if new);
+    the catalogue's default process when none is named."""
+    process_id = process_id or catalog.load(processes_dir).default_process.key
     definition = engine.load_directory(Path(processes_dir), process_id)
     version = session.scalar(_BY_HASH, {"sha": definition.sha256})
     if version is None:
@@ -35,6 +38,15 @@ def deploy(session: Session, processes_dir: str, process_id: str = MAIN_PROCESS)
         session.add(version)
         session.flush()
     return version
+
+
+def process_key(session: Session, case: Case) -> str:
+    """The key of the process the case runs (``processes/catalog.toml``)."""
+    return str(session.scalar(_PROCESS_OF, {"version_id": case.process_version_id}))
+
+
+def process_spec(session: Session, case: Case) -> catalog.ProcessSpec:
+    return catalog.current().process(process_key(session, case))
 
 
 def definition_of(version: ProcessVersion) -> engine.Definition:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import catalog
-from webapp.cases import guarantees, referrals
+from webapp.cases import guarantees, referrals, versions
 from webapp.cases.versions import WITHOUT_FILES, definition_of
 from webapp.clock import now
 from webapp.config import ROOT
@@ -180,13 +180,16 @@ def _sanctioning(session: Session, case: Case) -> list[Addressee]:
     applied = _applied(session, case)
     kinds = {code: kind for code, kind in session.execute(select(Unit.code, Unit.kind))}
     cat = catalog.current()
+    process = versions.process_key(session, case)
     result: dict[str, Addressee] = {}
     for task in tasks:
         if task.unit_code in result:
             continue
         measures = applied.get(task.unit_code) or list(task.context.get("allowed_measures") or [])
         if not measures:
-            measures = [m.code for m in cat.measures_for(task.unit_code, kinds.get(task.unit_code, ""))]
+            measures = [
+                m.code for m in cat.measures_for(task.unit_code, kinds.get(task.unit_code, ""), process)
+            ]
         result[task.unit_code] = Addressee(task.unit_code, "", measures)
     return list(result.values())
 

@@ -135,7 +135,7 @@ def _money(value: Decimal) -> str:
 
 def _measure_labels() -> dict[str, str]:
     """Chinese labels of the catalogue's measures and of the official's three stops."""
-    labels = {m.code: m.zh for measures in catalog.current().sanctions.values() for m in measures}
+    labels = {m.code: m.zh for m in catalog.current().all_measures()}
     stops = load_schema(str(current_app.config["FORMS_DIR"]), "three_stops.json").properties.get(
         "measures", {}
     )

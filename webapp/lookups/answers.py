@@ -135,8 +135,7 @@ class _Debtor:
 
 def field_measures(user: User) -> frozenset[str]:
     """The measures of the looking unit's field: a bank's are the creditor banks' measures."""
-    catalog = catalog_mod.current()
-    return frozenset(m.code for m in catalog.measures_for(user.unit_code, user.unit.kind))
+    return catalog_mod.current().field_measures(user.unit_code, user.unit.kind)
 
 
 def answer(session: Session, user: User, questions: Sequence[Query | Invalid]) -> list[Answer]:
@@ -224,10 +223,9 @@ def _matches(session: Session, user: User, debtors: dict[int, _Debtor]) -> dict[
             )
     own_field = field_measures(user)
     order = {code: i for i, code in enumerate(sorted(own_field))}
-    for catalogue_entry in catalog_mod.current().sanctions.values():
-        for i, m in enumerate(catalogue_entry):
-            if m.code in own_field:
-                order[m.code] = i
+    for i, m in enumerate(catalog_mod.current().all_measures()):
+        if m.code in own_field:
+            order[m.code] = i
     result = {}
     for debtor_id, d in debtors.items():
         listed = [c for c in d.cases if c[1]]

@@ -10,6 +10,7 @@ from webapp.models.cases import Attachment, Case, CaseParticipant, Debtor, Loan,
 from webapp.models.documents import Document, DocumentNumber
 from webapp.models.events import CaseEvent, ChainHead
 from webapp.models.imports import IdempotencyKey, ImportBatch, ImportRow
+from webapp.models.listings import CaseLink, CourtListing
 from webapp.models.mail import OutboxMail
 from webapp.models.processes import ProcessVersion
 from webapp.models.progress import Repayment, Withholding
@@ -25,8 +26,10 @@ __all__ = [
     "CalendarYear",
     "Case",
     "CaseEvent",
+    "CaseLink",
     "CaseParticipant",
     "ChainHead",
+    "CourtListing",
     "Debtor",
     "Document",
     "DocumentNumber",

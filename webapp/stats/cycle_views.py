@@ -14,7 +14,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webapp.cases.versions import MAIN_PROCESS, definition_of
+from webapp import catalog
+from webapp.cases.versions import definition_of
 from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Forbidden, NotFound
@@ -122,11 +123,16 @@ def heatmap_csv() -> ResponseReturnValue:
 @bp.get("/cycle-times/diagram.bpmn")
 @login_required
 def heatmap_diagram() -> ResponseReturnValue:
-    """The latest deployed case diagram, on which the heatmap is drawn."""
+    """The latest deployed diagram of a process (``?process=``, the default process unless
+    named), on which the heatmap is drawn."""
     _require_all_seeing()
+    processes = catalog.current().processes
+    key = request.args.get("process") or next(iter(processes))
+    if key not in processes:
+        raise NotFound(_("No such process."))
     version = get_session().scalar(
         select(ProcessVersion)
-        .where(ProcessVersion.process_id == MAIN_PROCESS)
+        .where(ProcessVersion.process_id == key)
         .order_by(ProcessVersion.id.desc())
         .limit(1)
     )

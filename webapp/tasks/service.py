@@ -214,7 +214,7 @@ def task_form(session: Session, task: Task, forms_dir: str, case: Case | None = 
     # the case's own facts: a debtor blacklisted before (a case reopened after an invalid
     # certificate) is not rejected on re-review; it leaves by settlement or by closing
     context["blacklisted"] = bool(case and case.blacklisted)
-    measures = cat.measures_for(task.unit_code, kind)
+    measures = cat.measures_for(task.unit_code, kind, versions.process_key(session, case) if case else None)
     # a lighter sanction: only the measures the office chose for the unit, if it chose any of them
     allowed = set(context.get("allowed_measures") or [])
     if allowed & {m.code for m in measures}:
