@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from webapp.admin import calendar, service
+from webapp.admin import versions as process_versions
 from webapp.auth import sessions
 from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
@@ -19,6 +20,7 @@ from webapp.transactions import atomic
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 calendar.register(bp)  # /admin/calendar and the next-year banner (webapp/admin/calendar.py)
+process_versions.register(bp)  # /admin/versions: versions and the move of running cases
 
 
 @bp.before_request

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -132,9 +133,11 @@ def pair(session: Session, from_version_id: int, to_version_id: int) -> tuple[Ve
     if source is None or target is None:
         raise NotFound("process version not found")
     if source.process_id != target.process_id:
-        raise Invalid("the target version belongs to another process", {"to_version": ["another process"]})
+        message = _("The target version belongs to another process.")
+        raise Invalid(message, {"to_version": [message]})
     if target.id <= source.id:
-        raise Invalid("the target version must be newer than the source", {"to_version": ["not newer"]})
+        message = _("The target version must be newer than the source version.")
+        raise Invalid(message, {"to_version": [message]})
     return source, target
 
 
