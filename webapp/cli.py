@@ -23,6 +23,7 @@ from webapp.engine import Obstacle
 from webapp.errors import DomainError
 from webapp.models import Case, User
 from webapp.reference import create_user, load_units
+from webapp.stats.rollups import stats_cmd
 
 DEFAULT_DEMO_PASSWORD = "liandong-demo"  # noqa: S105 - printed demo password, development only
 
@@ -41,6 +42,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(cases_cmd)
     app.cli.add_command(backup_cmd)
     app.cli.add_command(restore_cmd)
+    app.cli.add_command(stats_cmd)
 
 
 @click.command("demo")

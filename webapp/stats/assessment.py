@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from sqlalchemy.orm import Session
 from webapp.clock import now
 from webapp.models import Notification, Task
 from webapp.models.tasks import CANCELLED, COMPLETED
+from webapp.stats import rollups
 from webapp.stats.cycle_times import Period
 from webapp.stats.figures import hidden_cases
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "assessment.toml"
+DAY_SECONDS = Decimal(86400)
 WEIGHT_NAMES = ("base", "on_time", "lateness", "reminder", "overdue_open")
 
 
@@ -83,34 +86,46 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
     """Every unit with tasks or reminders in ``period``, best score first."""
     late = and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)
     hidden = hidden_cases(session)
-    done: dict[str, tuple[int, int, float]] = {}
-    for unit, count, on_time, lateness in session.execute(
-        select(
-            Task.unit_code,
-            func.count(),
-            func.sum(case((late, 0), else_=1)),
-            func.avg(case((late, _days_late(session)), else_=None)),
-        )
-        .where(
-            Task.status == COMPLETED,
-            Task.completed_at >= period.start,
-            Task.completed_at < period.end,
-            Task.case_id.not_in(hidden),
-        )
-        .group_by(Task.unit_code)
-    ):
-        done[unit] = (int(count), int(on_time or 0), float(lateness or 0.0))
-    reminded = dict(
-        session.execute(
+    # the closed days folded into the daily rollups, the rest of the period counted live
+    part = rollups.split(session, period.start, period.end)
+    # per unit: completed, late, days of lateness summed over the late ones
+    done: dict[str, list[Any]] = {
+        unit: [n, n_late, seconds / DAY_SECONDS]
+        for unit, (n, n_late, seconds) in rollups.totals(session, rollups.DONE, part).items()
+    }
+    reminded: dict[str, int] = {
+        unit: n for unit, (n, _late, _seconds) in rollups.totals(session, rollups.REMINDER, part).items()
+    }
+    if part.live_since is not None:
+        for unit, count, n_late, lateness in session.execute(
+            select(
+                Task.unit_code,
+                func.count(),
+                func.sum(case((late, 1), else_=0)),
+                func.sum(case((late, _days_late(session)), else_=None)),
+            )
+            .where(
+                Task.status == COMPLETED,
+                Task.completed_at >= part.live_since,
+                Task.completed_at < period.end,
+                Task.case_id.not_in(hidden),
+            )
+            .group_by(Task.unit_code)
+        ):
+            row = done.setdefault(unit, [0, 0, Decimal(0)])
+            row[0] += int(count)
+            row[1] += int(n_late or 0)
+            row[2] += Decimal(lateness or 0)
+        for unit, count in session.execute(
             select(Notification.unit_code, func.count())
             .where(
                 Notification.kind == "reminder",
-                Notification.created_at >= period.start,
+                Notification.created_at >= part.live_since,
                 Notification.created_at < period.end,
             )
             .group_by(Notification.unit_code)
-        ).all()
-    )
+        ):
+            reminded[unit] = reminded.get(unit, 0) + int(count)
     # open at the period's end (or now, for a period not over yet) and past due then
     moment = min(period.end, now())
     # still open at the moment: not completed, or completed after it; two statements, each an
@@ -131,7 +146,9 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
             overdue[unit] = overdue.get(unit, 0) + int(count)
     rows = []
     for unit in set(done) | set(reminded) | set(overdue):
-        count, on_time, lateness = done.get(unit, (0, 0, 0.0))
+        count, n_late, days_late = done.get(unit, (0, 0, 0))
+        # the average lateness of the late ones (as AVG over them: none late, 0)
+        on_time, lateness = count - n_late, float(days_late / n_late) if n_late else 0.0
         reminders, open_late = int(reminded.get(unit, 0)), int(overdue.get(unit, 0))
         rows.append(
             (

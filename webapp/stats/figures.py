@@ -38,7 +38,9 @@ Each figure is a handful of aggregate statements (GROUP BY, CASE buckets compute
 database), never a loop over cases, and never the engine state. Each statement reads only the
 rows of its period through an index on the moment it counts (migration 0021), and the rows of
 tables other than ``cases`` are kept to the scope by their ``case_id`` (``_of_cases``), without
-joining each to its case: a million cases stay out of a month's figures.
+joining each to its case: a million cases stay out of a month's figures. For all units, the
+interviews, the deadlines passed and the tasks completed (on time or late) of the closed local
+days come from the daily rollups (``webapp/stats/rollups.py``), the rest of the period live.
 """
 
 from __future__ import annotations
@@ -59,12 +61,13 @@ from webapp.deadlines.calendar import LOCAL
 from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Sanction, Task
 from webapp.models.progress import Repayment
 from webapp.models.tasks import COMPLETED, OPEN
+from webapp.stats import rollups
 
-# the talks the debtor is summoned to (stage interview or official_talk in the diagram)
-INTERVIEW_ELEMENTS = ("interview", "official_talk")
+# the talks the debtor is summoned to (stage interview or official_talk in the diagram), and
 # the tasks a passed rectification deadline opens (after rectification_deadline and
-# official_deadline): the worker's timer events do not name their element
-DEADLINE_ELEMENTS = ("assess_rectification", "three_stops")
+# official_deadline; the worker's timer events do not name their element): rollups.py has them
+INTERVIEW_ELEMENTS = rollups.INTERVIEW_ELEMENTS
+DEADLINE_ELEMENTS = rollups.DEADLINE_ELEMENTS
 # open cases by age in days: (upper limit, label), the last without limit
 AGE_BUCKETS: tuple[tuple[int | None, str], ...] = ((7, "< 7"), (30, "7-30"), (90, "30-90"), (None, "> 90"))
 ZERO = Decimal("0.00")
@@ -219,15 +222,27 @@ def figures(
     referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
     referral = Task.element_id.in_(referral_ids) if referral_ids else false()
     task_scope = _of_cases(Task.case_id, hidden, unit, bank)
-    interview = and_(
-        Task.element_id.in_(INTERVIEW_ELEMENTS),
-        Task.status == COMPLETED,
-        _between(Task.completed_at, since, until),
+    # all units: the closed days folded into the daily rollups, the rest counted live
+    part = (
+        rollups.split(session, since, until)
+        if unit is None and bank is None
+        else rollups.Split(None, None, since)
     )
-    deadline = and_(Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, since, until))
-    interviews, deadlines = session.execute(
-        select(_count(interview), _count(deadline)).where(or_(interview, deadline), task_scope)
-    ).one()
+    interviews = rollups.count(session, rollups.INTERVIEW, part)
+    deadlines = rollups.count(session, rollups.DEADLINE, part)
+    if part.live_since is not None:
+        interview = and_(
+            Task.element_id.in_(INTERVIEW_ELEMENTS),
+            Task.status == COMPLETED,
+            _between(Task.completed_at, part.live_since, until),
+        )
+        deadline = and_(
+            Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, part.live_since, until)
+        )
+        live_interviews, live_deadlines = session.execute(
+            select(_count(interview), _count(deadline)).where(or_(interview, deadline), task_scope)
+        ).one()
+        interviews, deadlines = interviews + int(live_interviews), deadlines + int(live_deadlines)
     # a referral is a case sent to a unit: the unit's steps of the chain (acceptance, outcome)
     # count once, as do its answers (distinct pairs, counted over a DISTINCT subquery since
     # SQLite has no COUNT(DISTINCT a, b))
@@ -295,7 +310,7 @@ def figures(
         amount_outstanding=amount_outstanding,
         stages=stages,
         ages=ages,
-        overdue=_overdue(session, since, until, current, hidden, unit, bank),
+        overdue=_overdue(session, part, until, current, hidden, unit, bank),
         weeks=_weeks(session, start, end, scope, of_cases, bank),
     )
 
@@ -379,7 +394,7 @@ def _open_cases(
 
 def _overdue(
     session: Session,
-    since: dt.datetime,
+    part: rollups.Split,
     until: dt.datetime,
     current: dt.datetime,
     hidden: Any,
@@ -396,16 +411,21 @@ def _overdue(
         .group_by(Task.unit_code)
     ):
         counts.setdefault(code, [0, 0, 0, 0])[:2] = [int(a), int(b)]
-    for code, c, d in session.execute(
-        select(
-            Task.unit_code,
-            func.count(),
-            _count(and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
-        )
-        .where(Task.status == COMPLETED, _between(Task.completed_at, since, until), where)
-        .group_by(Task.unit_code)
-    ):
-        counts.setdefault(code, [0, 0, 0, 0])[2:] = [int(c), int(d)]
+    # the tasks completed: the folded days' sums (all units only), then the rest of the period
+    for code, (c, d, _seconds) in rollups.totals(session, rollups.DONE, part).items():
+        counts.setdefault(code, [0, 0, 0, 0])[2:] = [c, d]
+    if part.live_since is not None:
+        for code, c, d in session.execute(
+            select(
+                Task.unit_code,
+                func.count(),
+                _count(and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
+            )
+            .where(Task.status == COMPLETED, _between(Task.completed_at, part.live_since, until), where)
+            .group_by(Task.unit_code)
+        ):
+            row = counts.setdefault(code, [0, 0, 0, 0])
+            row[2:] = [row[2] + int(c), row[3] + int(d)]
     return [UnitOverdue(code, *counts[code]) for code in sorted(counts)]
 
 

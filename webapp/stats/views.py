@@ -15,10 +15,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from webapp.db import get_session
-from webapp.deadlines.calendar import local_today
+from webapp.deadlines.calendar import LOCAL, local_today
 from webapp.errors import NotFound
 from webapp.models import Unit
-from webapp.stats import tables
+from webapp.stats import rollups, tables
 from webapp.stats.figures import Figures, figures
 from webapp.templating import STAGES, unit_name
 
@@ -35,6 +35,24 @@ def _date_arg(name: str) -> dt.date | None:
         return dt.date.fromisoformat(request.args.get(name, ""))
     except ValueError:
         return None
+
+
+@bp.app_template_global()
+def rollup_note(first: dt.date, last: dt.date) -> str:
+    """What a page of all units says of the days of its period read from the daily rollups
+    (webapp/stats/rollups.py), or nothing when it counted every day live."""
+    found = rollups.note(
+        get_session(), rollups.local_start(first), rollups.local_start(last + dt.timedelta(days=1))
+    )
+    if found is None:
+        return ""
+    at = found["folded_at"].astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if found["folded_at"] else "?"
+    return _(
+        "Tasks completed, interviews, deadlines passed and reminders up to %(day)s are the daily "
+        "totals folded at %(at)s; later days are counted live.",
+        day=found["last"].isoformat(),
+        at=at,
+    )
 
 
 def _query() -> dict[str, Any]:
