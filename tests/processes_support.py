@@ -131,6 +131,8 @@ def perform(send: Transport, action: Mapping[str, Any]) -> dict[str, Any]:
     token, kind = action["token"], action["action"]
     if kind == "report":
         status, body = send("POST", "/api/v1/cases", token, action["payload"])
+    elif kind == "list_defaulter":
+        status, body = send("POST", "/api/v1/defaulters", token, action["payload"])
     elif kind == "settle":
         status, body = send("POST", f"/api/v1/cases/{action['case_id']}/settlement", token, action["body"])
     elif kind == "close":

@@ -25,6 +25,7 @@ import itertools
 import os
 import shutil
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,12 +51,21 @@ from tests.processes_support import (
     start,
     wait_until_ready,
 )
-from tests.support import SANCTION_MEASURES, report_payload
+from tests.support import SANCTION_MEASURES, credit_code, report_payload
 
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # named after the suite's own test database (LIANDONG_TEST_PG_DB): runs that share the server
 # under different names do not drop each other's databases here either
 PG_PREFIX = os.environ.get("LIANDONG_TEST_PG_PRODSHAPE_DB") or (PG_DB + "_prodshape")
+# each cooperating unit's first restriction on a judgment defaulter (webapp/data/restrictions.toml)
+DEFAULTER_MEASURES = {
+    entry["unit"]: entry["measures"][0]["code"]
+    for entry in tomllib.loads(
+        (Path(__file__).resolve().parent.parent / "webapp" / "data" / "restrictions.toml").read_text(
+            encoding="utf-8"
+        )
+    )["sanction"]
+}
 # the sanctioning units of an enterprise reported by one bank (bank_icbc)
 SANCTIONERS = ["bank_icbc", "court", "finance", "land_housing", "market", "ndrc", "publicity"]
 _copies = itertools.count(1)
@@ -178,6 +188,11 @@ class CaseDriver:
         answer = self._act(label, user, action)
         assert answer["body"]["case"]["id"] == self.case_id
         return self.state(label)
+
+    def list_defaulter(self, payload: dict[str, Any]) -> CaseState:
+        answer = self._act("listing", "court", {"action": "list_defaulter", "payload": payload}, expect=201)
+        self.case_id = answer["body"]["case"]["id"]
+        return self.state("the court's listing")
 
     def settle(self, user: str, certificate_no: str) -> CaseState:
         body = {"certificate_no": certificate_no}
@@ -423,6 +438,63 @@ def closing_path(case: CaseDriver, n: int) -> None:
     assert all(s["lifted_at"] for s in shown["sanctions"]), shown["sanctions"]
 
 
+def defaulter_path(case: CaseDriver, n: int) -> None:
+    """Issue 21's second process: the court lists a judgment defaulter, every cooperating unit
+    applies its restrictions, the police answer a refusal-to-execute referral in writing, the
+    court records the judgment fulfilled and every unit lifts: closed and delisted."""
+    state = case.list_defaulter(
+        {
+            "enforcement_no": f"（2026）冀0125执{n}号",
+            "debtor_kind": "enterprise",
+            "name": f"失信企业{n}",
+            "identifier": credit_code(n),
+            "amount_owed": 50000,
+            "duty": "支付货款",
+            "listed_on": "2026-03-02",
+        }
+    )
+    assert state.blacklisted
+    units = sorted(u for element, u in state.open_tasks if element == "apply_restriction")
+    assert units == sorted(DEFAULTER_MEASURES)
+    for unit in units:
+        state = case.complete(unit, "apply_restriction", measures=[DEFAULTER_MEASURES[unit]])
+    assert state.stage == "listed"
+    state = case.complete(
+        "court",
+        "refer_refusal",
+        refer_decision="refer",
+        refusal_facts="转移财产",
+        referral_document_no="移1号",
+    )
+    assert ("police_filing", "police") in state.open_tasks
+    case.complete(
+        "police",
+        "police_filing",
+        filing_result="not_filed",
+        filing_reasons="已部分履行",
+        filing_document_no="不立1号",
+        filing_date="2026-03-02",
+    )
+    state = case.complete(
+        "court", "record_exit", exit_reason="fulfilled", exit_document_no="执结1号", exit_date="2026-03-02"
+    )
+    assert not state.blacklisted and state.stage == "delisting"
+    assert sorted(u for _e, u in state.open_tasks) == units
+    for unit in units:
+        state = case.complete(unit, "lift_restriction", lift_confirmed=True)
+    assert (state.status, state.outcome, state.blacklisted) == ("closed", "delisted", False)
+
+
+def test_defaulter_path(deployment: Deployment) -> None:
+    """The judgment-defaulter process, every step in a fresh process."""
+    case = CaseDriver(SubprocessDriver(deployment))
+    try:
+        defaulter_path(case, n=28)
+        case.checked()
+    finally:
+        case.report_timings()
+
+
 def test_main_path(deployment: Deployment) -> None:
     """Every step of the main path in a fresh process, deadlines fired by the worker command."""
     case = CaseDriver(SubprocessDriver(deployment))
@@ -596,10 +668,10 @@ def _wait_for_output(server: Server, text: str, timeout: float = 30) -> None:
 
 
 def test_plan_and_closing_over_http(running: Running) -> None:
-    """The repayment plan and the closing without settlement over real HTTP to gunicorn's
-    workers, the deadlines fired by the running worker."""
+    """The repayment plan, the closing without settlement and a judgment defaulter's case
+    over real HTTP to gunicorn's workers, the deadlines fired by the running worker."""
     with explained(running.servers):
-        for path, n in ((plan_path, 26), (closing_path, 27)):
+        for path, n in ((plan_path, 26), (closing_path, 27), (defaulter_path, 29)):
             case = CaseDriver(running.driver)
             try:
                 path(case, n)

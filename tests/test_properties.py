@@ -1,6 +1,8 @@
-"""Due-process guarantees over random case histories (hypothesis stateful testing).
+"""Due-process guarantees over random case histories (hypothesis stateful testing), over
+both processes of the catalogue.
 
-Random reports (several banks, same debtors), decisions at open tasks by right and wrong
+Random reports (several banks, same debtors), the court's listings of judgment defaulters
+(some of them the same debtors), decisions at open tasks by right and wrong
 users, invalid submissions, settlements at random moments and jumps of the clock across
 deadlines, all through the domain functions the pages call, and restarts: between any two
 steps the process may forget everything it held (parsed definitions, the session's objects),
@@ -30,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 
-from tests.support import clear_database, report_payload, seed_users
+from tests.support import clear_database, credit_code, identity_number, report_payload, seed_users
 from webapp import engine
 from webapp.audit.chain import chain_of, verify_chain
 from webapp.cases import closing, intake, settlement, timers
@@ -38,6 +40,7 @@ from webapp.cases.guarantees import LIFTING_OUTCOMES, unlifted_sanctions
 from webapp.cases.versions import definition_of
 from webapp.catalog import load
 from webapp.db import get_session
+from webapp.defaulters import intake as defaulters
 from webapp.engine import state as engine_state
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.models import Case, CaseEvent, Debtor, Loan, ProcessVersion, Sanction, Task, User
@@ -48,6 +51,15 @@ START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 BANKS = ("bank_icbc", "bank_abc", "bank_rcb")
 EXAMPLES = int(os.environ.get("LIANDONG_PROPERTY_EXAMPLES", "12"))
 TALKS = ("interview", "official_talk")
+# the elements that apply and lift measures, in either process
+APPLY = ("apply_sanction", "three_stops")
+RESTRICT = "apply_restriction"
+LIFTS = ("lift_sanction", "lift_restriction")
+EXITS = {
+    "fulfilled": "履行完毕",
+    "settlement_performed": "和解履行完毕",
+    "revoked": "撤销",
+}
 
 
 PLANS = (
@@ -172,8 +184,35 @@ def _form(
                 {"certificate_decision": "rejected", "verification_notes": "伪造"},
             ]
         )
-    if element == "lift_sanction":
+    if element in LIFTS:
         return {"lift_confirmed": True}
+    if element == RESTRICT:
+        measures = catalogue.process(defaulters.PROCESS).measures_for(unit, "")
+        if pick([False, False, False, True]):
+            return {"no_measure": True, "no_measure_reason": "不适用"}
+        return {"measures": [pick([m.code for m in measures])]}
+    if element == "record_exit":
+        reason = pick(sorted(EXITS))
+        return {"exit_reason": reason, "exit_document_no": EXITS[reason], "exit_date": "2026-03-02"}
+    if element == "refer_refusal":
+        return pick(
+            [
+                {"refer_decision": "refer", "refusal_facts": "转移财产", "referral_document_no": "移1号"},
+                {"refer_decision": "no_referral", "no_referral_reason": "已部分履行"},
+            ]
+        )
+    if element == "police_filing":
+        return pick(
+            [
+                {"filing_result": "filed", "filing_document_no": "立1号", "filing_date": "2026-03-02"},
+                {
+                    "filing_result": "not_filed",
+                    "filing_reasons": "证据不足",
+                    "filing_document_no": "不立1号",
+                    "filing_date": "2026-03-02",
+                },
+            ]
+        )
     raise AssertionError(f"no form data for {element}")
 
 
@@ -221,6 +260,33 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                         self.db, user, payload, forms_dir=forms_dir, processes_dir=processes_dir
                     ),
                 )
+
+        @rule(debtor=st.integers(0, 3))
+        def court_lists(self, debtor: int) -> None:
+            """The court lists a judgment defaulter: debtors 0-2 may stand on debt cases too
+            (linked, not merged), 3 only on the court's list."""
+            kind, identifier = (
+                ("individual", identity_number(500 + debtor))
+                if debtor == 2
+                else ("enterprise", credit_code(500 + debtor))
+            )
+            number = next(self.contracts)
+            payload = {
+                "enforcement_no": f"（2026）执{number}号",
+                "debtor_kind": kind,
+                "name": f"被执行人{500 + debtor}",
+                "identifier": identifier,
+                "amount_owed": 1000 + number,
+                "duty": "支付款项",
+                "listed_on": "2026-03-02",
+            }
+            court = self.user("court")
+            atomic(
+                self.db,
+                lambda: defaulters.list_defaulter(
+                    self.db, court, payload, forms_dir=forms_dir, processes_dir=processes_dir
+                ),
+            )
 
         @rule(data=st.data())
         def act(self, data: Any) -> None:
@@ -330,9 +396,17 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
         @rule(data=st.data())
         def close(self, data: Any) -> None:
             """The office closes an open case without settlement, for a random reason."""
+            closable = [p.key for p in catalogue.processes.values() if p.closing_unit]
             rows = list(
                 self.db.scalars(
-                    select(Case.id).where(Case.status == "open", Case.stage != "delisting").order_by(Case.id)
+                    select(Case.id)
+                    .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+                    .where(
+                        Case.status == "open",
+                        Case.stage != "delisting",
+                        ProcessVersion.process_id.in_(closable),
+                    )
+                    .order_by(Case.id)
                 )
             )
             if not rows:
@@ -370,9 +444,20 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                     db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
                 )
                 kinds = [(e.kind, e.element_id) for e in events]
-                # 1. a sanction step opens only after a talk and a deadline passed after it
+                rule = catalogue.process(
+                    db.get(ProcessVersion, case.process_version_id).process_id
+                ).sanction_rule
+                # 1. a sanction step opens only after a talk and a deadline passed after it; a
+                # judgment defaulter's restrictions only while listed
                 for index, (kind, element) in enumerate(kinds):
-                    if kind == "task_opened" and element in ("apply_sanction", "three_stops"):
+                    if kind == "task_opened" and element == RESTRICT:
+                        entered = [i for i, (k, _el) in enumerate(kinds[:index]) if k == "blacklist_entered"]
+                        assert rule == "while_listed" and entered, f"case {case.id}: restriction unlisted"
+                        assert "blacklist_left" not in [k for k, _el in kinds[entered[-1] : index]]
+                    if kind == "task_opened" and element in APPLY:
+                        assert rule == "after_talk_and_deadline", (
+                            f"case {case.id}: {element} in a {rule} case"
+                        )
                         talks = [
                             i
                             for i, (k, el) in enumerate(kinds[:index])
@@ -435,7 +520,7 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                 )
                 open_elements = {t.element_id for t in open_rows}
                 if case.stage == "delisting" and "verify_settlement" not in open_elements and open_rows:
-                    lifts = sorted(t.unit_code for t in open_rows if t.element_id == "lift_sanction")
+                    lifts = sorted(t.unit_code for t in open_rows if t.element_id in LIFTS)
                     in_force = sorted(set(unlifted_sanctions(db, case)))
                     assert lifts == in_force, f"case {case.id}: lift tasks {lifts} for sanctions {in_force}"
                 debtor = db.get(Debtor, case.debtor_id)
@@ -452,15 +537,19 @@ def make_machine(app: Any) -> type[RuleBasedStateMachine]:
                         if e.kind == "sanction_applied" and public_measures & set(e.data.get("measures", []))
                     ]
                     assert exposed, f"case {case.id}: published without exposure"
-                    talks = [
-                        i
-                        for i, (k, el) in enumerate(kinds[: exposed[0]])
-                        if k == "task_completed" and el in TALKS
-                    ]
-                    assert talks, f"case {case.id}: published before a talk"
-                    assert any(k == "timer_fired" for k, _ in kinds[talks[-1] : exposed[0]]), (
-                        f"case {case.id}: published before the deadline passed"
-                    )
+                    if rule == "while_listed":
+                        entered = [i for i, (k, _el) in enumerate(kinds) if k == "blacklist_entered"]
+                        assert entered and entered[0] < exposed[0], f"case {case.id}: published unlisted"
+                    else:
+                        talks = [
+                            i
+                            for i, (k, el) in enumerate(kinds[: exposed[0]])
+                            if k == "task_completed" and el in TALKS
+                        ]
+                        assert talks, f"case {case.id}: published before a talk"
+                        assert any(k == "timer_fired" for k, _ in kinds[talks[-1] : exposed[0]]), (
+                            f"case {case.id}: published before the deadline passed"
+                        )
                 # 3. a closed case has no open step
                 if case.status == "closed":
                     assert open_rows == []

@@ -89,8 +89,14 @@ def heatmap() -> ResponseReturnValue:
         }
         for s in steps
     }
+    processes = catalog.current().processes
+    process = request.args.get("process") or next(iter(processes))
+    if process not in processes:
+        raise NotFound(_("No such process."))
     return render_template(
         "stats/cycle_times.html",
+        processes=processes.values(),
+        process=process,
         first=first,
         last=last,
         steps=steps,
