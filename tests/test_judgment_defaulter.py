@@ -207,3 +207,31 @@ def test_the_same_enforcement_case_is_not_listed_twice(app, browser):
 def test_only_the_court_lists_defaulters(app, browser):
     assert browser("bank_icbc").get("/defaulters/new").status_code == 403
     assert browser("office").post("/defaulters/new", data=listing_form(2)).status_code == 403
+
+
+def test_replay_exports_api_and_chain_work_for_a_defaulter_case(app, browser):
+    case_id = list_defaulter(browser, 3)
+    browser("market").complete(case_id, "apply_restriction", measures=["jd_no_legal_representative"])
+    auditor = browser("auditor")
+    replay = auditor.get(f"/audit/cases/{case_id}?step=2")
+    assert replay.status_code == 200 and "apply_restriction" in replay.get_data(as_text=True)
+    exported = auditor.get(f"/audit/cases/{case_id}/export.json").get_json()
+    assert [e["kind"] for e in exported["events"]][:2] == ["reported", "blacklist_entered"]
+    assert "jd_no_legal_representative" in auditor.get(f"/audit/cases/{case_id}/export.csv").get_data(
+        as_text=True
+    )
+    assert auditor.get(f"/audit/cases/{case_id}/print").status_code == 200
+    verified = auditor.get(f"/audit/verify?case={case_id}")
+    assert verified.status_code == 200
+    # the case's own diagram on its page
+    diagram = browser("court").get(f"/cases/{case_id}/diagram.bpmn").get_data(as_text=True)
+    assert 'id="judgment_defaulter"' in diagram and "apply_restriction" in diagram
+
+
+def test_a_bank_looking_up_a_listed_defaulter_sees_what_every_bank_applies(app, browser):
+    case_id = list_defaulter(browser, 4)
+    browser("regulator").complete(case_id, "apply_restriction", measures=["jd_all_banks_refuse"])
+    page = browser("bank_abc").post("/lookups/", data={"identifier": credit_code(4)}).get_data(as_text=True)
+    assert "在黑名单中" in page
+    assert "不开新户、不发放贷款" in page  # a measure of every bank's field (seed 004 §三(十七))
+    assert f"/cases/{case_id}" not in page  # the bank takes no part in the case
