@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from tests.processes_support import Deployment
-from tests.support import Browser, case_row, open_tasks
+from tests.support import PASSWORD, Browser, app_with_csrf, case_row, open_tasks
 from webapp import create_app
 from webapp.audit.chain import chain_of, verify_chain
 from webapp.cases import steps
@@ -390,3 +390,29 @@ def test_the_move_and_the_next_step_each_in_a_fresh_process(app, demo, deploy_ch
     assert kinds.index("version_migrated") < kinds.index("task_completed")
     assert _chain_ok(app, demo[REVIEW])
     assert json.loads(case_row(app, demo[REVIEW]).state)["typename"] == "BpmnWorkflow"
+
+
+def test_the_move_is_posted_with_the_form_token(app, demo, deploy_changed):
+    """With CSRF protection on, as in production: a move posted without the dry-run page's
+    token is refused and moves nothing; the page's own confirm form moves the cases."""
+    _changed, new = deploy_changed("countersign_csrf", add_countersignature)
+    old = _version_of(app, demo[REVIEW])
+    protected = app_with_csrf(app)
+    try:
+        client = protected.test_client()
+        login = client.get("/login").get_data(as_text=True)
+        token = login.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"username": "admin", "password": PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=form).status_code == 302
+        chosen = {"from_version": old, "to_version": new}
+        assert client.post("/admin/versions/migrate", data=chosen).status_code == 400
+        assert _version_of(app, demo[REVIEW]) == old
+        dry = client.get(f"/admin/versions/dry-run?from_version={old}&to_version={new}")
+        page = dry.get_data(as_text=True)
+        confirm_form = page[page.index('action="/admin/versions/migrate"') :]
+        token = confirm_form.split('name="csrf_token" value="')[1].split('"')[0]
+        moved = client.post("/admin/versions/migrate", data={**chosen, "csrf_token": token})
+        assert moved.status_code == 200
+        assert _version_of(app, demo[REVIEW]) == new
+    finally:
+        protected.extensions["db_engine"].dispose()
