@@ -416,3 +416,44 @@ def test_the_move_is_posted_with_the_form_token(app, demo, deploy_changed):
         assert _version_of(app, demo[REVIEW]) == new
     finally:
         protected.extensions["db_engine"].dispose()
+
+
+def move_review_and_change_instalment(bpmn: str) -> str:
+    """The review in the regulator's lane, and the instalment's confirmation a manual task."""
+    bpmn = _replace(bpmn, "        <bpmn:flowNodeRef>review</bpmn:flowNodeRef>\n", "")
+    bpmn = _replace(
+        bpmn,
+        '<bpmn:lane id="Lane_regulator" name="regulator">',
+        '<bpmn:lane id="Lane_regulator" name="regulator">\n'
+        "        <bpmn:flowNodeRef>review</bpmn:flowNodeRef>",
+    )
+    start = bpmn.index('<bpmn:userTask id="confirm_instalment"')
+    end = bpmn.index("</bpmn:userTask>", start)
+    return (
+        bpmn[:start]
+        + bpmn[start:end].replace("<bpmn:userTask", "<bpmn:manualTask", 1)
+        + "</bpmn:manualTask>"
+        + bpmn[end + len("</bpmn:userTask>") :]
+    )
+
+
+def test_a_task_in_another_lane_or_of_another_kind_blocks_its_cases(app, demo, deploy_changed):
+    """An element the case stands in that exists in the new version but in another lane (the
+    open task would belong to another unit) or as another kind of element blocks the move;
+    the dry run names the lanes and kinds compared, and the move leaves those cases alone."""
+    changed, new = deploy_changed("lane_and_kind", move_review_and_change_instalment)
+    old = _version_of(app, demo[REVIEW])
+    cli = changed.test_cli_runner()
+    dry = cli.invoke(args=["processes", "migrate", "--from", str(old), "--to", str(new), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "review (ready): this task belongs to another lane in the new version [office → regulator]" in (
+        dry.output
+    )
+    assert "confirm_instalment (ready): this element is of another kind in the new version" in dry.output
+    assert "UserTask → ManualTask" in dry.output
+    assert "4 can move, 2 blocked" in dry.output
+    kept = _snapshot(app, [demo[REVIEW], demo[PLAN]])
+    moved = cli.invoke(args=["processes", "migrate", "--from", str(old), "--to", str(new)])
+    assert "4 moved, 2 blocked, 0 failed" in moved.output, moved.output
+    assert _snapshot(app, [demo[REVIEW], demo[PLAN]]) == kept
+    assert _version_of(app, demo[SANCTION]) == new
