@@ -457,3 +457,22 @@ def test_a_task_in_another_lane_or_of_another_kind_blocks_its_cases(app, demo, d
     assert "4 moved, 2 blocked, 0 failed" in moved.output, moved.output
     assert _snapshot(app, [demo[REVIEW], demo[PLAN]]) == kept
     assert _version_of(app, demo[SANCTION]) == new
+
+
+def test_a_version_with_too_many_running_cases_is_moved_from_the_command_line(
+    app, demo, deploy_changed, monkeypatch
+):
+    """Above the page's limit the dry run and the move are refused with the command to run,
+    and nothing moves."""
+    monkeypatch.setattr("webapp.admin.versions.WEB_LIMIT", 5)  # the demo has 6 running cases
+    changed, new = deploy_changed("countersign_limit", add_countersignature)
+    old = _version_of(app, demo[REVIEW])
+    admin = Browser(changed, "admin")
+    chosen = {"from_version": old, "to_version": new}
+    for response in (
+        admin.get("/admin/versions/dry-run", query_string=chosen),
+        admin.post("/admin/versions/migrate", data=chosen),
+    ):
+        assert response.status_code == 422
+        assert f"flask processes migrate --from {old}" in response.get_data(as_text=True)
+    assert all(_version_of(app, i) == old for i in demo)

@@ -21,6 +21,10 @@ from webapp.engine import Obstacle
 from webapp.errors import Invalid
 
 FIELDS = ("from_version", "to_version")
+# a version with more running cases is moved by ``flask processes migrate`` on the server: a
+# case's check costs 1-5 ms (docs/ARCHITECTURE.md), so a page request would outlast its worker's
+# timeout well before 100,000 cases
+WEB_LIMIT = 2000
 
 
 def register(bp: Blueprint) -> None:
@@ -47,6 +51,7 @@ def versions_page(
 def dry_run_page() -> ResponseReturnValue:
     try:
         source, target = _chosen(request.args)
+        _within_limit(source)
         result = migration.dry_run(get_session(), source, target)
     except Invalid as err:
         return versions_page(err.fields or {"from_version": [err.message]}, err.message)
@@ -56,6 +61,7 @@ def dry_run_page() -> ResponseReturnValue:
 def migrate_page() -> ResponseReturnValue:
     try:
         source, target = _chosen(request.form)
+        _within_limit(source)
         report = migration.migrate(get_session(), source, target, current_user)
     except Invalid as err:
         return versions_page(err.fields or {"from_version": [err.message]}, err.message)
@@ -79,6 +85,19 @@ def _chosen(values: Mapping[str, str]) -> tuple[int, int]:
         message = _("The target version must be newer than the source version.")
         raise Invalid(message, {"to_version": [message]})
     return source, target
+
+
+def _within_limit(source: int) -> None:
+    running = next((v.running for v in migration.versions(get_session()) if v.id == source), 0)
+    if running > WEB_LIMIT:
+        message = _(
+            "Version %(version)s has %(n)s running cases, more than this page moves at once "
+            "(%(limit)s): run flask processes migrate --from %(version)s on the server.",
+            version=source,
+            n=running,
+            limit=WEB_LIMIT,
+        )
+        raise Invalid(message, {"from_version": [message]})
 
 
 _REASONS = {
