@@ -2,7 +2,9 @@
 
 A case of the judgment-defaulter process has one court listing: the enforcement case's
 number (unique), the amount owed, the duty not performed and the day listed. A defaulter who
-is also on an open debt-evasion case is linked to it (``case_links``), not merged.
+is also on an open debt-evasion case is linked to it (``case_links``), not merged. Cases are
+indexed by process version: the versions page counts each version's cases and the case list
+filters by process.
 
 Revision ID: 0024
 Revises: 0022
@@ -56,9 +58,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_id", name=op.f("pk_court_listings")),
         sa.UniqueConstraint("enforcement_no", name=op.f("uq_court_listings_enforcement_no")),
     )
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cases_process_version_id"), ["process_version_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_process_version_id"))
     op.drop_table("court_listings")
     with op.batch_alter_table("case_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_links_linked_case_id"))

@@ -109,7 +109,8 @@ class Case(Base):
     debtor_name: Mapped[str] = mapped_column(String(200), server_default="")
     # equals debtor_id while the case is open and NULL after: one open case per debtor
     open_debtor_id: Mapped[int | None] = mapped_column(unique=True)
-    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    # indexed: the versions page counts each version's cases, lists filter by process (0024)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
     creditor_unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
     status: Mapped[str] = mapped_column(String(10), default=OPEN, index=True)
     stage: Mapped[str] = mapped_column(String(30), index=True)
