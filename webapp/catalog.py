@@ -53,9 +53,19 @@ class ProcessSpec:
     # the unit that ends a case without its normal exit, and that page's form (if any)
     closing_unit: str | None
     closing_form: str | None
+    # its short name in lists (zh, en)
+    short_zh: str = ""
+    short_en: str = ""
+    # what case and task pages show of the case's subject: "loans" or "court_listing"
+    facts: str = "loans"
 
     def name(self, locale: str) -> str:
         return self.en if locale.startswith("en") else self.zh
+
+    def short_name(self, locale: str) -> str:
+        if locale.startswith("en"):
+            return self.short_en or self.en
+        return self.short_zh or self.zh
 
     def started_by_unit(self, unit_code: str, unit_kind: str) -> bool:
         return unit_code in self.started_by or unit_kind in self.started_by
@@ -162,6 +172,9 @@ def _process(entry: dict[str, Any]) -> ProcessSpec:
         sanction_rule=entry["sanction_rule"],
         closing_unit=entry.get("closing", {}).get("unit"),
         closing_form=entry.get("closing", {}).get("form"),
+        short_zh=entry.get("short", {}).get("zh", ""),
+        short_en=entry.get("short", {}).get("en", ""),
+        facts=entry.get("facts", "loans"),
     )
 
 

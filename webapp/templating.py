@@ -20,7 +20,7 @@ from webapp.cases import closing
 from webapp.cases.identifiers import mask
 from webapp.clock import now
 from webapp.db import get_session
-from webapp.models import Unit
+from webapp.models import ProcessVersion, Unit
 from webapp.taskforms.conditions import show_conditions
 from webapp.taskforms.schemas import enum_title, load_schema, localized
 from webapp.taskforms.validation import posted_rows
@@ -216,6 +216,30 @@ def unit_name(code: str | None) -> str:
     return str(names[1] if locale().startswith("en") else names[0])
 
 
+_VERSION_PROCESSES = select(ProcessVersion.id, ProcessVersion.process_id)
+
+
+def process_key_of(version_id: int) -> str:
+    """The process key of a deployed version: every version's in one statement per page (a
+    version never changes its process, and there are few)."""
+    if "version_processes" not in g or version_id not in g.version_processes:
+        g.version_processes = {vid: key for vid, key in get_session().execute(_VERSION_PROCESSES)}
+    return str(g.version_processes.get(version_id, ""))
+
+
+def process_name(key: str, short: bool = False) -> str:
+    """A process's name (``processes/catalog.toml``), or its short name for lists."""
+    spec = catalog.current().processes.get(key)
+    if spec is None:
+        return key
+    return spec.short_name(locale()) if short else spec.name(locale())
+
+
+def process_label(version_id: int) -> str:
+    """The short name of the process a case of ``version_id`` runs."""
+    return process_name(process_key_of(version_id), short=True)
+
+
 def lane_labels() -> dict[str, str]:
     """The diagram's lane names (unit codes and case roles) as people read them."""
     english = locale().startswith("en")
@@ -242,6 +266,8 @@ def register(app: Flask) -> None:
     )
     app.jinja_env.globals.update(
         unit_name=unit_name,
+        process_label=process_label,
+        process_name=process_name,
         now_local=lambda: local_time(now()),
         locale=locale,
         nav_counts=lambda unit: nav_counts(get_session(), unit),

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import history, steps
-from webapp.models import Case, CaseLink, User
+from webapp.models import Case, CaseLink, ProcessVersion, User
 from webapp.models.cases import OPEN
 
 
@@ -20,6 +20,8 @@ class LinkedCase:
     stage: str
     status: str
     process_version_id: int
+    # the process it runs (processes/catalog.toml)
+    process_key: str = ""
 
 
 def link_open_cases(session: Session, case: Case, actor: User | None) -> list[int]:
@@ -40,21 +42,24 @@ def link_open_cases(session: Session, case: Case, actor: User | None) -> list[in
     return others
 
 
-def linked_cases(session: Session, case_id: int) -> list[LinkedCase]:
-    """The cases linked to ``case_id``, either way round, oldest first."""
-    rows = session.execute(
-        select(CaseLink.case_id, CaseLink.linked_case_id).where(
-            or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id)
+# the cases linked to one, either way round, with their processes: one statement (the case
+# page reads it beside its others)
+_LINKED = (
+    select(Case.id, Case.stage, Case.status, Case.process_version_id, ProcessVersion.process_id)
+    .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+    .where(
+        or_(
+            Case.id.in_(select(CaseLink.linked_case_id).where(CaseLink.case_id == bindparam("case_id"))),
+            Case.id.in_(select(CaseLink.case_id).where(CaseLink.linked_case_id == bindparam("case_id"))),
         )
     )
-    ids = sorted({b if a == case_id else a for a, b in rows})
-    if not ids:
-        return []
+    .order_by(Case.id)
+)
+
+
+def linked_cases(session: Session, case_id: int) -> list[LinkedCase]:
+    """The cases linked to ``case_id``, either way round, oldest first."""
     return [
-        LinkedCase(c.id, c.stage, c.status, c.process_version_id)
-        for c in session.execute(
-            select(Case.id, Case.stage, Case.status, Case.process_version_id)
-            .where(Case.id.in_(ids))
-            .order_by(Case.id)
-        )
+        LinkedCase(id, stage, status, version_id, str(process_key))
+        for id, stage, status, version_id, process_key in session.execute(_LINKED, {"case_id": case_id})
     ]

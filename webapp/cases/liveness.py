@@ -51,6 +51,8 @@ class ListedCase:
     incident: str | None
     timer_failures: int
     timer_retry_at: dt.datetime | None
+    # the version of the process it runs (its process's name on the page)
+    process_version_id: int | None = None
 
 
 _COLUMNS = (
@@ -61,6 +63,7 @@ _COLUMNS = (
     Case.incident,
     Case.timer_failures,
     Case.timer_retry_at,
+    Case.process_version_id,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import cast
 
@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.orm import Session, defer
 
-from webapp.cases import referrals, versions
+from webapp.cases import links, referrals, versions
 from webapp.cases.visibility import SHOWN
 from webapp.catalog import ProcessSpec
 from webapp.clock import now
@@ -23,6 +23,7 @@ from webapp.models import (
     Case,
     CaseEvent,
     CaseParticipant,
+    CourtListing,
     Loan,
     Notification,
     Sanction,
@@ -113,6 +114,10 @@ class CaseView:
     people: dict[int, str]
     # the process the case runs (processes/catalog.toml)
     process: ProcessSpec
+    # the court's listing, for a process whose subject is one (``ProcessSpec.facts``)
+    listing: CourtListing | None = None
+    # the debtor's cases in other processes, linked to this one
+    linked: list[links.LinkedCase] = field(default_factory=list)
 
 
 # the case page's statements, built once
@@ -134,15 +139,20 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
     if ids:
         for user_id, name in session.execute(select(User.id, User.display_name).where(User.id.in_(ids))):
             people[user_id] = name
+    process = versions.process_spec(session, case)
+    # a process's subject is its loans or the court's listing: one statement either way
+    listing = session.get(CourtListing, case.id) if process.facts == "court_listing" else None
     return CaseView(
         case=case,
-        loans=list(session.scalars(_LOANS, by_case)),
+        loans=[] if process.facts == "court_listing" else list(session.scalars(_LOANS, by_case)),
         open_tasks=[t for t in tasks if t.status == "open"],
         done_tasks=[t for t in tasks if t.status != "open"],
         sanctions=list(session.scalars(_SANCTIONS, by_case)),
         events=events,
         people=people,
-        process=versions.process_spec(session, case),
+        process=process,
+        listing=listing,
+        linked=links.linked_cases(session, case.id),
     )
 
 

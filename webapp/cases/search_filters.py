@@ -1,6 +1,6 @@
 """The case search's filters beyond the name and status: the debtor's identifier (exact, by
 its digest, so the identifier never travels in clear), the bank that reported a loan, the
-stage, the amount reported (principal and interest of the case's loans) and the report date."""
+stage, the process, the amount reported (principal and interest of the case's loans) and the report date."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from webapp.cases.identifiers import normalize
 from webapp.errors import Invalid
-from webapp.models import Case, Debtor, Loan, Unit
+from webapp.models import Case, Debtor, Loan, ProcessVersion, Unit
 from webapp.models.cases import identifier_digest
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -33,6 +33,8 @@ class CaseFilters:
     amount_max: Decimal | None = None
     reported_from: dt.date | None = None
     reported_to: dt.date | None = None
+    # the process the case runs (a key of processes/catalog.toml)
+    process: str | None = None
 
     def args(self) -> dict[str, str]:
         """The filters as query arguments (for the form and the pager)."""
@@ -44,12 +46,17 @@ class CaseFilters:
             "amount_max": self.amount_max,
             "from": self.reported_from,
             "to": self.reported_to,
+            "process": self.process,
         }
         return {k: str(v) for k, v in values.items() if v is not None}
 
 
 def from_args(
-    args: Mapping[str, str], *, banks: Collection[str], stages: Collection[str]
+    args: Mapping[str, str],
+    *,
+    banks: Collection[str],
+    stages: Collection[str],
+    processes: Collection[str] = (),
 ) -> tuple[CaseFilters, list[str]]:
     """The filters given in a request's arguments and the messages about those that are not
     valid (which are left out)."""
@@ -64,6 +71,9 @@ def from_args(
     stage = args.get("stage") or None
     if stage and stage not in stages:
         stage = None
+    process = args.get("process") or None
+    if process and process not in processes:
+        process = None
     amounts = []
     for key in ("amount_min", "amount_max"):
         text = (args.get(key) or "").replace(",", "").strip()
@@ -85,7 +95,7 @@ def from_args(
             errors.append(_("A date is written as YYYY-MM-DD."))
             day = None
         dates.append(day)
-    return CaseFilters(idh, bank, stage, amounts[0], amounts[1], dates[0], dates[1]), errors
+    return CaseFilters(idh, bank, stage, amounts[0], amounts[1], dates[0], dates[1], process), errors
 
 
 def where(filters: CaseFilters, timezone: str) -> list[ColumnElement[bool]]:
@@ -98,6 +108,9 @@ def where(filters: CaseFilters, timezone: str) -> list[ColumnElement[bool]]:
         conditions.append(Case.id.in_(select(Loan.case_id).where(Loan.bank_unit_code == filters.bank)))
     if filters.stage:
         conditions.append(Case.stage == filters.stage)
+    if filters.process:
+        versions = select(ProcessVersion.id).where(ProcessVersion.process_id == filters.process)
+        conditions.append(Case.process_version_id.in_(versions))
     if filters.amount_min is not None or filters.amount_max is not None:
         total = func.sum(Loan.principal + Loan.interest)
         amounts = select(Loan.case_id).group_by(Loan.case_id)

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from webapp import catalog
 from webapp.cases import attachments, intake, privacy, queries, search_filters, settlement
 from webapp.cases.report_form import parse_report
 from webapp.cases.versions import definition_of
@@ -24,7 +25,7 @@ from webapp.db import get_session
 from webapp.errors import Invalid, NotFound
 from webapp.models import ProcessVersion
 from webapp.paging import page_arg
-from webapp.templating import STAGES
+from webapp.templating import STAGES, locale
 from webapp.transactions import atomic
 
 bp = Blueprint("cases", __name__)
@@ -38,7 +39,8 @@ def index() -> ResponseReturnValue:
     page, limit, offset = page_arg()
     session = get_session()
     banks = search_filters.bank_names(session)
-    filters, errors = search_filters.from_args(request.args, banks=banks, stages=STAGES)
+    processes = {key: spec.name(locale()) for key, spec in catalog.current().processes.items()}
+    filters, errors = search_filters.from_args(request.args, banks=banks, stages=STAGES, processes=processes)
     cases = queries.list_cases(
         session,
         current_user,
@@ -59,6 +61,7 @@ def index() -> ResponseReturnValue:
         filter_errors=errors,
         banks=banks,
         stages=STAGES,
+        processes=processes,
     )
 
 

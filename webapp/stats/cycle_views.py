@@ -20,7 +20,7 @@ from webapp.clock import now
 from webapp.db import get_session
 from webapp.errors import Forbidden, NotFound
 from webapp.models import ProcessVersion
-from webapp.stats import assessment, cycle_times
+from webapp.stats import assessment, cooperation, cycle_times
 from webapp.stats.cycle_times import Period
 from webapp.templating import bilingual, unit_name
 
@@ -147,8 +147,20 @@ def heatmap_diagram() -> ResponseReturnValue:
     return Response(definition_of(version).bpmn_xml, mimetype="application/xml")
 
 
+def _process_arg() -> str | None:
+    """``?process=``: a key of the catalogue, or None (every process)."""
+    key = request.args.get("process") or None
+    return key if key in catalog.current().processes else None
+
+
 def _visible_scores(period: Period) -> list[assessment.UnitScore]:
-    rows = assessment.ranking(get_session(), period)
+    process = _process_arg()
+    # one process's cases: counted live (the daily rollups add up every process)
+    rows = (
+        cooperation.ranking(get_session(), period, process)
+        if process
+        else assessment.ranking(get_session(), period)
+    )
     if current_user.sees_all_cases:
         return rows
     # a unit sees its own row (with its rank among all) only
@@ -166,6 +178,8 @@ def assessment_page() -> ResponseReturnValue:
         rows=_visible_scores(period),
         weights=assessment.weights(),
         all_units=current_user.sees_all_cases,
+        period_processes=catalog.current().processes.values(),
+        process=_process_arg() or "",
     )
 
 

@@ -1,6 +1,7 @@
 """What a task page shows above its form, so that the unit decides from the page alone: the
-debtor (identifier masked), the loans, the case's stage, the due date and the time left, and
-the data of the earlier steps this task acts on.
+debtor (identifier masked), the loans (or the court's listing of a judgment defaulter), the
+case's stage, the due date and the time left, and the data of the earlier steps this task
+acts on.
 
 A form declares the earlier data it needs in its schema, ``x-context``, a list of
 ``<element>.<field>`` (that field of the latest completed task of that element before this
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from webapp.cases import repayments as repayments_mod
 from webapp.clock import now
-from webapp.models import Case, Loan, Sanction, Task
+from webapp.models import Case, CourtListing, Loan, Sanction, Task
 from webapp.models.tasks import COMPLETED
 from webapp.taskforms.schemas import FormSchema, load_schema
 
@@ -59,6 +60,9 @@ class TaskContext:
     days_left: int | None = None
     # the report form's property of the evasion behaviour, for its titles
     behaviour: dict[str, Any] = field(default_factory=dict)
+    # the court's listing, for a case whose subject is one rather than loans (a judgment
+    # defaulter's: enforcement number, amount owed, duty not performed, date listed)
+    listing: CourtListing | None = None
 
 
 def wanted(form: FormSchema | None) -> list[str]:
@@ -81,6 +85,9 @@ def task_context(
     form (titles and choices of its fields)."""
     entries = wanted(form)
     loans = list(session.scalars(select(Loan).where(Loan.case_id == case.id).order_by(Loan.id)))
+    # a case without loans is one whose subject is the court's listing: read only then, so a
+    # debt case's task page reads nothing more
+    listing = None if loans else session.get(CourtListing, case.id)
     sanctions: list[Sanction] = []
     if {"sanctions", "own_sanctions"} & set(entries):
         query = select(Sanction).where(Sanction.case_id == case.id).order_by(Sanction.id)
@@ -97,6 +104,7 @@ def task_context(
         settlement=[ln for ln in loans if ln.settlement_certificate_no] if "settlement" in entries else [],
         days_left=days_left(task.due_at, now()) if task.status == "open" else None,
         behaviour=load_schema(forms_dir, "report.json").properties.get("behaviour", {}),
+        listing=listing,
     )
 
 
