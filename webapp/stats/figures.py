@@ -52,7 +52,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp.cases.referrals import chain_elements
 from webapp.cases.visibility import HIDING_BATCHES, SHOWN
@@ -245,44 +245,99 @@ def figures(
         interviews, deadlines = interviews + int(live_interviews), deadlines + int(live_deadlines)
     # a referral is a case sent to a unit: the unit's steps of the chain (acceptance, outcome)
     # count once, as do its answers (distinct pairs, counted over a DISTINCT subquery since
-    # SQLite has no COUNT(DISTINCT a, b))
-    sent = (
-        select(Task.case_id, Task.unit_code)
-        .where(referral, _between(Task.created_at, since, until), task_scope)
-        .distinct()
-        .subquery()
-    )
-    referrals = session.scalar(select(func.count()).select_from(sent))
-    answered = (
-        select(CaseEvent.case_id, CaseEvent.unit_code)
-        .where(
-            CaseEvent.kind == "referral_answered",
-            _between(CaseEvent.created_at, since, until),
-            _of_cases(CaseEvent.case_id, hidden, unit, bank),
-        )
-        .distinct()
-        .subquery()
-    )
-    answers = session.scalar(select(func.count()).select_from(answered))
+    # SQLite has no COUNT(DISTINCT a, b)); the folded days count each pair on its first day in
+    # the period, the live part the pairs not seen on the folded days
+    referrals = sum(rollups.distinct(session, rollups.REFERRAL, part, start).values())
+    answers = sum(rollups.distinct(session, rollups.ANSWER, part, start).values())
+    sanctioned = sum(rollups.distinct(session, rollups.SANCTIONED, part, start).values())
+    by_unit: dict[str, list[int]] = {
+        code: [n, 0] for code, n in rollups.distinct(session, rollups.SANCTIONED_BY, part, start).items()
+    }
+    for code, (n, _late, _seconds) in rollups.totals(session, rollups.MEASURES, part).items():
+        by_unit.setdefault(code, [0, 0])[1] = n
+    if part.live_since is not None:
+        live = part.live_since
+        earlier_task, earlier_event, earlier_sanction = aliased(Task), aliased(CaseEvent), aliased(Sanction)
 
-    applied = and_(
-        _between(Sanction.applied_at, since, until), _of_cases(Sanction.case_id, hidden, unit, bank)
-    )
-    sanction_unit = (Sanction.unit_code == unit) if unit else true()
-    sanctioned = session.scalar(select(func.count(func.distinct(Sanction.case_id))).where(applied))
-    measures = [
-        UnitMeasures(code, int(cases), int(count or 0))
+        def unseen(model: Any, earlier: Any, moment: str, *same: str, where: Any = None) -> Any:
+            """Not already on the folded days of the period (nothing to say when none are)."""
+            if live == since:
+                return true()
+            return ~(
+                select(literal(1))
+                .where(
+                    *[getattr(earlier, c) == getattr(model, c) for c in same],
+                    getattr(earlier, moment) >= since,
+                    getattr(earlier, moment) < live,
+                    true() if where is None else where,
+                )
+                .exists()
+            )
+
+        sent = (
+            select(Task.case_id, Task.unit_code)
+            .where(
+                referral,
+                _between(Task.created_at, live, until),
+                task_scope,
+                unseen(
+                    Task,
+                    earlier_task,
+                    "created_at",
+                    "case_id",
+                    "unit_code",
+                    where=earlier_task.element_id.in_(referral_ids) if referral_ids else false(),
+                ),
+            )
+            .distinct()
+            .subquery()
+        )
+        referrals += session.scalar(select(func.count()).select_from(sent)) or 0
+        answered = (
+            select(CaseEvent.case_id, CaseEvent.unit_code)
+            .where(
+                CaseEvent.kind == "referral_answered",
+                _between(CaseEvent.created_at, live, until),
+                _of_cases(CaseEvent.case_id, hidden, unit, bank),
+                unseen(
+                    CaseEvent,
+                    earlier_event,
+                    "created_at",
+                    "case_id",
+                    "unit_code",
+                    where=earlier_event.kind == "referral_answered",
+                ),
+            )
+            .distinct()
+            .subquery()
+        )
+        answers += session.scalar(select(func.count()).select_from(answered)) or 0
+
+        applied = and_(
+            _between(Sanction.applied_at, live, until), _of_cases(Sanction.case_id, hidden, unit, bank)
+        )
+        sanction_unit = (Sanction.unit_code == unit) if unit else true()
+        new_case = unseen(Sanction, earlier_sanction, "applied_at", "case_id")
+        sanctioned += (
+            session.scalar(
+                select(func.count(func.distinct(case((new_case, Sanction.case_id))))).where(applied)
+            )
+            or 0
+        )
+        new_pair = unseen(Sanction, earlier_sanction, "applied_at", "case_id", "unit_code")
         for code, cases, count in session.execute(
             select(
                 Sanction.unit_code,
-                func.count(func.distinct(Sanction.case_id)),
+                func.count(func.distinct(case((new_pair, Sanction.case_id)))),
                 func.sum(func.json_array_length(Sanction.measures)),
             )
             .where(applied, sanction_unit)
             .group_by(Sanction.unit_code)
-            .order_by(Sanction.unit_code)
-        )
-    ]
+        ):
+            row = by_unit.setdefault(code, [0, 0])
+            row[0] += int(cases)
+            row[1] += int(count or 0)
+    measures = [UnitMeasures(code, cases, count) for code, (cases, count) in sorted(by_unit.items())]
 
     def of_cases(case_id: Any) -> ColumnElement[bool]:
         return _of_cases(case_id, hidden, unit, bank)
@@ -311,7 +366,7 @@ def figures(
         stages=stages,
         ages=ages,
         overdue=_overdue(session, part, until, current, hidden, unit, bank),
-        weeks=_weeks(session, start, end, scope, of_cases, bank),
+        weeks=_weeks(session, start, end, scope, of_cases, bank, rolled=unit is None and bank is None),
     )
 
 
@@ -430,7 +485,14 @@ def _overdue(
 
 
 def _weeks(
-    session: Session, start: dt.date, end: dt.date, scope: Any, of_cases: Any, bank: str | None
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    scope: Any,
+    of_cases: Any,
+    bank: str | None,
+    *,
+    rolled: bool = False,
 ) -> list[Week]:
     first = start - dt.timedelta(days=start.weekday())
     mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
@@ -441,13 +503,47 @@ def _weeks(
     reported = [0] * len(mondays)
     settled = [0] * len(mondays)
     recovered = [ZERO] * len(mondays)
-    week = _bucket(Case.created_at, bounds)
-    for index, count in session.execute(
-        select(week, func.count(func.distinct(Case.debtor_id)))
-        .where(scope, _between(Case.created_at, since, until))
-        .group_by(week)
-    ):
-        reported[index] += count
+    # debtors reported, once a week each: the folded days' first reports of the week (all
+    # units), then the rest of the weeks live, without the debtors reported earlier that week
+    part = rollups.split(session, since, until) if rolled else rollups.Split(None, None, since)
+    for day, key, n in rollups.by_day(session, rollups.REPORTED, part):
+        index = (day - first).days // 7
+        if key.partition("|")[0] < mondays[index].isoformat():
+            reported[index] += n
+    if part.live_since is not None:
+        live = part.live_since
+        rest = live
+        # the week the live part starts in, when it started on folded days: its debtors not
+        # reported on those days
+        index = next(i for i in range(len(mondays)) if bounds[i + 1] > live)
+        if bounds[index] < live:
+            earlier = aliased(Case)
+            rest = bounds[index + 1]
+            unseen = ~(
+                select(literal(1))
+                .where(
+                    earlier.debtor_id == Case.debtor_id,
+                    earlier.created_at >= bounds[index],
+                    earlier.created_at < live,
+                )
+                .exists()
+            )
+            reported[index] += int(
+                session.scalar(
+                    select(func.count(func.distinct(Case.debtor_id))).where(
+                        scope, _between(Case.created_at, live, rest), unseen
+                    )
+                )
+                or 0
+            )
+        if rest < until:
+            week = _bucket(Case.created_at, bounds)
+            for index, count in session.execute(
+                select(week, func.count(func.distinct(Case.debtor_id)))
+                .where(scope, _between(Case.created_at, rest, until))
+                .group_by(week)
+            ):
+                reported[index] += count
     week = _bucket(Case.delisted_at, bounds)
     for index, count in session.execute(
         select(week, func.count())

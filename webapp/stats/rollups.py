@@ -43,15 +43,34 @@ from sqlalchemy import BigInteger, Date, Numeric, String, and_, case, delete, fu
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from webapp.cases.referrals import chain_elements
 from webapp.cases.visibility import HIDING_BATCHES
 from webapp.clock import now
 from webapp.db import Base, get_session
 from webapp.deadlines.calendar import LOCAL
-from webapp.models import Case, Notification, Task
+from webapp.models import Case, CaseEvent, Notification, Sanction, Task
 from webapp.models.tasks import COMPLETED
 
 DONE, INTERVIEW, DEADLINE, REMINDER = "done", "interview", "deadline", "reminder"
-FIGURES = (DONE, INTERVIEW, DEADLINE, REMINDER)
+# the counts of things counted once in a period however often they occur in it (see
+# ``_first_days``): debtors reported, cases sanctioned, cases per sanctioning unit, referrals
+# and their answers (case and unit); and the measures applied per unit (a plain sum)
+REPORTED, SANCTIONED, SANCTIONED_BY = "reported", "sanctioned", "sanctioned_by"
+REFERRAL, ANSWER, MEASURES = "referral", "answer", "measures"
+FIGURES = (
+    DONE,
+    INTERVIEW,
+    DEADLINE,
+    REMINDER,
+    REPORTED,
+    SANCTIONED,
+    SANCTIONED_BY,
+    REFERRAL,
+    ANSWER,
+    MEASURES,
+)
+# the key of a distinct count: the day the thing last occurred before (or this), "|", the unit
+NO_PREVIOUS = "0000-00-00"
 # the talks the debtor is summoned to, and the tasks a passed deadline opens (figures.py
 # says the same; kept here so that figures.py can import this module)
 INTERVIEW_ELEMENTS = ("interview", "official_talk")
@@ -163,6 +182,40 @@ def count(session: Session, figure: str, part: Split) -> int:
     return sum(n for n, _late, _seconds in totals(session, figure, part).values())
 
 
+def distinct(session: Session, figure: str, part: Split, since: dt.date) -> dict[str, int]:
+    """Per unit (or ``""``), the things of a distinct-count figure that occurred on the folded
+    days of ``part``, each counted once from ``since`` on: the rows of a day count those things
+    whose previous occurrence is before ``since`` (or none), which is their first occurrence
+    from ``since`` on."""
+    if part.first is None or part.last is None:
+        return {}
+    counts: dict[str, int] = {}
+    bound = since.isoformat()
+    for key, n in session.execute(
+        select(StatsDay.key, func.sum(StatsDay.n))
+        .where(StatsDay.figure == figure, StatsDay.day >= part.first, StatsDay.day <= part.last)
+        .group_by(StatsDay.key)
+    ):
+        previous, _bar, unit = key.partition("|")
+        if previous < bound:  # ISO dates compare as strings (in Python, whatever the collation)
+            counts[unit] = counts.get(unit, 0) + int(n)
+    return counts
+
+
+def by_day(session: Session, figure: str, part: Split) -> list[tuple[dt.date, str, int]]:
+    """The rows of a figure over the folded days of ``part``: day, key, count."""
+    if part.first is None or part.last is None:
+        return []
+    return [
+        (day, key, int(n))
+        for day, key, n in session.execute(
+            select(StatsDay.day, StatsDay.key, StatsDay.n).where(
+                StatsDay.figure == figure, StatsDay.day >= part.first, StatsDay.day <= part.last
+            )
+        )
+    ]
+
+
 def note(session: Session, since: dt.datetime, until: dt.datetime) -> dict[str, Any] | None:
     """What a page says of the rolled-up part of its period (None when all of it is live)."""
     part = split(session, since, until)
@@ -247,12 +300,117 @@ def _rows(session: Session, first: dt.date, last: dt.date) -> list[dict[str, Any
         .group_by(day, Notification.unit_code)
     ):
         add(REMINDER, index, unit, n)
+    _distinct_rows(session, since, until, add, days)
     return rows
 
 
 def ended_by(at: dt.datetime) -> dt.date:
     """The last local day that ended ``MARGIN`` before ``at``."""
     return local_day(at - MARGIN) - dt.timedelta(days=1)
+
+
+def _first_days(
+    figure: str,
+    occurrences: list[tuple[Any, dt.datetime, str]],
+    before: dict[Any, dt.date],
+    add: Callable[..., None],
+    day_index: dict[dt.date, int],
+) -> None:
+    """Rows of a distinct-count figure: per day, the things (``entity``) that occurred on it,
+    once each, keyed by the day each last occurred before it (``before``: the last day before
+    the folded days) and its unit. A thing occurring on days d1 < d2 < ... is then counted
+    once in any period [s, e]: on the first di in it, the one whose previous day is before s.
+    Nothing that happened is ever stamped earlier than what is already folded, so a row's
+    previous day never changes."""
+    last = dict(before)
+    counts: dict[tuple[dt.date, str], int] = {}
+    for entity, moment, unit in sorted(occurrences, key=lambda o: o[1]):
+        day = local_day(moment)
+        previous = last.get(entity)
+        if previous == day:
+            continue
+        found = (day, f"{previous.isoformat() if previous else NO_PREVIOUS}|{unit}")
+        counts[found] = counts.get(found, 0) + 1
+        last[entity] = day
+    for (day, key), n in counts.items():
+        add(figure, day_index[day], key, n)
+
+
+def _distinct_rows(
+    session: Session, since: dt.datetime, until: dt.datetime, add: Callable[..., None], days: list[dt.date]
+) -> None:
+    """The distinct-count figures of the days ``since``..``until``: the occurrences read with
+    each thing's last occurrence before ``since`` (through the case's index)."""
+    day_index = {d: i for i, d in enumerate(days)}
+    # debtors reported (a case opened)
+    in_days = and_(Case.created_at >= since, Case.created_at < until)
+    reported = [
+        (d, at, "") for d, at in session.execute(select(Case.debtor_id, Case.created_at).where(in_days))
+    ]
+    before = {
+        debtor: local_day(at)
+        for debtor, at in session.execute(
+            select(Case.debtor_id, func.max(Case.created_at))
+            .where(Case.created_at < since, Case.debtor_id.in_(select(Case.debtor_id).where(in_days)))
+            .group_by(Case.debtor_id)
+        )
+    }
+    _first_days(REPORTED, reported, before, add, day_index)
+    # sanctions: the cases, the cases per unit, the measures per unit
+    in_days = and_(Sanction.applied_at >= since, Sanction.applied_at < until)
+    rows = session.execute(
+        select(
+            Sanction.case_id,
+            Sanction.unit_code,
+            Sanction.applied_at,
+            func.json_array_length(Sanction.measures),
+        ).where(in_days)
+    ).all()
+    by_pair: dict[Any, dt.date] = {}
+    by_case: dict[Any, dt.date] = {}
+    for case_id, unit, at in session.execute(
+        select(Sanction.case_id, Sanction.unit_code, func.max(Sanction.applied_at))
+        .where(Sanction.applied_at < since, Sanction.case_id.in_(select(Sanction.case_id).where(in_days)))
+        .group_by(Sanction.case_id, Sanction.unit_code)
+    ):
+        by_pair[(case_id, unit)] = local_day(at)
+        by_case[case_id] = max(by_case.get(case_id, local_day(at)), local_day(at))
+    _first_days(SANCTIONED, [(c, at, "") for c, _u, at, _m in rows], by_case, add, day_index)
+    _first_days(SANCTIONED_BY, [((c, u), at, u) for c, u, at, _m in rows], by_pair, add, day_index)
+    measures: dict[tuple[int, str], int] = {}
+    for _c, unit, at, count in rows:
+        key = (day_index[local_day(at)], unit)
+        measures[key] = measures.get(key, 0) + int(count or 0)
+    for (index, unit), n in measures.items():
+        add(MEASURES, index, unit, n)
+    # referrals (a unit's steps of the chain, by the day each opened) and their answers
+    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
+    for figure, model, condition in (
+        (REFERRAL, Task, Task.element_id.in_(referral_ids)),
+        (ANSWER, CaseEvent, CaseEvent.kind == "referral_answered"),
+    ):
+        if figure == REFERRAL and not referral_ids:
+            continue
+        in_days = and_(condition, model.created_at >= since, model.created_at < until)
+        pairs = [
+            ((c, u), at, "")
+            for c, u, at in session.execute(
+                select(model.case_id, model.unit_code, model.created_at).where(in_days)
+            )
+        ]
+        earlier: dict[Any, dt.date] = {
+            (c, u): local_day(at)
+            for c, u, at in session.execute(
+                select(model.case_id, model.unit_code, func.max(model.created_at))
+                .where(
+                    condition,
+                    model.created_at < since,
+                    model.case_id.in_(select(model.case_id).where(in_days)),
+                )
+                .group_by(model.case_id, model.unit_code)
+            )
+        }
+        _first_days(figure, pairs, earlier, add, day_index)
 
 
 def closed_through(session: Session, at: dt.datetime) -> dt.date:
