@@ -26,6 +26,7 @@ back), the two interleaved run by run, and adds the ratio to the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib.util
 import re
@@ -50,7 +51,7 @@ from webapp.bulletins import service as bulletins  # noqa: E402
 from webapp.deadlines.calendar import LOCAL  # noqa: E402
 from webapp.lookups import answers  # noqa: E402
 from webapp.models import Debtor, Unit, User  # noqa: E402
-from webapp.stats import assessment, cycle_times, figures, tables  # noqa: E402
+from webapp.stats import assessment, cycle_times, figures, rollups, tables  # noqa: E402
 from webapp.stats.cycle_times import Period  # noqa: E402
 from webapp.templating import STAGES, unit_name  # noqa: E402
 
@@ -204,6 +205,32 @@ def _run(app: Any, call: Callable[[Code, Any], Any], code: Code, drop: tuple[str
     return elapsed
 
 
+def _plain(value: Any) -> Any:
+    """A result as plain values, to compare the figures of two modules' classes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def same_figures(
+    app: Any, call: Callable[[Code, Any], Any], before: Code, after: Code, drop: tuple[str, ...]
+) -> bool:
+    """Whether the two codes give the same figures (the after code with its rollups)."""
+    maker = app.extensions["db_sessionmaker"]
+    found = []
+    for code, dropped in ((before, drop), (after, ())):
+        with app.test_request_context(), maker() as session:
+            for name in dropped:
+                session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
+            found.append(_plain(call(code, session)))
+            session.rollback()
+    return found[0] == found[1]
+
+
 def explain(
     app: Any, statements: Statements, call: Callable[[Code, Any], Any], code: Code
 ) -> list[tuple[str, str]]:
@@ -288,7 +315,7 @@ def scenarios(app: Any) -> list[tuple[str, str, Callable[[Code, Any], Any]]]:
 
 
 def measure(
-    app: Any, runs: int, before: str | None, only: str | None
+    app: Any, runs: int, before: str | None, only: str | None, drop: tuple[str, ...] = NEW_INDEXES
 ) -> tuple[list[dict[str, Any]], list[Any]]:
     after_code = Code(None)
     before_code = Code(before) if before else None
@@ -302,16 +329,20 @@ def measure(
         for _ in range(1):  # warm the cache and the statement compilation
             _run(app, call, after_code, ())
             if before_code:
-                _run(app, call, before_code, NEW_INDEXES)
+                _run(app, call, before_code, drop)
         after, old = [], []
         for _ in range(n):
             if before_code:
-                old.append(_run(app, call, before_code, NEW_INDEXES))
+                old.append(_run(app, call, before_code, drop))
             after.append(_run(app, call, after_code, ()))
-        row = {"page": page, "label": label, "after": after, "before": old}
+        row = {"page": page, "label": label, "after": after, "before": old, "same": None}
+        if before_code and page != "look-up":  # a look-up's answer holds its new event's id
+            row["same"] = same_figures(app, call, before_code, after_code, drop)
         line = f"  {page} {label}: p50 {statistics.median(after):.0f} ms, p95 {p95(after):.0f} ms"
         if old:
             line += f"  (before: p50 {statistics.median(old):.0f}, p95 {p95(old):.0f})"
+        if row["same"] is not None:
+            line += "  same figures" if row["same"] else "  FIGURES DIFFER"
         print(line, flush=True)
         results.append(row)
         plans.append((page, label, explain(app, statements, call, after_code)))
@@ -323,12 +354,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--before", help="a commit: its statistics modules, without the 0021 indexes")
+    parser.add_argument(
+        "--keep-indexes",
+        action="store_true",
+        help="the --before runs keep the indexes of migration 0021 (a commit that had them)",
+    )
     parser.add_argument("--only", help="scenarios whose page and label hold this text")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--plans-only", action="store_true", help="write the plans to PRODUCTION.md only")
     args = parser.parse_args()
     app = million.prepare(args.cases, False)
     event.listen(app.extensions["db_engine"], "connect", production_settings)
+    # the worker folds each closed day into the daily rollups (webapp/stats/rollups.py): as a
+    # running app has them, through yesterday (a history never folded takes about 10 s)
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        start = time.perf_counter()
+        days = rollups.fold_due(session, max_days=None)
+        through, _at = rollups.state(session)
+        print(f"rollups: {days} days folded in {time.perf_counter() - start:.1f} s, through {through}")
+    drop = () if args.keep_indexes else NEW_INDEXES
     if args.plans_only:
         statements = Statements(app.extensions["db_engine"])
         _write_plans(
@@ -339,9 +383,9 @@ def main() -> None:
             ]
         )
         return
-    results, plans = measure(app, args.runs, args.before, args.only)
+    results, plans = measure(app, args.runs, args.before, args.only, drop)
     if not args.no_write:
-        write(app, args.runs, args.before, results, plans)
+        write(app, args.runs, args.before, results, plans, drop)
 
 
 def _sizes(app: Any) -> str:
@@ -354,7 +398,14 @@ def _sizes(app: Any) -> str:
     return ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items())
 
 
-def write(app: Any, runs: int, before: str | None, results: list[dict[str, Any]], plans: list[Any]) -> None:
+def write(
+    app: Any,
+    runs: int,
+    before: str | None,
+    results: list[dict[str, Any]],
+    plans: list[Any],
+    drop: tuple[str, ...] = NEW_INDEXES,
+) -> None:
     machine = (
         f"{setup.machine()}, PostgreSQL 15 (default settings: shared_buffers 128 MB; each session with "
         "jit = off and work_mem = 16MB, as docs/PRODUCTION.md sets them)"
@@ -362,15 +413,16 @@ def write(app: Any, runs: int, before: str | None, results: list[dict[str, Any]]
     head = "| page | scenario | p50 ms | p95 ms | runs |"
     rule = "|---|---|---|---|---|"
     if before:
-        head += f" before ({before}) p50 | before p95 | p95 before/after |"
-        rule += "---|---|---|"
+        head += f" before ({before}) p50 | before p95 | p95 before/after | same figures |"
+        rule += "---|---|---|---|"
     rows = []
     for r in results:
         a = r["after"]
         line = f"| {r['page']} | {r['label']} | {statistics.median(a):.0f} | {p95(a):.0f} | {len(a)} |"
         if before:
             b = r["before"]
-            line += f" {statistics.median(b):.0f} | {p95(b):.0f} | {p95(b) / p95(a):.1f}× |"
+            same = {True: "yes", False: "**no**", None: "–"}[r["same"]]
+            line += f" {statistics.median(b):.0f} | {p95(b):.0f} | {p95(b) / p95(a):.1f}× | {same} |"
         rows.append(line)
     worst = max(p95(r["after"]) for r in results)
     body = "\n".join(
@@ -384,9 +436,15 @@ def write(app: Any, runs: int, before: str | None, results: list[dict[str, Any]]
             "`look_up` and its commit, the bulletin `compose` (figures, lagging units, stalled cases). "
             f"{machine}."
             + (
-                f" Before/after: the statistics modules of commit {before} without the indexes of "
-                "migration 0021 (dropped in a transaction rolled back after the run), against the working "
-                "tree, the two interleaved run by run."
+                f" Before/after: the statistics modules of commit {before}"
+                + (
+                    " without the indexes of migration 0021 (dropped in a transaction rolled back after "
+                    "the run)"
+                    if drop
+                    else " (same indexes; it reads no rollups)"
+                )
+                + ", against the working tree (the daily rollups folded through yesterday), the two "
+                "interleaved run by run."
                 if before
                 else ""
             ),
