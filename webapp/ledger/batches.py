@@ -18,8 +18,8 @@ from webapp.cases import history, intake
 from webapp.cases.attachments import track_written
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound
-from webapp.ledger import limits, rows
-from webapp.ledger.columns import columns
+from webapp.ledger import kinds, limits, rows
+from webapp.ledger.columns import Column, columns
 from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
 from webapp.models import ImportBatch, ImportRow, User
@@ -28,6 +28,7 @@ from webapp.models.imports import (
     DISCARDING,
     FAILED,
     IMPORTING,
+    LEDGER,
     PREVIEWED,
     QUEUED,
     UPLOADED,
@@ -43,12 +44,29 @@ def upload(session: Session, user: User, content: bytes, filename: str, cfg: Led
     the limits) and queue its rows for checking; ``LedgerFileError`` (422) and nothing
     stored when it cannot be read or is over a limit."""
     intake.check_reporter(user)
+    return store(
+        session, user, content, filename, cfg, columns(intake.report_form(session, cfg.forms_dir)), LEDGER
+    )
+
+
+def store(
+    session: Session,
+    user: User,
+    content: bytes,
+    filename: str,
+    cfg: LedgerSettings,
+    cols: list[Column],
+    kind: str,
+) -> ImportBatch:
+    """Check a file of ``kind`` as a whole against its columns, store it and queue its rows
+    for the worker's check; the same file still on its way is that batch."""
     sheet = open_ledger(content, max_bytes=cfg.max_bytes, max_unpacked_bytes=cfg.max_unpacked_bytes)
-    layout = rows.layout(sheet.header, columns(intake.report_form(session, cfg.forms_dir)), sheet.encoding)
+    layout = rows.layout(sheet.header, cols, sheet.encoding)
     limits.check(content, sheet, max_rows=cfg.max_rows, max_cell_chars=cfg.max_cell_chars)
     digest = hashlib.sha256(content).hexdigest()
     same = session.scalar(
         select(ImportBatch).where(
+            ImportBatch.kind == kind,
             ImportBatch.unit_code == user.unit_code,
             ImportBatch.sha256 == digest,
             ImportBatch.status.in_(UNFINISHED),
@@ -62,6 +80,7 @@ def upload(session: Session, user: User, content: bytes, filename: str, cfg: Led
     path.write_bytes(content)
     track_written(session, path)
     batch = ImportBatch(
+        kind=kind,
         unit_code=user.unit_code,
         user_id=user.id,
         filename=Path(filename).name[:255] or "ledger",
@@ -77,19 +96,19 @@ def upload(session: Session, user: User, content: bytes, filename: str, cfg: Led
     return batch
 
 
-def get(session: Session, user: User, batch_id: int) -> ImportBatch:
-    """A batch of the user's unit (others' batches do not exist for them)."""
+def get(session: Session, user: User, batch_id: int, kind: str = LEDGER) -> ImportBatch:
+    """A batch of ``kind`` of the user's unit (others' batches do not exist for them)."""
     batch = session.get(ImportBatch, batch_id)
-    if batch is None or batch.unit_code != user.unit_code:
+    if batch is None or batch.unit_code != user.unit_code or batch.kind != kind:
         raise NotFound(_("No such import."))
     return batch
 
 
-def of_unit(session: Session, user: User, limit: int, offset: int) -> list[ImportBatch]:
+def of_unit(session: Session, user: User, limit: int, offset: int, kind: str = LEDGER) -> list[ImportBatch]:
     return list(
         session.scalars(
             select(ImportBatch)
-            .where(ImportBatch.unit_code == user.unit_code)
+            .where(ImportBatch.unit_code == user.unit_code, ImportBatch.kind == kind)
             .order_by(ImportBatch.created_at.desc(), ImportBatch.id.desc())
             .limit(limit)
             .offset(offset)
@@ -109,20 +128,20 @@ def rows_of(session: Session, batch: ImportBatch, kind: str, limit: int, offset:
     )
 
 
-def confirm(session: Session, user: User, batch_id: int) -> ImportBatch:
+def confirm(session: Session, user: User, batch_id: int, kind: str = LEDGER) -> ImportBatch:
     """Queue a previewed batch for import; confirming twice imports once."""
-    batch = _previewed(session, user, batch_id)
+    batch = _previewed(session, user, batch_id, kind)
     if not (batch.counts.get("new", 0) or batch.counts.get("join", 0)):
         raise Conflict(_("The file has no rows to import."))
     _move(session, batch, PREVIEWED, QUEUED, confirmed_at=now())
     return batch
 
 
-def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
+def discard(session: Session, user: User, batch_id: int, kind: str = LEDGER) -> ImportBatch:
     """Discard a batch: a previewed one at once; one whose import is waiting, running or
     failed while its cases are still hidden is queued for the worker to remove them."""
-    intake.check_reporter(user)
-    batch = get(session, user, batch_id)
+    kinds.of(kind).check_user(user)
+    batch = get(session, user, batch_id, kind)
     if batch.status == PREVIEWED:
         _move(session, batch, PREVIEWED, DISCARDED, finished_at=now())
         return batch
@@ -139,10 +158,10 @@ def discard(session: Session, user: User, batch_id: int) -> ImportBatch:
     return batch
 
 
-def resume(session: Session, user: User, batch_id: int) -> ImportBatch:
+def resume(session: Session, user: User, batch_id: int, kind: str = LEDGER) -> ImportBatch:
     """Queue a failed import again: it goes on after its last committed chunk."""
-    intake.check_reporter(user)
-    batch = get(session, user, batch_id)
+    kinds.of(kind).check_user(user)
+    batch = get(session, user, batch_id, kind)
     if batch.status != FAILED or not batch.counts:
         raise Conflict(_("Only a failed import can be resumed."))
     _move(session, batch, FAILED, QUEUED, error=None, finished_at=None)
@@ -150,10 +169,10 @@ def resume(session: Session, user: User, batch_id: int) -> ImportBatch:
     return batch
 
 
-def _previewed(session: Session, user: User, batch_id: int) -> ImportBatch:
+def _previewed(session: Session, user: User, batch_id: int, kind: str) -> ImportBatch:
     """The user's batch, which must wait in its preview to be confirmed or discarded."""
-    intake.check_reporter(user)
-    batch = get(session, user, batch_id)
+    kinds.of(kind).check_user(user)
+    batch = get(session, user, batch_id, kind)
     if batch.status != PREVIEWED:
         raise Conflict(
             _(

@@ -56,25 +56,34 @@ def columns(report: FormSchema) -> list[Column]:
     for key in (*DEBTOR_FIELDS, *LOAN_FIELDS, *TRAILING_FIELDS):
         in_loan = key in LOAN_FIELDS
         node: dict[str, Any] = loan["properties"][key] if in_loan else props[key]
-        kind = "text"
-        if "enum" in node:
-            kind = "choice"
-        elif node.get("type") == "number":
-            kind = "number"
-        elif node.get("format") == "date":
-            kind = "date"
-        result.append(
-            Column(
-                key=key,
-                title_zh=str(node.get("title", key)),
-                title_en=str(node.get("x-title-en", key)),
-                required=key in (loan_required if in_loan else top_required),
-                kind=kind,
-                choices=_choices(node) if kind == "choice" else {},
-                max_length=node.get("maxLength"),
-            )
-        )
+        result.append(column(key, node, key in (loan_required if in_loan else top_required)))
     return result
+
+
+def form_columns(form: FormSchema) -> list[Column]:
+    """One column per property of a flat form, in the form's order (the court's listings)."""
+    required = set(form.schema.get("required", []))
+    return [column(key, node, key in required) for key, node in form.properties.items()]
+
+
+def column(key: str, node: dict[str, Any], required: bool) -> Column:
+    """The column of a form's property ``node``: its titles, kind and accepted values."""
+    kind = "text"
+    if "enum" in node:
+        kind = "choice"
+    elif node.get("type") == "number":
+        kind = "number"
+    elif node.get("format") == "date":
+        kind = "date"
+    return Column(
+        key=key,
+        title_zh=str(node.get("title", key)),
+        title_en=str(node.get("x-title-en", key)),
+        required=required,
+        kind=kind,
+        choices=_choices(node) if kind == "choice" else {},
+        max_length=node.get("maxLength"),
+    )
 
 
 def _choices(node: dict[str, Any]) -> dict[str, str]:

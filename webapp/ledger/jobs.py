@@ -23,7 +23,7 @@ from webapp import bulkwrite
 from webapp.cases import history
 from webapp.clock import now
 from webapp.errors import DomainError
-from webapp.ledger import discarding, importer, preview, progress
+from webapp.ledger import discarding, importer, kinds, progress
 from webapp.ledger.settings import LedgerSettings
 from webapp.models import ImportBatch, ImportRow
 from webapp.models.imports import DISCARDING, FAILED, IMPORTING, QUEUED, UPLOADED, VALIDATING
@@ -61,15 +61,16 @@ def run_next(session: Session, cfg: LedgerSettings) -> int | None:
 def _run(session: Session, batch_id: int, running: str, cfg: LedgerSettings) -> None:
     started = time.monotonic()
     try:
+        kind = kinds.of(session.get_one(ImportBatch, batch_id, populate_existing=True).kind)
         if running == VALIDATING:
             batch = session.get_one(ImportBatch, batch_id, populate_existing=True)
-            preview.check_rows(session, batch, cfg)
+            kind.check_rows(session, batch, cfg)
             session.commit()
             # the rows were just loaded: the import's chunk queries need their statistics
             bulkwrite.analyze(session, cast("Table", ImportRow.__table__))
             session.commit()
         elif running == IMPORTING:
-            importer.import_rows(session, batch_id, cfg)
+            kind.import_rows(session, batch_id, cfg)
         else:
             discarding.remove_cases(session, batch_id)
         log.warning("ledger batch %s: %s done in %.1f s", batch_id, running, time.monotonic() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from webapp.models import ImportBatch
 from webapp.models.imports import DISCARDING, IMPORTING, QUEUED, VALIDATING
@@ -48,3 +49,20 @@ def is_stale(batch: ImportBatch, at: dt.datetime, stale_seconds: int) -> bool:
     """No chunk committed for ``stale_seconds`` (counted from the job's start when none did)."""
     moments = [t for t in (batch.progress_at, batch.started_at) if t is not None]
     return not moments or (at - max(moments)).total_seconds() > stale_seconds
+
+
+def as_json(batch: ImportBatch, at: dt.datetime) -> dict[str, Any]:
+    """What a batch's page polls: its status and progress."""
+    current = of(batch, at)
+    left = current.seconds_left if current else None
+    return {
+        "status": batch.status,
+        "phase": current.phase if current else None,
+        "done": current.done if current else None,
+        "total": current.total if current else None,
+        "percent": current.percent if current else None,
+        "rate": round(current.rate, 1) if current and current.rate is not None else None,
+        "seconds_left": round(left) if left is not None else None,
+        "cases_created": batch.cases_created,
+        "visible": not batch.hides_cases,
+    }

@@ -128,11 +128,10 @@ class RowChecker:
                 result.errors[col.key] = [error]
             elif value is not None:
                 values[col.key] = value
-        report = {k: v for k, v in values.items() if k not in LOAN_FIELDS}
-        report["loans"] = [{k: v for k, v in values.items() if k in LOAN_FIELDS}]
+        report = self.document(values)
         for path, messages in self._errors(report).items():
-            key = path.rsplit(".", 1)[-1] if path.startswith("loans.") else path
-            if key == "loans":  # an empty loan: its own required fields say which
+            key = self.column_of(path)
+            if key is None:
                 continue
             if key not in result.errors:
                 result.errors[key] = messages
@@ -144,6 +143,17 @@ class RowChecker:
         if not result.errors:
             result.data = report
         return result
+
+    def document(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A row's converted cells as the form's document: a report of one loan."""
+        report = {k: v for k, v in values.items() if k not in LOAN_FIELDS}
+        report["loans"] = [{k: v for k, v in values.items() if k in LOAN_FIELDS}]
+        return report
+
+    def column_of(self, path: str) -> str | None:
+        """The column an error of the document at ``path`` belongs to (None: left out)."""
+        key = path.rsplit(".", 1)[-1] if path.startswith("loans.") else path
+        return None if key == "loans" else key  # an empty loan: its own required fields say which
 
     def _errors(self, report: dict[str, Any]) -> dict[str, list[str]]:
         try:

@@ -133,21 +133,7 @@ def show(batch_id: int) -> ResponseReturnValue:
 @login_required
 def show_progress(batch_id: int) -> ResponseReturnValue:
     batch = batches.get(get_session(), current_user, batch_id)
-    current = progress.of(batch, now())
-    left = current.seconds_left if current else None
-    return jsonify(
-        {
-            "status": batch.status,
-            "phase": current.phase if current else None,
-            "done": current.done if current else None,
-            "total": current.total if current else None,
-            "percent": current.percent if current else None,
-            "rate": round(current.rate, 1) if current and current.rate is not None else None,
-            "seconds_left": round(left) if left is not None else None,
-            "cases_created": batch.cases_created,
-            "visible": not batch.hides_cases,
-        }
-    )
+    return jsonify(progress.as_json(batch, now()))
 
 
 @bp.post("/<int:batch_id>/confirm")

@@ -31,6 +31,9 @@ UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING, DONE, FAILED, DISCARDING, DI
 ROW_NEW, ROW_JOIN, ROW_DUPLICATE, ROW_EXISTING = "new", "join", "duplicate", "existing"
 ROW_INVALID = "invalid"
 ROW_KINDS = (ROW_NEW, ROW_JOIN, ROW_DUPLICATE, ROW_EXISTING, ROW_INVALID)
+# what a batch's file holds: a ledger of debtors (banks, guarantors) or the court's listings
+# of judgment defaulters (webapp.defaulters.listing_file)
+LEDGER, LISTINGS = "ledger", "listings"
 
 
 class ImportBatch(Base):
@@ -40,6 +43,7 @@ class ImportBatch(Base):
     __table_args__ = (Index("ix_import_batches_unit_created", "unit_code", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), default=LEDGER, server_default=LEDGER)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     filename: Mapped[str] = mapped_column(String(255))
