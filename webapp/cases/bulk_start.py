@@ -21,17 +21,18 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp import bulkwrite, engine
 from webapp import catalog as catalog_mod
 from webapp.audit import chain
-from webapp.cases import guarantees, history, intake, steps
+from webapp.cases import guarantees, history, intake, links, steps
 from webapp.cases.versions import definition_of
 from webapp.clock import now
 from webapp.deadlines import calendar as work_calendar
 from webapp.deadlines import due
 from webapp.models import Case, CaseParticipant, Debtor, Loan, ProcessVersion, Task, User
+from webapp.models.cases import OPEN as CASE_OPEN
 from webapp.models.cases import identifier_digest
 from webapp.models.tasks import OPEN
 
@@ -105,12 +106,34 @@ class Plan:
             bulkwrite.insert_rows(session, table, self.rows.get(table.name, []))
         if self.events:
             chain.insert_rows(session, self.events, self.chains)
+        self._link(session)
         for report in self.alone:
             self.started.cases[report.identifier] = _one_by_one(
                 session, self.user, self.version, report, self.source, self.import_batch_id
             )
             self.started.loans += sum(len(g.loans) for g in report.groups)
         return self.started
+
+    def _link(self, session: Session) -> None:
+        """New cases of debtors known before (only they can have another case) who stand on
+        another open case (a court's listing): linked as ``intake.record_report`` links them.
+        One query for the chunk; most chunks find none."""
+        known = [row["debtor"] for row in self.known_debtors]
+        new_ids = set(self.started.cases.values())
+        if not known or not new_ids:
+            return
+        other = aliased(Case)
+        linked = session.scalars(
+            select(Case.id)
+            .where(Case.debtor_id.in_(known), Case.id.in_(new_ids))
+            .where(
+                select(other.id)
+                .where(other.debtor_id == Case.debtor_id, other.status == CASE_OPEN, other.id.not_in(new_ids))
+                .exists()
+            )
+        ).all()
+        for case_id in linked:
+            links.link_open_cases(session, session.get_one(Case, case_id), self.user)
 
 
 def plan_cases(

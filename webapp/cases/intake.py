@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from webapp import catalog as catalog_mod
-from webapp.cases import history, steps
+from webapp.cases import history, links, steps
 from webapp.cases.identifiers import normalize
 from webapp.cases.versions import deploy
 from webapp.clock import now
@@ -180,6 +180,8 @@ def record_report(
         },
         participants={user.unit_code},
     )
+    # a debtor the court has listed (seed 004): the new case and the listing are linked
+    links.link_open_cases(session, case, user)
     return ReportResult(case, created=True)
 
 

@@ -8,7 +8,7 @@ discard and how much it removed.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.audit import chain
@@ -17,6 +17,7 @@ from webapp.clock import now
 from webapp.models import (
     Case,
     CaseEvent,
+    CaseLink,
     CaseParticipant,
     ChainHead,
     Debtor,
@@ -44,6 +45,11 @@ def remove_cases(session: Session, batch_id: int) -> None:
         debtors = list(session.scalars(select(Case.debtor_id).where(Case.id.in_(ids))))
         session.execute(delete(CaseEvent).where(CaseEvent.chain.in_(chains)))
         session.execute(delete(ChainHead).where(ChainHead.chain.in_(chains)))
+        # links to a listing the court made of the same debtor (the listing's history keeps
+        # its ``case_linked`` event, naming the removed case)
+        session.execute(
+            delete(CaseLink).where(or_(CaseLink.case_id.in_(ids), CaseLink.linked_case_id.in_(ids)))
+        )
         for model in (Task, CaseParticipant, Loan, Notification, Sanction):
             session.execute(delete(model).where(model.case_id.in_(ids)))
         session.execute(delete(Case).where(Case.id.in_(ids)))
