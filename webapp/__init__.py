@@ -66,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from webapp.admin.views import bp as admin_bp
     from webapp.api import comments_views as api_comments_views  # noqa: F401 - its routes are on api_bp
+    from webapp.api import defaulters_views as api_defaulters_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import documents_views as api_documents_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import lookups_views as api_lookups_views  # noqa: F401 - its routes are on api_bp
     from webapp.api import progress_views as api_progress_views  # noqa: F401 - its routes are on api_bp
@@ -75,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.bulletins.views import bp as bulletins_bp
     from webapp.cases import closing_views, comments_views, progress_views  # noqa: F401 - routes on cases_bp
     from webapp.cases.views import bp as cases_bp
+    from webapp.defaulters.file_views import bp as defaulter_files_bp
     from webapp.defaulters.views import bp as defaulters_bp
     from webapp.documents import views as document_views  # noqa: F401 - its routes are on cases_bp
     from webapp.ledger.views import bp as ledger_bp
@@ -105,6 +107,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(stats_bp)
     app.register_blueprint(summaries_bp)
     app.register_blueprint(defaulters_bp)
+    app.register_blueprint(defaulter_files_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies
 
     from webapp import cli, notifications, templating

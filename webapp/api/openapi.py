@@ -1,5 +1,6 @@
 """The API's OpenAPI 3.1 document: ``openapi.json`` beside this module, with the report
-schema taken from forms/report.json so the document and the validation never differ."""
+schema taken from forms/report.json and the court's listing from forms/court_listing.json, so
+the document and the validation never differ."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def _base() -> dict[str, Any]:
 
 def document(forms_dir: str) -> dict[str, Any]:
     doc = copy.deepcopy(_base())
-    report = load_schema(forms_dir, "report.json").schema
-    for key in ("$schema", "$id"):
-        report.pop(key, None)
-    doc["components"]["schemas"]["Report"] = report
+    for name, form in (("Report", "report.json"), ("Listing", "court_listing.json")):
+        schema = load_schema(forms_dir, form).schema
+        for key in ("$schema", "$id"):
+            schema.pop(key, None)
+        doc["components"]["schemas"][name] = schema
     return doc
