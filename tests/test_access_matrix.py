@@ -159,17 +159,6 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("defaulter_files.confirm", "POST"): logged_in(302, 403),
     ("defaulter_files.discard", "POST"): logged_in(302, 403),
     ("defaulter_files.resume", "POST"): logged_in(302, 403),
-    # the court's file of listings: its caseworkers only (none of the matrix's roles); a batch
-    # is its own unit's, and a bank's ledger batch is none (tests/test_defaulter_intake.py)
-    ("defaulter_files.index", "GET"): logged_in(302, 403),
-    ("defaulter_files.upload", "POST"): logged_in(302, 403),
-    ("defaulter_files.template", "GET"): logged_in(302, 403),
-    ("defaulter_files.show", "GET"): logged_in(302, 403),
-    ("defaulter_files.show_progress", "GET"): logged_in(302, 403),
-    ("defaulter_files.error_file", "GET"): logged_in(302, 403),
-    ("defaulter_files.confirm", "POST"): logged_in(302, 403),
-    ("defaulter_files.discard", "POST"): logged_in(302, 403),
-    ("defaulter_files.resume", "POST"): logged_in(302, 403),
     # the units' cooperation on judgment-defaulter cases: the political-legal committee, the office
     # and auditors, as the referred cases (tests/test_defaulter_pages.py)
     ("defaulters.cooperation_page", "GET"): AUDIT,
@@ -211,8 +200,6 @@ RULES: dict[tuple[str, str], dict[str, int]] = {
     ("api.complete_task", "POST"): api(403, 404, 422, 403),
     ("api.openapi", "GET"): same(200),
     ("api.report_cases", "POST"): api(422, 422, 403, 403),
-    # the court lists defaulters by API; every other unit is refused
-    ("api.list_defaulter", "POST"): api(403, 403, 403, 403),
     # the court lists defaulters by API; every other unit is refused
     ("api.list_defaulter", "POST"): api(403, 403, 403, 403),
     ("api.report_settlements", "POST"): {**api(422, 422, 422, 422), "auditor": 403},
