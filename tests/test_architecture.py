@@ -89,3 +89,27 @@ def test_the_private_attribute_scan_finds_what_it_looks_for(tmp_path: Path) -> N
     assert sorted(h.split(" ", 1)[1] for h in hits) == sorted(
         ["._children", "._commit_all", "getattr(..., '_state')", ".__dict__"]
     )
+
+
+# a process's own module of effects, the only code (with the engine) that may name its key
+OWN_MODULES = {"judgment_defaulter": "defaulters"}
+
+
+def test_no_code_names_a_process_but_the_engine_and_its_own_module():
+    """Processes are data (processes/catalog.toml): inboxes, case pages, supervision, replay
+    and exports work for every process without knowing its name."""
+    import tomllib
+
+    catalog = tomllib.loads((WEBAPP.parent / "processes" / "catalog.toml").read_text(encoding="utf-8"))
+    keys = [p["key"] for p in catalog["process"]]
+    assert len(keys) >= 2
+    offenders = []
+    for path in [*WEBAPP.rglob("*.py"), *WEBAPP.rglob("*.html"), *WEBAPP.rglob("*.js")]:
+        parts = path.relative_to(WEBAPP).parts
+        if "engine" in parts or "vendor" in parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        offenders += [
+            f"{'/'.join(parts)}: {key}" for key in keys if key in text and OWN_MODULES.get(key) != parts[0]
+        ]
+    assert offenders == []
