@@ -38,6 +38,8 @@ def case_json(view: CaseView) -> dict[str, Any]:
         "stage": case.stage,
         "outcome": case.outcome,
         "closing_reason": case.closing_reason,
+        "process": view.process.key,
+        "process_version_id": case.process_version_id,
         "blacklisted": case.blacklisted,
         "blacklisted_at": case.blacklisted_at.isoformat() if case.blacklisted_at else None,
         "delisted_at": case.delisted_at.isoformat() if case.delisted_at else None,
