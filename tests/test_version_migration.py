@@ -154,7 +154,10 @@ def demo(app: Flask, users: dict[str, int]) -> list[int]:
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     ids = [int(n) for n in re.search(r"Demo cases: ([\d, ]+)", result.output).group(1).split(", ")]
-    assert len(ids) == 8
+    # eight debt cases, then five judgment defaulters (another process: these tests move the
+    # debt cases' diagram)
+    assert len(ids) == 13
+    ids = ids[:8]
     assert [case_row(app, i).status for i in ids].count("closed") == 2
     return ids
 

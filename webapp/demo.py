@@ -1,4 +1,5 @@
-"""Demo data: one user per unit and role, and a handful of cases at different stages.
+"""Demo data: one user per unit and role, and a handful of cases at different stages, of
+both processes: debt evasion (reported by banks) and judgment defaulters (listed by the court).
 
 Cases are made through the same domain functions the pages call.
 """
@@ -13,9 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
+from webapp import catalog as catalog_mod
 from webapp.cases import closing, intake, repayments, settlement, steps
 from webapp.catalog import Catalog
 from webapp.deadlines.calendar import local_today
+from webapp.defaulters import PROCESS as DEFAULTER_PROCESS
+from webapp.defaulters.intake import record_listing
 from webapp.models import Case, Task, User
 from webapp.reference import create_user, load_units
 from webapp.tasks import service
@@ -368,4 +372,115 @@ def load_cases(session: Session, paths: DemoPaths) -> list[int]:
         ),
     )
     ids.append(c8.id)
+    ids.extend(load_defaulters(session, paths))
+    return ids
+
+
+def _list(session: Session, n: int, paths: DemoPaths, **data: Any) -> Case:
+    """The court lists a judgment defaulter in enforcement case number ``n``."""
+    court = _user(session, "court")
+    listing = {
+        "enforcement_no": f"（2026）皖0321执{n}号",
+        "debtor_kind": "enterprise",
+        "legal_representative": "赵某",
+        "duty": "支付货款及迟延履行期间的债务利息",
+        "listed_on": (local_today() - dt.timedelta(days=n % 30)).isoformat(),
+        **data,
+    }
+    return atomic(session, lambda: record_listing(session, court, listing, processes_dir=paths.processes_dir))
+
+
+def _restrict(session: Session, case: Case, units: list[str], paths: DemoPaths) -> None:
+    """Each of ``units`` applies the first restriction of its field (publicity: media exposure)."""
+    spec = catalog_mod.load(paths.processes_dir).process(DEFAULTER_PROCESS)
+    for unit in units:
+        measures = [spec.measures[unit][0].code]
+        data = {"measures": measures, "document_no": f"{unit}〔2026〕{case.id}号"}
+        _complete(session, case, "apply_restriction", unit, data, paths)
+
+
+def load_defaulters(session: Session, paths: DemoPaths) -> list[int]:
+    """Five judgment defaulters the court listed (seed 004): one just listed (every unit's
+    restriction task open), one restricted by every unit including publicity's media exposure
+    (on the public list), one referred to the police for refusal to execute with the police's
+    written answer given, one whose judgment was fulfilled with every restriction lifted, and
+    one who also stands on the demo's debt case in joint sanction (linked, not merged)."""
+    ids = []
+    d1 = _list(
+        session,
+        101,
+        paths,
+        name="怀远县某某建筑工程有限公司",
+        identifier=credit_code(101),
+        amount_owed=860_000,
+    )
+    ids.append(d1.id)
+
+    d2 = _list(
+        session, 102, paths, name="某某物流有限公司", identifier=credit_code(102), amount_owed=2_350_000
+    )
+    spec = catalog_mod.load(paths.processes_dir).process(DEFAULTER_PROCESS)
+    _restrict(session, d2, spec.sanctioning_units(), paths)
+    ids.append(d2.id)
+
+    d3 = _list(
+        session,
+        103,
+        paths,
+        name="孙某",
+        debtor_kind="individual",
+        identifier=identity_number(103),
+        legal_representative=None,
+        amount_owed=420_000,
+    )
+    _restrict(session, d3, ["market", "land_housing", "regulator"], paths)
+    _complete(
+        session,
+        d3,
+        "refer_refusal",
+        "court",
+        {
+            "refer_decision": "refer",
+            "refusal_facts": "有履行能力而隐匿、转移财产，拒不履行生效判决。",
+            "referral_document_no": "（2026）皖0321执103号之一",
+        },
+        paths,
+    )
+    _complete(
+        session,
+        d3,
+        "police_filing",
+        "police",
+        {
+            "filing_result": "filed",
+            "filing_document_no": "怀公（刑）立字〔2026〕103号",
+            "filing_date": local_today().isoformat(),
+            "filing_reasons": "涉嫌拒不执行判决、裁定罪，决定立案侦查。",
+        },
+        paths,
+    )
+    ids.append(d3.id)
+
+    d4 = _list(session, 104, paths, name="某某装饰有限公司", identifier=credit_code(104), amount_owed=150_000)
+    _restrict(session, d4, ["market", "publicity"], paths)
+    _complete(
+        session,
+        d4,
+        "record_exit",
+        "court",
+        {
+            "exit_reason": "fulfilled",
+            "exit_document_no": "（2026）皖0321执104号之二",
+            "exit_date": local_today().isoformat(),
+            "exit_notes": "被执行人已全部履行。",
+        },
+        paths,
+    )
+    for unit in ("market", "publicity"):
+        _complete(session, d4, "lift_restriction", unit, {"lift_confirmed": True}, paths)
+    ids.append(d4.id)
+
+    # the textile company of the debt case in joint sanction (credit code 3) is also a defaulter
+    d5 = _list(session, 105, paths, name="某某纺织有限公司", identifier=credit_code(3), amount_owed=1_280_000)
+    ids.append(d5.id)
     return ids
