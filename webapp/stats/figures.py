@@ -205,29 +205,58 @@ def figures(
     scope = _scope(unit, bank)
     hidden = hidden_cases(session)
 
-    created = _between(Case.created_at, since, until)
-    blacklisted = _between(Case.blacklisted_at, since, until)
-    closed = _between(Case.closed_at, since, until)
-    delisted_in = _between(Case.delisted_at, since, until)
-    reported, confirmed, rejected, settled, delisted = session.execute(
-        select(
-            func.count(func.distinct(case((created, Case.debtor_id)))),
-            _count(blacklisted),
-            _count(and_(Case.outcome == "rejected", closed)),
-            _count(and_(Case.outcome == "delisted", delisted_in)),
-            _count(delisted_in),
-        ).where(scope, or_(created, blacklisted, closed, delisted_in))
-    ).one()
-
-    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
-    referral = Task.element_id.in_(referral_ids) if referral_ids else false()
-    task_scope = _of_cases(Task.case_id, hidden, unit, bank)
     # all units: the closed days folded into the daily rollups, the rest counted live
     part = (
         rollups.split(session, since, until)
         if unit is None and bank is None
         else rollups.Split(None, None, since)
     )
+    created = _between(Case.created_at, since, until)
+    blacklisted = _between(Case.blacklisted_at, since, until)
+    closed = _between(Case.closed_at, since, until)
+    delisted_in = _between(Case.delisted_at, since, until)
+    flows = (
+        _count(blacklisted),
+        _count(and_(Case.outcome == "rejected", closed)),
+        _count(and_(Case.outcome == "delisted", delisted_in)),
+        _count(delisted_in),
+    )
+    if not part.rolled:
+        reported, confirmed, rejected, settled, delisted = session.execute(
+            select(func.count(func.distinct(case((created, Case.debtor_id)))), *flows).where(
+                scope, or_(created, blacklisted, closed, delisted_in)
+            )
+        ).one()
+    else:
+        # the debtors reported on the folded days, once each, and those of the live part not
+        # reported on them
+        reported = sum(rollups.distinct(session, rollups.REPORTED, part, start).values())
+        if part.live_since is not None:
+            earlier = aliased(Case)
+            new_debtor = ~(
+                select(literal(1))
+                .where(
+                    earlier.debtor_id == Case.debtor_id,
+                    earlier.created_at >= since,
+                    earlier.created_at < part.live_since,
+                )
+                .exists()
+            )
+            reported += int(
+                session.scalar(
+                    select(func.count(func.distinct(Case.debtor_id))).where(
+                        scope, _between(Case.created_at, part.live_since, until), new_debtor
+                    )
+                )
+                or 0
+            )
+        confirmed, rejected, settled, delisted = session.execute(
+            select(*flows).where(scope, or_(blacklisted, closed, delisted_in))
+        ).one()
+
+    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
+    referral = Task.element_id.in_(referral_ids) if referral_ids else false()
+    task_scope = _of_cases(Task.case_id, hidden, unit, bank)
     interviews = rollups.count(session, rollups.INTERVIEW, part)
     deadlines = rollups.count(session, rollups.DEADLINE, part)
     if part.live_since is not None:
