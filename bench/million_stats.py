@@ -39,6 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from freezegun import freeze_time
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
@@ -219,11 +220,13 @@ def _plain(value: Any) -> Any:
 def same_figures(
     app: Any, call: Callable[[Code, Any], Any], before: Code, after: Code, drop: tuple[str, ...]
 ) -> bool:
-    """Whether the two codes give the same figures (the after code with its rollups)."""
+    """Whether the two codes give the same figures (the after code with its rollups), both at
+    the same moment (the open cases' ages and the overdue tasks are counted against now)."""
     maker = app.extensions["db_sessionmaker"]
     found = []
+    at = dt.datetime.now(dt.UTC)
     for code, dropped in ((before, drop), (after, ())):
-        with app.test_request_context(), maker() as session:
+        with app.test_request_context(), maker() as session, freeze_time(at):
             for name in dropped:
                 session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
             found.append(_plain(call(code, session)))
