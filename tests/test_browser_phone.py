@@ -145,3 +145,41 @@ def test_the_diagram_opens_readable_on_a_desk(app, users, live_url):
             assert errors == [], errors
         finally:
             browser.close()
+
+
+def test_judgment_defaulter_pages_on_a_phone(app, users, live_url):
+    """A defaulter's case page (the court's listing, the linked debt case), a restriction task,
+    the case list with its process column and the units' cooperation fit a phone's width."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support import credit_code
+    from tests.test_judgment_defaulter import FIRST_MEASURE, list_defaulter
+
+    make = lambda name: Browser(app, name)  # noqa: E731
+    debt_case = make("bank_icbc").report(report_payload(7))
+    case_id = list_defaulter(make, 7, identifier=credit_code(7))
+    task_id = open_task_id(app, case_id, "apply_restriction", "market")
+    make("ndrc").complete(case_id, "apply_restriction", measures=[FIRST_MEASURE["ndrc"]])
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            office, errors = _phone(browser, live_url, "office")
+            _check(office, f"/cases/{case_id}", wait="#case-diagram[data-rendered=true]")
+            assert office.locator("#court-listing").is_visible()
+            assert office.locator(f"#linked-cases a[href='/cases/{debt_case}']").is_visible()
+            _check(office, "/cases?process=judgment_defaulter")
+            _check(office, "/stats/assessment?process=judgment_defaulter")
+            assert errors == [], errors
+
+            market, market_errors = _phone(browser, live_url, "market")
+            _check(market, f"/tasks/{task_id}")
+            assert market.locator("#task-listing").is_visible()
+            assert market_errors == [], market_errors
+
+            committee, committee_errors = _phone(browser, live_url, "political_legal")
+            _check(committee, "/defaulters/cooperation")
+            assert committee.locator("#cooperation").count() == 1
+            assert committee_errors == [], committee_errors
+        finally:
+            browser.close()
