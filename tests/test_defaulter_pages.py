@@ -11,6 +11,7 @@ import re
 from sqlalchemy import update
 
 from tests.support import credit_code, open_task_id, report_payload
+from tests.test_completion_statements import counted
 from tests.test_judgment_defaulter import FIRST_MEASURE, list_defaulter
 from webapp.clock import now
 from webapp.models import Task
@@ -136,3 +137,29 @@ def test_only_the_political_legal_committee_the_office_and_auditors_see_the_coop
     assert browser("market").get("/defaulters/cooperation").status_code == 403
     page = browser("office").get("/defaulters/cooperation").get_data(as_text=True)
     assert "各单位配合情况" in page and "期间内没有单位在这些案件上有任务。" in page
+
+
+def _statements(app, user, path: str) -> list[str]:
+    with counted(app) as statements:
+        assert user.get(path).status_code == 200, path
+    return statements
+
+
+def test_a_defaulters_pages_read_no_more_than_a_debt_cases(app, browser):
+    """The listing takes the loans' place on the case page (one statement either way); the
+    linked cases are one statement whatever their number; a debt case's task page reads
+    nothing more for the listing it does not have."""
+    debt_case = browser("bank_icbc").report(report_payload(31))
+    office = browser("office")
+    alone = len(_statements(app, office, f"/cases/{debt_case}"))
+    case_id = list_defaulter(browser, 31, identifier=credit_code(31))
+    list_defaulter(browser, 32, identifier=credit_code(31))  # a second listing of the same debtor
+    assert len(_linked(office.get(f"/cases/{debt_case}").get_data(as_text=True)).split("<li")) == 3
+    assert len(_statements(app, office, f"/cases/{debt_case}")) == alone
+    assert len(_statements(app, office, f"/cases/{case_id}")) <= alone
+    review = open_task_id(app, debt_case, "review")
+    assert not any("court_listings" in s for s in _statements(app, office, f"/tasks/{review}"))
+    # supervision's lists name the process too
+    overdue = browser("supervisor").get("/supervision/tasks?all=1").get_data(as_text=True)
+    assert '<span class="tag process">失信</span>' in overdue
+    assert '<span class="tag process">逃废债</span>' in overdue
