@@ -30,13 +30,14 @@ FORMS = ROOT / "forms"
 
 
 def _user_task_forms() -> dict[str, str]:
-    """Each user task of the main diagram and its form's file name."""
-    xml = (ROOT / "processes" / "debt_case.bpmn").read_text(encoding="utf-8")
+    """Each user task of every diagram in processes/ and its form's file name."""
     forms = {}
-    for match in re.finditer(r'<bpmn:userTask id="([^"]+)".*?</bpmn:userTask>', xml, re.S):
-        form = re.search(r'name="formJsonSchemaFilename" value="([^"]+)"', match.group(0))
-        if form:
-            forms[match.group(1)] = form.group(1)
+    for path in sorted((ROOT / "processes").glob("*.bpmn")):
+        xml = path.read_text(encoding="utf-8")
+        for match in re.finditer(r'<bpmn:userTask id="([^"]+)".*?</bpmn:userTask>', xml, re.S):
+            form = re.search(r'name="formJsonSchemaFilename" value="([^"]+)"', match.group(0))
+            if form:
+                forms[match.group(1)] = form.group(1)
     return forms
 
 
