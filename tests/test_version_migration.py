@@ -107,13 +107,13 @@ def remove_official_talk(bpmn: str) -> str:
 
 
 @pytest.fixture
-def deploy_changed(app: Flask, tmp_path: Path) -> Iterator[Callable[[str, Any], tuple[Flask, int]]]:
-    """``deploy_changed(name, change)``: an app on the same database whose processes/ holds
+def deploy_changed(app: Flask, tmp_path: Path) -> Iterator[Callable[..., tuple[Flask, int]]]:
+    """``deploy_changed(name, change[, process])``: an app on the same database whose processes/ holds
     the changed diagram, and the id of the version ``flask deploy`` made of it."""
     made: list[Flask] = []
 
-    def deploy(name: str, change: Any) -> tuple[Flask, int]:
-        changed, version = _deploy_changed(app, tmp_path, name, change)
+    def deploy(name: str, change: Any, process: str = "debt_case") -> tuple[Flask, int]:
+        changed, version = _deploy_changed(app, tmp_path, name, change, process)
         made.append(changed)
         return changed, version
 
@@ -122,10 +122,12 @@ def deploy_changed(app: Flask, tmp_path: Path) -> Iterator[Callable[[str, Any], 
         changed.extensions["db_engine"].dispose()
 
 
-def _deploy_changed(app: Flask, tmp_path: Path, name: str, change: Any) -> tuple[Flask, int]:
+def _deploy_changed(
+    app: Flask, tmp_path: Path, name: str, change: Any, process: str = "debt_case"
+) -> tuple[Flask, int]:
     edited = tmp_path / name
     shutil.copytree(app.config["PROCESSES_DIR"], edited)
-    bpmn = edited / "debt_case.bpmn"
+    bpmn = edited / f"{process}.bpmn"
     bpmn.write_text(change(bpmn.read_text(encoding="utf-8")), encoding="utf-8")
     changed = create_app(
         {
@@ -139,7 +141,7 @@ def _deploy_changed(app: Flask, tmp_path: Path, name: str, change: Any) -> tuple
             "AUDIT_CHECKPOINT_LOG": app.config["AUDIT_CHECKPOINT_LOG"],
         }
     )
-    result = changed.test_cli_runner().invoke(args=["deploy"])
+    result = changed.test_cli_runner().invoke(args=["deploy", "--process", process])
     assert result.exit_code == 0, result.output
     version = int(result.output.split()[2])
     return changed, version
@@ -479,3 +481,102 @@ def test_a_version_with_too_many_running_cases_is_moved_from_the_command_line(
         assert response.status_code == 422
         assert f"flask processes migrate --from {old}" in response.get_data(as_text=True)
     assert all(_version_of(app, i) == old for i in demo)
+
+
+# ---------------------------------------------------------------------------------------------
+# the other process: the demo's judgment defaulters
+# ---------------------------------------------------------------------------------------------
+JUST_LISTED, RESTRICTED, REFERRED, EXITED, LINKED = range(8, 13)
+
+
+def add_refusal_countersignature(bpmn: str) -> str:
+    """A new court task ``refusal_countersign`` between the decision on a refusal-to-execute
+    referral and its gateway; every element stays."""
+    bpmn = _replace(
+        bpmn,
+        "<bpmn:outgoing>Flow_refer_refusal_to_gw_refer</bpmn:outgoing>",
+        "<bpmn:outgoing>Flow_refer_refusal_to_countersign</bpmn:outgoing>",
+    )
+    bpmn = _replace(
+        bpmn,
+        '<bpmn:exclusiveGateway id="gw_refer"',
+        '<bpmn:userTask id="refusal_countersign" name="移送会签 Countersign the referral decision">\n'
+        "        <bpmn:incoming>Flow_refer_refusal_to_countersign</bpmn:incoming>\n"
+        "        <bpmn:outgoing>Flow_refer_refusal_to_gw_refer</bpmn:outgoing>\n"
+        "      </bpmn:userTask>\n"
+        '      <bpmn:exclusiveGateway id="gw_refer"',
+    )
+    bpmn = _replace(
+        bpmn,
+        '<bpmn:sequenceFlow id="Flow_refer_refusal_to_gw_refer" sourceRef="refer_refusal"',
+        '<bpmn:sequenceFlow id="Flow_refer_refusal_to_countersign" sourceRef="refer_refusal" '
+        'targetRef="refusal_countersign"/>\n'
+        '      <bpmn:sequenceFlow id="Flow_refer_refusal_to_gw_refer" sourceRef="refusal_countersign"',
+    )
+    return _replace(
+        bpmn,
+        "<bpmn:flowNodeRef>refer_refusal</bpmn:flowNodeRef>",
+        "<bpmn:flowNodeRef>refer_refusal</bpmn:flowNodeRef>\n"
+        "        <bpmn:flowNodeRef>refusal_countersign</bpmn:flowNodeRef>",
+    )
+
+
+def test_the_demo_defaulters_move_to_a_new_version_of_their_own_process(app, users, browser, deploy_changed):
+    """The second process has versions of its own: a changed judgment-defaulter diagram is a new
+    version of that process only; the demo's running defaulters (just listed, restricted,
+    referred to the police, linked) move to it and go on along it, the exited one stays, and
+    the debt cases are not offered."""
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    ids = [int(n) for n in re.search(r"Demo cases: ([\d, ]+)", result.output).group(1).split(", ")]
+    running = [ids[i] for i in (JUST_LISTED, RESTRICTED, REFERRED, LINKED)]
+    debt_version = _version_of(app, ids[REVIEW])
+    old = _version_of(app, ids[JUST_LISTED])
+    assert old != debt_version
+    changed, new = deploy_changed("refusal-countersign", add_refusal_countersignature, "judgment_defaulter")
+    before = {i: _open_rows(app, i) for i in running}
+    untouched = _snapshot(app, [ids[EXITED], ids[REVIEW]])
+
+    admin = Browser(changed, "admin")
+    # a debt version is no target for a defaulter version
+    assert (
+        admin.get(f"/admin/versions/dry-run?from_version={old}&to_version={debt_version}").status_code == 422
+    )
+    dry = admin.get(f"/admin/versions/dry-run?from_version={old}&to_version={new}").get_data(as_text=True)
+    for case_id in running:
+        assert f'data-case="{case_id}" class="movable"' in dry
+    assert f'data-case="{ids[EXITED]}"' not in dry and 'class="blocked"' not in dry
+    moved = admin.post("/admin/versions/migrate", data={"from_version": old, "to_version": new})
+    assert moved.status_code == 200
+    for case_id in running:
+        assert _version_of(app, case_id) == new
+        assert _open_rows(app, case_id) == before[case_id]
+        assert _library_ready(app, case_id) == sorted(t for t, _e, _u in before[case_id])
+        assert [e.kind for e in _events(app, case_id)].count("version_migrated") == 1
+        assert _chain_ok(app, case_id)
+    assert _snapshot(app, [ids[EXITED], ids[REVIEW]]) == untouched
+
+    # the just-listed defaulter meets the new step after the court's decision on a referral
+    court = browser("court")
+    court.complete(
+        ids[JUST_LISTED],
+        "refer_refusal",
+        refer_decision="refer",
+        refusal_facts="转移财产",
+        referral_document_no="移送函9号",
+    )
+    assert ("refusal_countersign", "court") in open_tasks(app, ids[JUST_LISTED])
+    court.complete(ids[JUST_LISTED], "refusal_countersign")
+    assert ("police_filing", "police") in open_tasks(app, ids[JUST_LISTED])
+    # the referred one goes on where it stood, and the court's exit still lifts every restriction
+    court.complete(
+        ids[RESTRICTED],
+        "record_exit",
+        exit_reason="fulfilled",
+        exit_document_no="执结9号",
+        exit_date=_today(),
+    )
+    assert not case_row(app, ids[RESTRICTED]).blacklisted
+    assert {e for e, _u in open_tasks(app, ids[RESTRICTED])} == {"lift_restriction"}
+    for case_id in running:
+        assert case_row(app, case_id).incident is None and _chain_ok(app, case_id)

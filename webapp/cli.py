@@ -217,13 +217,21 @@ def cases_upgrade_state() -> None:
 
 
 @click.command("deploy")
+@click.option("--process", "process_key", default=None, help="Only this process of processes/catalog.toml.")
 @with_appcontext
-def deploy_cmd() -> None:
-    """Store the diagrams of processes/ as a process version (new cases use it)."""
+def deploy_cmd(process_key: str | None) -> None:
+    """Store each process's diagram of processes/ as a process version (new cases use it); a
+    line each, the catalogue's default process first."""
     session = get_session()
-    version = deploy(session, current_app.config["PROCESSES_DIR"])
-    session.commit()
-    click.echo(f"process version {version.id} ({version.content_sha256[:12]})")
+    keys = list(catalog_mod.current().processes)
+    if process_key is not None:
+        if process_key not in keys:
+            raise click.BadParameter(f"not in processes/catalog.toml: {process_key}", param_hint="--process")
+        keys = [process_key]
+    for key in keys:
+        version = deploy(session, current_app.config["PROCESSES_DIR"], key)
+        session.commit()
+        click.echo(f"process version {version.id} ({version.content_sha256[:12]}) {key}")
 
 
 @click.group("processes", cls=AppGroup)
