@@ -465,8 +465,12 @@ def fold_due(
         step = DAYS_PER_PASS if max_days is None else min(DAYS_PER_PASS, max_days - folded)
         first, last = through + dt.timedelta(days=1), min(closed, through + dt.timedelta(days=step))
         rows = _rows(session, first, last)
-        if rows:
-            session.execute(insert(StatsDay), rows)
+        try:
+            if rows:
+                session.execute(insert(StatsDay), rows)
+        except IntegrityError:  # another worker folded these days at the same moment
+            session.rollback()
+            return folded
         if not _save_state(session, through, last, at):
             return folded
         folded += (last - first).days + 1
