@@ -9,7 +9,13 @@ that has ended can be counted once and kept:
   of lateness of those (the overdue table of /stats/ and the unit assessment);
 - ``interview``: warning interviews and organisation talks completed;
 - ``deadline``: rectification deadlines passed (the tasks a passed deadline opens);
-- ``reminder`` per unit: supervision reminders (督办) received.
+- ``reminder`` per unit: supervision reminders (督办) received;
+- things a period counts once however often they occur in it: debtors reported (``reported``),
+  cases sanctioned (``sanctioned``) and per sanctioning unit (``sanctioned_by``, with the
+  ``measures`` applied, a plain sum), referrals (case and unit, ``referral``) and their answers
+  (``answer``). A day's rows count each thing once, keyed by the day it last occurred before
+  (``_first_days``): summing a period's rows whose previous day is before the period counts
+  each thing on its first day in the period.
 
 The worker's timers lane calls ``fold_due`` at every pass: it folds the days that ended at
 least ``MARGIN`` ago (so a step committing just after midnight is in) into ``stats_days`` and
@@ -25,7 +31,10 @@ folded (after the migration) is folded ``DAYS_PER_PASS`` days a pass from its ol
 or at once by ``flask stats rebuild-rollups``.
 
 Only the figures of all units are rolled up: a unit's or a bank's figures are about the cases
-it takes part in *now*, which a day's rows cannot know, so they stay live.
+it takes part in *now*, which a day's rows cannot know, so they stay live. So do the figures
+whose rows change after their day (a case's confirmation or delisting moment is set again when
+it re-enters or leaves the list, a loan's settlement is undone when its certificate is
+rejected, a repayment is recorded after the day it was paid) and the stocks.
 """
 
 from __future__ import annotations
