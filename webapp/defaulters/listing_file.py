@@ -15,12 +15,11 @@ committed chunk, and it may be resumed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from webapp.cases import history
@@ -28,17 +27,15 @@ from webapp.cases.versions import deploy
 from webapp.clock import now
 from webapp.defaulters import PROCESS, intake
 from webapp.errors import Conflict, DomainError
-from webapp.ledger import batches, kinds, limits, preview, rows
+from webapp.ledger import importer, kinds, limits, preview, rows
 from webapp.ledger.columns import Column, form_columns
-from webapp.ledger.importer import ImportFailed, ImportStopped
+from webapp.ledger.importer import ImportFailed
 from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
-from webapp.models import CourtListing, ImportBatch, ImportRow, User
+from webapp.models import CourtListing, ImportBatch, ImportRow
 from webapp.models.imports import (
     DONE,
-    IMPORTING,
     LISTINGS,
-    PREVIEWED,
     ROW_DUPLICATE,
     ROW_EXISTING,
     ROW_INVALID,
@@ -65,13 +62,6 @@ class ListingChecker(rows.RowChecker):
 
     def column_of(self, path: str) -> str | None:
         return path
-
-
-def upload(session: Session, user: User, content: bytes, filename: str, cfg: LedgerSettings) -> ImportBatch:
-    """The court's file checked as a whole and queued for the worker's row check
-    (``LedgerFileError``, 422, and nothing stored when it cannot be read)."""
-    intake.check_lister(user)
-    return batches.store(session, user, content, filename, cfg, columns(cfg.forms_dir)[1], LISTINGS)
 
 
 def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> None:
@@ -101,12 +91,7 @@ def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> Non
         done += len(chunk)
         batch.rows_done, batch.progress_at = done, now()
         session.commit()
-    batch.rows_done = 0  # from now on: rows imported
-    batch.total_rows = done
-    batch.counts = counts
-    batch.status = PREVIEWED
-    batch.stored_name = None
-    path.unlink(missing_ok=True)
+    preview.mark_previewed(batch, done, counts, path)
 
 
 def _today() -> dt.date:
@@ -147,7 +132,7 @@ def import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     )
     while chunk := list(session.scalars(waiting.order_by(ImportRow.row_no).limit(CHUNK))):
         _import_chunk(session, batch, chunk, version, cfg)
-    _while_importing(session, batch, status=DONE, finished_at=now())
+    importer.while_importing(session, batch, status=DONE, finished_at=now())
     history.batch_event(session, batch, "import_finished", batch.user, rows=batch.rows_done)
     session.commit()
 
@@ -157,7 +142,7 @@ def _import_chunk(
 ) -> None:
     # a first write opens the chunk's transaction (pysqlite begins one only before a write,
     # and a SAVEPOINT outside a transaction would commit each listing on its own)
-    _while_importing(session, batch, progress_at=now())
+    importer.while_importing(session, batch, progress_at=now())
     user = batch.user
     created = existing = 0
     for row in chunk:
@@ -184,7 +169,7 @@ def _import_chunk(
         counts[ROW_NEW] = counts.get(ROW_NEW, 0) - existing
         counts[ROW_EXISTING] = counts.get(ROW_EXISTING, 0) + existing
         batch.counts = counts
-    _while_importing(
+    importer.while_importing(
         session,
         batch,
         rows_done=ImportBatch.rows_done + created,
@@ -194,21 +179,16 @@ def _import_chunk(
     session.commit()
 
 
-def _while_importing(session: Session, batch: ImportBatch, **values: Any) -> None:
-    """Change the batch if it is still importing; else roll back and stop (discarded)."""
-    moved = cast(
-        "CursorResult[Any]",
-        session.execute(
-            update(ImportBatch)
-            .where(ImportBatch.id == batch.id, ImportBatch.status == IMPORTING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
-    if moved != 1:
-        session.rollback()
-        raise ImportStopped(batch.id)
-    session.refresh(batch)
+# a file of listings has no rows joining an open case: each listing is its own case
+ROW_KINDS_SHOWN = (ROW_NEW, ROW_DUPLICATE, ROW_EXISTING, ROW_INVALID)
 
-
-kinds.register(LISTINGS, kinds.FileKind(intake.check_lister, check_rows, import_rows))
+kinds.register(
+    LISTINGS,
+    kinds.FileKind(
+        intake.check_lister,
+        check_rows,
+        import_rows,
+        lambda _session, forms_dir: columns(forms_dir),
+        ROW_KINDS_SHOWN,
+    ),
+)

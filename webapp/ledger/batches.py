@@ -14,12 +14,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from webapp.cases import history, intake
+from webapp.cases import history
 from webapp.cases.attachments import track_written
 from webapp.clock import now
 from webapp.errors import Conflict, NotFound
 from webapp.ledger import kinds, limits, rows
-from webapp.ledger.columns import Column, columns
+from webapp.ledger.columns import Column
 from webapp.ledger.reader import open_ledger
 from webapp.ledger.settings import LedgerSettings
 from webapp.models import ImportBatch, ImportRow, User
@@ -39,14 +39,15 @@ from webapp.models.imports import (
 UNFINISHED = (UPLOADED, VALIDATING, PREVIEWED, QUEUED, IMPORTING)
 
 
-def upload(session: Session, user: User, content: bytes, filename: str, cfg: LedgerSettings) -> ImportBatch:
-    """Check the file as a whole (format, encoding, size, header, rows and cells within
-    the limits) and queue its rows for checking; ``LedgerFileError`` (422) and nothing
+def upload(
+    session: Session, user: User, content: bytes, filename: str, cfg: LedgerSettings, kind: str = LEDGER
+) -> ImportBatch:
+    """Check a file of ``kind`` as a whole (format, encoding, size, header, rows and cells
+    within the limits) and queue its rows for checking; ``LedgerFileError`` (422) and nothing
     stored when it cannot be read or is over a limit."""
-    intake.check_reporter(user)
-    return store(
-        session, user, content, filename, cfg, columns(intake.report_form(session, cfg.forms_dir)), LEDGER
-    )
+    file_kind = kinds.of(kind)
+    file_kind.check_user(user)
+    return store(session, user, content, filename, cfg, file_kind.columns(session, cfg.forms_dir)[1], kind)
 
 
 def store(

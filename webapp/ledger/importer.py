@@ -139,7 +139,7 @@ def _import_rows(session: Session, batch_id: int, cfg: LedgerSettings) -> None:
     for rows in _chunks(session, batch.id, ROW_JOIN, JOINS_PER_CHUNK):
         _joins(session, batch, user, version, rows, source)
         _checkpoint_pause()
-    _while_importing(session, batch, status=DONE, finished_at=now())
+    while_importing(session, batch, status=DONE, finished_at=now())
     history.batch_event(session, batch, "import_finished", user, rows=batch.rows_done)
     session.commit()
 
@@ -173,7 +173,7 @@ def _pending(session: Session, batch_id: int, kind: str) -> bool:
 
 def _hide(session: Session, batch: ImportBatch) -> None:
     if not batch.hides_cases:
-        _while_importing(session, batch, hides_cases=True)
+        while_importing(session, batch, hides_cases=True)
         history.batch_event(session, batch, "import_started", batch.user, resumed_rows=batch.rows_done)
         session.commit()
 
@@ -181,12 +181,12 @@ def _hide(session: Session, batch: ImportBatch) -> None:
 def _show(session: Session, batch: ImportBatch) -> None:
     """Every new case of the batch appears at once."""
     if batch.hides_cases:
-        _while_importing(session, batch, hides_cases=False)
+        while_importing(session, batch, hides_cases=False)
         history.batch_event(session, batch, "cases_shown", batch.user, cases=batch.cases_created)
         session.commit()
 
 
-def _while_importing(session: Session, batch: ImportBatch, **values: Any) -> None:
+def while_importing(session: Session, batch: ImportBatch, **values: Any) -> None:
     """Change the batch if it is still importing (the bank may have discarded it: then the
     transaction is rolled back and the import stops)."""
     moved = cast(
@@ -287,7 +287,7 @@ def _joins(
     reported = _reported(session, batch.unit_code, rows)
     # a first write opens the chunk's transaction: pysqlite begins one only before a write,
     # and a SAVEPOINT outside a transaction would commit each report on its own
-    _while_importing(session, batch, progress_at=now())
+    while_importing(session, batch, progress_at=now())
     placed = [_placing(r, ROW_EXISTING, None) for r in rows if r.contract_no in reported]
     created = loans = 0
     left_out: list[dict[str, Any]] = []
@@ -342,7 +342,7 @@ def _commit_chunk(
     # rows put off to phase 3 (their debtor got an open case meanwhile) count when placed there;
     # rows left out leave the total (counts) instead of counting as done
     done = sum(1 for p in placed if p["now_placed"])
-    _while_importing(
+    while_importing(
         session,
         batch,
         rows_done=ImportBatch.rows_done + done,

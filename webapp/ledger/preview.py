@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -78,8 +79,14 @@ def check_rows(session: Session, batch: ImportBatch, cfg: LedgerSettings) -> Non
         done += len(chunk)
         batch.rows_done, batch.progress_at = done, now()  # the bank's progress, and a sign of life
         session.commit()
+    mark_previewed(batch, done, counts, path)
+
+
+def mark_previewed(batch: ImportBatch, total_rows: int, counts: dict[str, int], path: Path) -> None:
+    """The end of a batch's check, whatever its kind: its rows are stored and counted; the
+    batch waits in its preview."""
     batch.rows_done = 0  # from now on: rows imported
-    batch.total_rows = done
+    batch.total_rows = total_rows
     batch.counts = counts
     batch.status = PREVIEWED
     batch.stored_name = None
