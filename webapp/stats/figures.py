@@ -185,6 +185,27 @@ def _of_cases(case_id: Any, hidden: Any, unit: str | None, bank: str | None) -> 
     return and_(*clauses)
 
 
+# before any row: what a thing's last occurrence is when it has none
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _not_seen(
+    model: Any, earlier: Any, moment: str, same: Sequence[str], since: Any, live: Any, where: Any = None
+) -> ColumnElement[bool]:
+    """The live part's rows whose thing (the columns ``same``) did not occur from ``since`` to
+    ``live``: its last occurrence before ``live`` is before ``since`` (or it has none). Said as
+    a scalar subquery, so that the database looks up each live row's own earlier rows through
+    the index on its case or debtor instead of hashing every row of the period."""
+    column = getattr(earlier, moment)
+    last = (
+        select(func.max(column))
+        .where(*[getattr(earlier, c) == getattr(model, c) for c in same], column < live)
+        .where(true() if where is None else where)
+        .scalar_subquery()
+    )
+    return func.coalesce(last, literal(EPOCH, column.type)) < since
+
+
 def _bucket(column: Any, bounds: Sequence[Any]) -> Any:
     """The index of the interval of ``bounds`` holding the value (-1 before the first)."""
     return case(*[(column < b, i - 1) for i, b in enumerate(bounds)], else_=len(bounds) - 1)
@@ -232,16 +253,7 @@ def figures(
         # reported on them
         reported = sum(rollups.distinct(session, rollups.REPORTED, part, start).values())
         if part.live_since is not None:
-            earlier = aliased(Case)
-            new_debtor = ~(
-                select(literal(1))
-                .where(
-                    earlier.debtor_id == Case.debtor_id,
-                    earlier.created_at >= since,
-                    earlier.created_at < part.live_since,
-                )
-                .exists()
-            )
+            new_debtor = _not_seen(Case, aliased(Case), "created_at", ("debtor_id",), since, part.live_since)
             reported += int(
                 session.scalar(
                     select(func.count(func.distinct(Case.debtor_id))).where(
@@ -292,16 +304,7 @@ def figures(
             """Not already on the folded days of the period (nothing to say when none are)."""
             if live == since:
                 return true()
-            return ~(
-                select(literal(1))
-                .where(
-                    *[getattr(earlier, c) == getattr(model, c) for c in same],
-                    getattr(earlier, moment) >= since,
-                    getattr(earlier, moment) < live,
-                    true() if where is None else where,
-                )
-                .exists()
-            )
+            return _not_seen(model, earlier, moment, same, since, live, where)
 
         sent = (
             select(Task.case_id, Task.unit_code)
@@ -546,17 +549,8 @@ def _weeks(
         # reported on those days
         index = next(i for i in range(len(mondays)) if bounds[i + 1] > live)
         if bounds[index] < live:
-            earlier = aliased(Case)
             rest = bounds[index + 1]
-            unseen = ~(
-                select(literal(1))
-                .where(
-                    earlier.debtor_id == Case.debtor_id,
-                    earlier.created_at >= bounds[index],
-                    earlier.created_at < live,
-                )
-                .exists()
-            )
+            unseen = _not_seen(Case, aliased(Case), "created_at", ("debtor_id",), bounds[index], live)
             reported[index] += int(
                 session.scalar(
                     select(func.count(func.distinct(Case.debtor_id))).where(
