@@ -146,3 +146,48 @@ def test_the_worker_folds_each_closed_day_and_the_open_one_stays_live(app, users
         assert fourth["tables"]["summary"] == third["tables"]["summary"]
         assert fourth["tables"]["weeks"] == third["tables"]["weeks"]
         assert fourth["later"]["summary"] == third["later"]["summary"]
+
+
+def test_no_day_is_folded_while_an_import_hides_a_case_opened_on_it(app, browser, history, users):  # noqa: F811
+    """A case an import still hides counts nowhere; its rows are stamped from its opening on, so
+    the days from then on wait until the import shows it, and then they are folded with it."""
+    from sqlalchemy import update
+
+    from tests.test_stats import SUMMARY
+    from webapp.models import Case, ImportBatch
+
+    with app.extensions["db_sessionmaker"]() as session:
+        batch = ImportBatch(
+            unit_code="bank_icbc",
+            user_id=users["bank_icbc"],
+            filename="ledger.csv",
+            sha256="0" * 64,
+            file_format="csv",
+            header_language="zh",
+            status="importing",
+            hides_cases=True,
+        )
+        session.add(batch)
+        session.flush()
+        # the sanctioned case, opened on 2 March, as an import's
+        session.execute(update(Case).where(Case.id == history["sanctioned"]).values(import_batch_id=batch.id))
+        session.commit()
+        batch_id = batch.id
+    live = pages(browser)
+    summary = dict(live["tables"]["summary"][1:])
+    assert (summary["上报债务人"], summary["约谈（谈话）次数"], summary["惩戒案件"]) == ("2", "0", "0")
+    # the worker folds nothing from 2 March on
+    assert "the rollups run through 2026-03-01" in cli(app, "stats", "fold")
+    hidden = pages(browser)
+    assert hidden["tables"] == live["tables"] and hidden["assessment"] == live["assessment"]
+    # the import is done: the case is seen, and the days are folded with it
+    with app.extensions["db_sessionmaker"]() as session:
+        session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(hides_cases=False))
+        session.commit()
+    for _ in range(3):  # 79 days, a month a pass
+        cli(app, "worker", "--once", "--lane", "timers")
+    shown = pages(browser)
+    assert "截至 2026-03-31 的已办任务" in shown["stats"]
+    assert shown["tables"]["summary"][1:] == [list(r) for r in SUMMARY]
+    cli(app, "stats", "drop-rollups")
+    assert pages(browser)["tables"] == shown["tables"]
