@@ -135,6 +135,8 @@ def record_report(
     # read before the debtor changes below, which its query would otherwise flush on their own
     version = version or deploy(session, processes_dir)
     facts = debtor_facts(data)
+    # a debtor new to the system has no other case to link to (one statement less a report)
+    known_debtor = debtor is not None
     if debtor is None:
         debtor = Debtor(identifier=identifier, **facts)
         session.add(debtor)
@@ -181,7 +183,8 @@ def record_report(
         participants={user.unit_code},
     )
     # a debtor the court has listed (seed 004): the new case and the listing are linked
-    links.link_open_cases(session, case, user)
+    if known_debtor:
+        links.link_open_cases(session, case, user)
     return ReportResult(case, created=True)
 
 

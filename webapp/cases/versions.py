@@ -19,9 +19,6 @@ _BY_HASH = (
 )
 
 
-_PROCESS_OF = select(ProcessVersion.process_id).where(ProcessVersion.id == bindparam("version_id"))
-
-
 def deploy(session: Session, processes_dir: str, process_id: str | None = None) -> ProcessVersion:
     """The version row of a process's diagram now in ``processes_dir`` (created if new);
     the catalogue's default process when none is named."""
@@ -41,8 +38,10 @@ def deploy(session: Session, processes_dir: str, process_id: str | None = None) 
 
 
 def process_key(session: Session, case: Case) -> str:
-    """The key of the process the case runs (``processes/catalog.toml``)."""
-    return str(session.scalar(_PROCESS_OF, {"version_id": case.process_version_id}))
+    """The key of the process the case runs (``processes/catalog.toml``); the version row is
+    read as a step reads it, so the step that follows finds it in the session."""
+    version = session.get(ProcessVersion, case.process_version_id, options=WITHOUT_FILES)
+    return str(version.process_id) if version is not None else ""
 
 
 def process_spec(session: Session, case: Case) -> catalog.ProcessSpec:
