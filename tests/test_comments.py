@@ -332,6 +332,8 @@ def test_the_thread_fits_a_phone(app, users, tmp_path):
                 assert max(widths) <= 390
                 page.fill("#comment-text", "手机上发布的留言")
                 page.click("#comment-form button[type=submit]")
+                # the new page may still be loading after the redirect: wait for the second post
+                page.locator("#comment-list li").nth(1).wait_for()
                 assert page.locator("#comment-list li").count() == 2
             finally:
                 chromium.close()
