@@ -8,6 +8,7 @@ Every figure is an aggregate over the projected ``tasks`` and ``notifications`` 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -74,7 +75,7 @@ def score(
     return round(min(100.0, max(0.0, value)), 1)
 
 
-def _days_late(session: Session) -> Any:
+def days_late(session: Session) -> Any:
     """Days from a task's due date to its completion, as an SQL expression."""
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", Task.completed_at - Task.due_at) / 86400.0
@@ -102,7 +103,7 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
                 Task.unit_code,
                 func.count(),
                 func.sum(case((late, 1), else_=0)),
-                func.sum(case((late, _days_late(session)), else_=None)),
+                func.sum(case((late, days_late(session)), else_=None)),
             )
             .where(
                 Task.status == COMPLETED,
@@ -144,23 +145,22 @@ def ranking(session: Session, period: Period) -> list[UnitScore]:
             .group_by(Task.unit_code)
         ):
             overdue[unit] = overdue.get(unit, 0) + int(count)
+    return ranked(done, reminded, overdue)
+
+
+def ranked(
+    done: Mapping[str, Sequence[Any]], reminded: Mapping[str, int], overdue: Mapping[str, int]
+) -> list[UnitScore]:
+    """Each unit's score from its tasks completed (count, late, days late summed over the late
+    ones), reminders and tasks open past due; best first, ties by unit code."""
     rows = []
     for unit in set(done) | set(reminded) | set(overdue):
         count, n_late, days_late = done.get(unit, (0, 0, 0))
         # the average lateness of the late ones (as AVG over them: none late, 0)
         on_time, lateness = count - n_late, float(days_late / n_late) if n_late else 0.0
         reminders, open_late = int(reminded.get(unit, 0)), int(overdue.get(unit, 0))
-        rows.append(
-            (
-                unit,
-                count,
-                on_time,
-                lateness,
-                reminders,
-                open_late,
-                score(count, on_time, lateness, reminders, open_late),
-            )
-        )
+        value = score(count, on_time, lateness, reminders, open_late)
+        rows.append((unit, count, on_time, lateness, reminders, open_late, value))
     rows.sort(key=lambda r: (-r[6], r[0]))
     return [
         UnitScore(i, unit, count, on_time, count - on_time, round(lateness, 2), reminders, open_late, value)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from webapp.clock import now
 from webapp.models import Case, Notification, ProcessVersion, Task
 from webapp.models.tasks import CANCELLED, COMPLETED
-from webapp.stats.assessment import UnitScore, score
+from webapp.stats.assessment import UnitScore, days_late, ranked
 from webapp.stats.cycle_times import Period
 from webapp.stats.figures import hidden_cases
 
@@ -41,14 +41,6 @@ def period_of(first: dt.date | None, last: dt.date | None, zone: ZoneInfo) -> tu
     return first, last, Period(start, end)
 
 
-def _days_late(session: Session) -> Any:
-    """Days from a task's due date to its completion, as an SQL expression."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", Task.completed_at - Task.due_at) / 86400.0
-    # SQLite keeps datetimes as UTC text, which julianday reads
-    return func.julianday(Task.completed_at) - func.julianday(Task.due_at)
-
-
 def _cases_of(process_key: str) -> Any:
     versions = select(ProcessVersion.id).where(ProcessVersion.process_id == process_key)
     return select(Case.id).where(Case.process_version_id.in_(versions))
@@ -65,7 +57,7 @@ def ranking(session: Session, period: Period, process_key: str) -> list[UnitScor
             Task.unit_code,
             func.count(),
             func.sum(case((late, 1), else_=0)),
-            func.sum(case((late, _days_late(session)), else_=None)),
+            func.sum(case((late, days_late(session)), else_=None)),
         )
         .where(
             Task.status == COMPLETED,
@@ -108,15 +100,4 @@ def ranking(session: Session, period: Period, process_key: str) -> list[UnitScor
             .group_by(Task.unit_code)
         )
     }
-    rows = []
-    for unit in set(done) | set(reminded) | set(overdue):
-        count, n_late, days_late = done.get(unit, (0, 0, Decimal(0)))
-        lateness = float(days_late / n_late) if n_late else 0.0
-        on_time, reminders, open_late = count - n_late, reminded.get(unit, 0), overdue.get(unit, 0)
-        value = score(count, on_time, lateness, reminders, open_late)
-        rows.append((unit, count, on_time, lateness, reminders, open_late, value))
-    rows.sort(key=lambda r: (-r[6], r[0]))
-    return [
-        UnitScore(i, unit, count, on_time, count - on_time, round(lateness, 2), reminders, open_late, value)
-        for i, (unit, count, on_time, lateness, reminders, open_late, value) in enumerate(rows, 1)
-    ]
+    return ranked(done, reminded, overdue)
