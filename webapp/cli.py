@@ -23,7 +23,7 @@ from webapp.engine import Obstacle
 from webapp.errors import DomainError
 from webapp.models import Case, User
 from webapp.reference import create_user, load_units
-from webapp.stats.rollups import stats_cmd
+from webapp.stats.commands import stats_cmd
 
 DEFAULT_DEMO_PASSWORD = "liandong-demo"  # noqa: S105 - printed demo password, development only
 

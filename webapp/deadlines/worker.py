@@ -34,7 +34,7 @@ from webapp.ledger import importer as ledger_importer
 from webapp.ledger import jobs as ledger_jobs
 from webapp.ledger.settings import LedgerSettings
 from webapp.notifications import mailer
-from webapp.stats import rollups
+from webapp.stats import rollups, totals
 from webapp.transactions import atomic
 
 TIMERS, LEDGER, ALL = "timers", "ledger", "all"
@@ -76,8 +76,10 @@ def run_once(lane: str = ALL) -> PassReport:
         # queued e-mails and the users' daily digests (never raises)
         mail = mailer.SmtpSettings.from_config(current_app.config)
         mailer.run_jobs(session, mail, now(), current_app.logger)
-        # the statistics' closed local days, each folded once into the daily rollups
+        # the assessment's closed local days, each folded once into the daily rollups; the
+        # cases changed since the last pass, into the statistics' totals
         rollups.fold_due(session, now())
+        totals.fold_due(session, now())
     if lane in (LEDGER, ALL):
         report.ledger_batch = ledger_jobs.run_next(session, LedgerSettings.from_config(current_app.config))
     return report

@@ -34,40 +34,33 @@ What each figure counts (a case counts in a period when the thing happened in it
 - ``weeks``: per week (Monday to Sunday, local) overlapping the period: reported, settled,
   amount recovered.
 
-Each figure is a handful of aggregate statements (GROUP BY, CASE buckets computed by the
-database), never a loop over cases, and never the engine state. Each statement reads only the
-rows of its period through an index on the moment it counts (migration 0021), and the rows of
-tables other than ``cases`` are kept to the scope by their ``case_id`` (``_of_cases``), without
-joining each to its case: a million cases stay out of a month's figures. For all units, the
-interviews, the deadlines passed and the tasks completed (on time or late) of the closed local
-days come from the daily rollups (``webapp/stats/rollups.py``), the rest of the period live.
+Every figure is read from the totals the worker keeps per scope and day
+(``webapp/stats/totals.py``, from each case's facts, ``webapp/stats/facts.py``), corrected for
+the cases changed since the last fold: a handful of statements over a few thousand rows
+whatever the period or the scope, never a loop over cases, never the engine state. Ages and
+due days are local days: a case opened six days ago is "< 7"; an open task is overdue once its
+due moment has passed (those due today are counted from ``tasks``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy.orm import Session
 
-from webapp.cases.referrals import chain_elements
-from webapp.cases.visibility import HIDING_BATCHES, SHOWN
+from webapp.cases.visibility import HIDING_BATCHES
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL
-from webapp.models import Case, CaseEvent, CaseParticipant, Loan, Sanction, Task
-from webapp.models.progress import Repayment
-from webapp.models.tasks import COMPLETED, OPEN
-from webapp.stats import rollups
+from webapp.models import Case, Loan, Task
+from webapp.models.tasks import OPEN
+from webapp.stats import facts, totals
+from webapp.stats.facts import Key
+from webapp.stats.totals import StatsTotal
 
-# the talks the debtor is summoned to (stage interview or official_talk in the diagram), and
-# the tasks a passed rectification deadline opens (after rectification_deadline and
-# official_deadline; the worker's timer events do not name their element): rollups.py has them
-INTERVIEW_ELEMENTS = rollups.INTERVIEW_ELEMENTS
-DEADLINE_ELEMENTS = rollups.DEADLINE_ELEMENTS
 # open cases by age in days: (upper limit, label), the last without limit
 AGE_BUCKETS: tuple[tuple[int | None, str], ...] = ((7, "< 7"), (30, "7-30"), (90, "30-90"), (None, "> 90"))
 ZERO = Decimal("0.00")
@@ -138,14 +131,6 @@ def local_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=LOCAL).astimezone(dt.UTC)
 
 
-def _between(column: Any, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
-    return and_(column >= start, column < end)
-
-
-def _count(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 # the cases an import is still writing (``SHOWN`` from the other side)
 HIDDEN = select(Case.id).where(Case.import_batch_id.in_(HIDING_BATCHES))
 # up to this many hidden cases are excluded by their ids, more by the subquery
@@ -165,50 +150,182 @@ def hidden_cases(session: Session) -> Any:
     return ids if len(ids) <= HIDDEN_LIST_MAX else HIDDEN
 
 
-def _scope(unit: str | None, bank: str | None) -> ColumnElement[bool]:
-    """The cases the figures are about (as a condition on ``Case``)."""
-    clauses: list[ColumnElement[bool]] = [SHOWN]
+# the figures a period sums over its days (each thing counted once: ``prev`` before the period)
+PERIOD = (
+    facts.REPORTED,
+    facts.CONFIRMED,
+    facts.REJECTED,
+    facts.SETTLED,
+    facts.DELISTED,
+    facts.INTERVIEW,
+    facts.DEADLINE,
+    facts.DONE,
+    facts.REFERRAL,
+    facts.ANSWER,
+    facts.SANCTIONED,
+    facts.SANCTIONED_BY,
+    facts.MEASURES,
+    facts.AMOUNT_REPORTED,
+    facts.RECOVERED,
+    facts.RECOVERED_BEFORE,
+)
+WEEKLY = (facts.REPORTED, facts.SETTLED, facts.RECOVERED, facts.RECOVERED_BEFORE)
+STOCKS = (facts.OPEN_CASE, facts.OPEN_TASK)
+MONEY = (facts.AMOUNT_REPORTED, facts.RECOVERED, facts.RECOVERED_BEFORE, facts.OWED)
+# a unit's own rows of the per-unit tables (the overdue table, the measures)
+OWN_UNIT = (facts.DONE, facts.OPEN_TASK, facts.MEASURES, facts.SANCTIONED_BY)
+# open tasks by their due day: later, past (before today), today (past due or not: counted live)
+LATER, PAST, TODAY = 0, 1, 2
+# how many times a page reads again when a fold commits while it reads
+READS = 3
+
+Sums = dict[tuple[Any, ...], list[int]]
+
+
+def _add(into: Sums, key: tuple[Any, ...], n: int, late: int, money: int) -> None:
+    row = into.setdefault(key, [0, 0, 0])
+    row[0] += int(n)
+    row[1] += int(late)
+    row[2] += int(money)
+
+
+class _Reading:
+    """One scope's sums for a period: from ``stats_totals`` and the changes not folded yet,
+    each grouped the same way (the SQL and the Python below say the same)."""
+
+    def __init__(
+        self, session: Session, scope: str, key_of: str | None, start: dt.date, end: dt.date, today: dt.date
+    ) -> None:
+        self.session, self.scope, self.key_of = session, scope, key_of
+        self.start, self.end, self.today = start, end, today
+        first = start - dt.timedelta(days=start.weekday())
+        self.mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
+        self.period: Sums = {}
+        self.owed: Sums = {}
+        self.stocks: Sums = {}
+        self.weeks: Sums = {}
+
+    # the filters
+    def keep(self, figure: str, key: str) -> bool:
+        """A unit's own rows of the per-unit tables, a bank's own money."""
+        if self.key_of is None:
+            return True
+        scope_kind = self.scope.partition(":")[0]
+        mine = OWN_UNIT if scope_kind == "unit" else MONEY
+        return figure not in mine or key == self.key_of
+
+    def _sql_keep(self) -> Any:
+        if self.key_of is None:
+            return true()
+        mine = OWN_UNIT if self.scope.startswith("unit:") else MONEY
+        return or_(StatsTotal.figure.not_in(mine), StatsTotal.key == self.key_of)
+
+    def age(self, figure: str, day: dt.date) -> int:
+        if figure == facts.OPEN_TASK:
+            return PAST if day < self.today else TODAY if day == self.today else LATER
+        days = (self.today - day).days
+        return next((i for i, (limit, _l) in enumerate(AGE_BUCKETS) if limit is not None and days < limit), 3)
+
+    def _sql_age(self) -> Any:
+        t = self.today
+        return case(
+            *[
+                (and_(StatsTotal.figure == facts.OPEN_CASE, StatsTotal.day > t - dt.timedelta(days=limit)), i)
+                for i, (limit, _label) in enumerate(AGE_BUCKETS)
+                if limit is not None
+            ],
+            (StatsTotal.figure == facts.OPEN_CASE, len(AGE_BUCKETS) - 1),
+            (StatsTotal.day < t, PAST),
+            (StatsTotal.day == t, TODAY),
+            else_=LATER,
+        )
+
+    def week(self, day: dt.date) -> int:
+        return (day - self.mondays[0]).days // 7
+
+    # the totals
+    def read_totals(self) -> None:
+        t, scope = StatsTotal, self.scope
+        sums = (func.sum(t.n), func.sum(t.late), func.sum(t.cents))
+        for figure, key, n, late, money in self.session.execute(
+            select(t.figure, t.key, *sums)
+            .where(
+                t.scope == scope,
+                t.day >= self.start,
+                t.day <= self.end,
+                t.figure.in_(PERIOD),
+                t.prev < self.start,
+                self._sql_keep(),
+            )
+            .group_by(t.figure, t.key)
+        ):
+            _add(self.period, (figure, key), n, late, money)
+        for key, money in self.session.execute(
+            select(t.key, func.sum(t.cents))
+            .where(t.scope == scope, t.figure == facts.OWED, t.day <= self.end, self._sql_keep())
+            .group_by(t.key)
+        ):
+            _add(self.owed, (key,), 0, 0, money)
+        age = self._sql_age()
+        for figure, key, bucket, n in self.session.execute(
+            select(t.figure, t.key, age, func.sum(t.n))
+            .where(t.scope == scope, t.figure.in_(STOCKS), self._sql_keep())
+            .group_by(t.figure, t.key, age)
+        ):
+            _add(self.stocks, (figure, key, bucket), n, 0, 0)
+        last = self.mondays[-1] + dt.timedelta(days=6)
+        for figure, day, prev, n, money in self.session.execute(
+            select(t.figure, t.day, t.prev, func.sum(t.n), func.sum(t.cents))
+            .where(
+                t.scope == scope,
+                t.figure.in_(WEEKLY),
+                t.day >= self.mondays[0],
+                t.day <= last,
+                self._sql_keep(),
+            )
+            .group_by(t.figure, t.day, t.prev)
+        ):
+            self._weekly(figure, day, prev, n, money)
+
+    def _weekly(self, figure: str, day: dt.date, prev: dt.date, n: int, money: int) -> None:
+        index = self.week(day)
+        if prev < self.mondays[index]:
+            _add(self.weeks, (figure, index), n, 0, money)
+
+    # the changes not folded yet, through the same filters
+    def add_changes(self, rows: list[tuple[str, Key, tuple[int, int, int]]]) -> None:
+        last = self.mondays[-1] + dt.timedelta(days=6)
+        for _scope, (figure, day, key, prev), (n, late, money) in rows:
+            if not self.keep(figure, key):
+                continue
+            if figure in PERIOD and self.start <= day <= self.end and prev < self.start:
+                _add(self.period, (figure, key), n, late, money)
+            if figure == facts.OWED and day <= self.end:
+                _add(self.owed, (key,), 0, 0, money)
+            if figure in STOCKS:
+                _add(self.stocks, (figure, key, self.age(figure, day)), n, 0, 0)
+            if figure in WEEKLY and self.mondays[0] <= day <= last:
+                self._weekly(figure, day, prev, n, money)
+
+    # what the figures read
+    def count(self, figure: str) -> int:
+        return sum(v[0] for (f, _k), v in self.period.items() if f == figure)
+
+    def by_key(self, figure: str, index: int = 0) -> dict[str, int]:
+        return {k: v[index] for (f, k), v in self.period.items() if f == figure and v[index]}
+
+    def money(self, *figures_: str) -> Decimal:
+        return _money(sum(v[2] for (f, _k), v in self.period.items() if f in figures_))
+
+
+def _scope(unit: str | None, bank: str | None) -> tuple[str, str | None]:
+    if unit and bank:
+        raise ValueError("the figures are of one unit or one bank, not both")
     if unit:
-        clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == unit)))
+        return facts.unit_scope(unit), unit
     if bank:
-        clauses.append(Case.id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
-    return and_(*clauses)
-
-
-def _of_cases(case_id: Any, hidden: Any, unit: str | None, bank: str | None) -> ColumnElement[bool]:
-    """The rows (of a table with ``case_id``) of the cases in scope: ``_scope`` by case id."""
-    clauses: list[ColumnElement[bool]] = [case_id.not_in(hidden)]
-    if unit:
-        clauses.append(case_id.in_(select(CaseParticipant.case_id).where(CaseParticipant.unit_code == unit)))
-    if bank:
-        clauses.append(case_id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
-    return and_(*clauses)
-
-
-# before any row: what a thing's last occurrence is when it has none
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _not_seen(
-    model: Any, earlier: Any, moment: str, same: Sequence[str], since: Any, live: Any, where: Any = None
-) -> ColumnElement[bool]:
-    """The live part's rows whose thing (the columns ``same``) did not occur from ``since`` to
-    ``live``: its last occurrence before ``live`` is before ``since`` (or it has none). Said as
-    a scalar subquery, so that the database looks up each live row's own earlier rows through
-    the index on its case or debtor instead of hashing every row of the period."""
-    column = getattr(earlier, moment)
-    last = (
-        select(func.max(column))
-        .where(*[getattr(earlier, c) == getattr(model, c) for c in same], column < live)
-        .where(true() if where is None else where)
-        .scalar_subquery()
-    )
-    return func.coalesce(last, literal(EPOCH, column.type)) < since
-
-
-def _bucket(column: Any, bounds: Sequence[Any]) -> Any:
-    """The index of the interval of ``bounds`` holding the value (-1 before the first)."""
-    return case(*[(column < b, i - 1) for i, b in enumerate(bounds)], else_=len(bounds) - 1)
+        return facts.bank_scope(bank), bank
+    return facts.ALL, None
 
 
 def figures(
@@ -221,388 +338,114 @@ def figures(
     today: dt.datetime | None = None,
 ) -> Figures:
     """The figures for the local days ``start`` to ``end`` (see the module docstring)."""
-    since, until = local_start(start), local_start(end + dt.timedelta(days=1))
+    scope, key_of = _scope(unit, bank)
     current = today or now()
-    scope = _scope(unit, bank)
-    hidden = hidden_cases(session)
+    for _attempt in range(READS):
+        after, generation, _at = totals.mark(session)
+        reading = _Reading(session, scope, key_of, start, end, current.astimezone(LOCAL).date())
+        reading.read_totals()
+        reading.add_changes(totals.changes(session, scope, after, hidden_cases(session)))
+        overdue_today = _due_today_and_past(session, current, unit, bank)
+        if totals.mark(session)[1] == generation:  # no fold committed meanwhile
+            break
+    return _assemble(reading, start, end, unit, bank, overdue_today)
 
-    # all units: the closed days folded into the daily rollups, the rest counted live
-    part = (
-        rollups.split(session, since, until)
-        if unit is None and bank is None
-        else rollups.Split(None, None, since)
-    )
-    created = _between(Case.created_at, since, until)
-    blacklisted = _between(Case.blacklisted_at, since, until)
-    closed = _between(Case.closed_at, since, until)
-    delisted_in = _between(Case.delisted_at, since, until)
-    flows = (
-        _count(blacklisted),
-        _count(and_(Case.outcome == "rejected", closed)),
-        _count(and_(Case.outcome == "delisted", delisted_in)),
-        _count(delisted_in),
-    )
-    if not part.rolled:
-        reported, confirmed, rejected, settled, delisted = session.execute(
-            select(func.count(func.distinct(case((created, Case.debtor_id)))), *flows).where(
-                scope, or_(created, blacklisted, closed, delisted_in)
-            )
-        ).one()
-    else:
-        # the debtors reported on the folded days, once each, and those of the live part not
-        # reported on them
-        reported = sum(rollups.distinct(session, rollups.REPORTED, part, start).values())
-        if part.live_since is not None:
-            new_debtor = _not_seen(Case, aliased(Case), "created_at", ("debtor_id",), since, part.live_since)
-            reported += int(
-                session.scalar(
-                    select(func.count(func.distinct(Case.debtor_id))).where(
-                        scope, _between(Case.created_at, part.live_since, until), new_debtor
-                    )
-                )
-                or 0
-            )
-        confirmed, rejected, settled, delisted = session.execute(
-            select(*flows).where(scope, or_(blacklisted, closed, delisted_in))
-        ).one()
 
-    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
-    referral = Task.element_id.in_(referral_ids) if referral_ids else false()
-    task_scope = _of_cases(Task.case_id, hidden, unit, bank)
-    interviews = rollups.count(session, rollups.INTERVIEW, part)
-    deadlines = rollups.count(session, rollups.DEADLINE, part)
-    if part.live_since is not None:
-        interview = and_(
-            Task.element_id.in_(INTERVIEW_ELEMENTS),
-            Task.status == COMPLETED,
-            _between(Task.completed_at, part.live_since, until),
+def _due_today_and_past(
+    session: Session, current: dt.datetime, unit: str | None, bank: str | None
+) -> dict[str, int]:
+    """Per unit, the open tasks due earlier today and past due now (the totals know days)."""
+    today = local_start(current.astimezone(LOCAL).date())
+    where = [Task.status == OPEN, Task.due_at >= today, Task.due_at < current]
+    where.append(Task.case_id.not_in(hidden_cases(session)))
+    if unit:
+        where.append(Task.unit_code == unit)
+    if bank:
+        where.append(Task.case_id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
+    return {
+        code: int(n)
+        for code, n in session.execute(
+            select(Task.unit_code, func.count()).where(*where).group_by(Task.unit_code)
         )
-        deadline = and_(
-            Task.element_id.in_(DEADLINE_ELEMENTS), _between(Task.created_at, part.live_since, until)
-        )
-        live_interviews, live_deadlines = session.execute(
-            select(_count(interview), _count(deadline)).where(or_(interview, deadline), task_scope)
-        ).one()
-        interviews, deadlines = interviews + int(live_interviews), deadlines + int(live_deadlines)
-    # a referral is a case sent to a unit: the unit's steps of the chain (acceptance, outcome)
-    # count once, as do its answers (distinct pairs, counted over a DISTINCT subquery since
-    # SQLite has no COUNT(DISTINCT a, b)); the folded days count each pair on its first day in
-    # the period, the live part the pairs not seen on the folded days
-    referrals = sum(rollups.distinct(session, rollups.REFERRAL, part, start).values())
-    answers = sum(rollups.distinct(session, rollups.ANSWER, part, start).values())
-    sanctioned = sum(rollups.distinct(session, rollups.SANCTIONED, part, start).values())
-    by_unit: dict[str, list[int]] = {
-        code: [n, 0] for code, n in rollups.distinct(session, rollups.SANCTIONED_BY, part, start).items()
     }
-    for code, (n, _late, _seconds) in rollups.totals(session, rollups.MEASURES, part).items():
-        by_unit.setdefault(code, [0, 0])[1] = n
-    if part.live_since is not None:
-        live = part.live_since
-        earlier_task, earlier_event, earlier_sanction = aliased(Task), aliased(CaseEvent), aliased(Sanction)
 
-        def unseen(model: Any, earlier: Any, moment: str, *same: str, where: Any = None) -> Any:
-            """Not already on the folded days of the period (nothing to say when none are)."""
-            if live == since:
-                return true()
-            return _not_seen(model, earlier, moment, same, since, live, where)
 
-        sent = (
-            select(Task.case_id, Task.unit_code)
-            .where(
-                referral,
-                _between(Task.created_at, live, until),
-                task_scope,
-                unseen(
-                    Task,
-                    earlier_task,
-                    "created_at",
-                    "case_id",
-                    "unit_code",
-                    where=earlier_task.element_id.in_(referral_ids) if referral_ids else false(),
-                ),
-            )
-            .distinct()
-            .subquery()
+def _money(value_cents: Any) -> Decimal:
+    return (Decimal(int(value_cents or 0)) / 100).quantize(ZERO)
+
+
+def _assemble(
+    r: _Reading,
+    start: dt.date,
+    end: dt.date,
+    unit: str | None,
+    bank: str | None,
+    overdue_today: dict[str, int],
+) -> Figures:
+    cases_by_unit = r.by_key(facts.SANCTIONED_BY)
+    measures_by_unit = r.by_key(facts.MEASURES)
+    measures = [
+        UnitMeasures(code, cases_by_unit.get(code, 0), measures_by_unit.get(code, 0))
+        for code in sorted(cases_by_unit.keys() | measures_by_unit.keys())
+    ]
+    stages: dict[str, int] = {}
+    ages = [0] * len(AGE_BUCKETS)
+    tasks: dict[str, list[int]] = {}
+    for (figure, key, bucket), (n, _late, _cents) in r.stocks.items():
+        if not n:
+            continue
+        if figure == facts.OPEN_CASE:
+            stages[key] = stages.get(key, 0) + n
+            ages[bucket] += n
+        else:
+            row = tasks.setdefault(key, [0, 0])
+            row[0] += n
+            row[1] += n if bucket == PAST else 0
+    for code, n in overdue_today.items():
+        tasks.setdefault(code, [0, 0])[1] += n
+    done = r.by_key(facts.DONE)
+    done_late = r.by_key(facts.DONE, 1)
+    overdue = [
+        UnitOverdue(
+            code,
+            tasks.get(code, [0, 0])[0],
+            tasks.get(code, [0, 0])[1],
+            done.get(code, 0),
+            done_late.get(code, 0),
         )
-        referrals += session.scalar(select(func.count()).select_from(sent)) or 0
-        answered = (
-            select(CaseEvent.case_id, CaseEvent.unit_code)
-            .where(
-                CaseEvent.kind == "referral_answered",
-                _between(CaseEvent.created_at, live, until),
-                _of_cases(CaseEvent.case_id, hidden, unit, bank),
-                unseen(
-                    CaseEvent,
-                    earlier_event,
-                    "created_at",
-                    "case_id",
-                    "unit_code",
-                    where=earlier_event.kind == "referral_answered",
-                ),
-            )
-            .distinct()
-            .subquery()
+        for code in sorted(tasks.keys() | done.keys())
+    ]
+    owed = sum(v[2] for v in r.owed.values())
+    weeks = [
+        Week(
+            monday,
+            r.weeks.get((facts.REPORTED, i), [0])[0],
+            r.weeks.get((facts.SETTLED, i), [0])[0],
+            _money(sum(r.weeks.get((f, i), [0, 0, 0])[2] for f in (facts.RECOVERED, facts.RECOVERED_BEFORE))),
         )
-        answers += session.scalar(select(func.count()).select_from(answered)) or 0
-
-        applied = and_(
-            _between(Sanction.applied_at, live, until), _of_cases(Sanction.case_id, hidden, unit, bank)
-        )
-        sanction_unit = (Sanction.unit_code == unit) if unit else true()
-        new_case = unseen(Sanction, earlier_sanction, "applied_at", "case_id")
-        sanctioned += (
-            session.scalar(
-                select(func.count(func.distinct(case((new_case, Sanction.case_id))))).where(applied)
-            )
-            or 0
-        )
-        new_pair = unseen(Sanction, earlier_sanction, "applied_at", "case_id", "unit_code")
-        for code, cases, count in session.execute(
-            select(
-                Sanction.unit_code,
-                func.count(func.distinct(case((new_pair, Sanction.case_id)))),
-                func.sum(func.json_array_length(Sanction.measures)),
-            )
-            .where(applied, sanction_unit)
-            .group_by(Sanction.unit_code)
-        ):
-            row = by_unit.setdefault(code, [0, 0])
-            row[0] += int(cases)
-            row[1] += int(count or 0)
-    measures = [UnitMeasures(code, cases, count) for code, (cases, count) in sorted(by_unit.items())]
-
-    def of_cases(case_id: Any) -> ColumnElement[bool]:
-        return _of_cases(case_id, hidden, unit, bank)
-
-    amount_reported, amount_recovered, amount_outstanding = _amounts(session, start, end, of_cases, bank)
-    stages, ages = _open_cases(session, current, scope)
+        for i, monday in enumerate(r.mondays)
+    ]
     return Figures(
         start=start,
         end=end,
         unit=unit,
         bank=bank,
-        reported=int(reported),
-        confirmed=int(confirmed),
-        rejected=int(rejected),
-        interviews=int(interviews),
-        deadlines_expired=int(deadlines),
-        sanctioned=int(sanctioned or 0),
+        reported=r.count(facts.REPORTED),
+        confirmed=r.count(facts.CONFIRMED),
+        rejected=r.count(facts.REJECTED),
+        interviews=r.count(facts.INTERVIEW),
+        deadlines_expired=r.count(facts.DEADLINE),
+        sanctioned=r.count(facts.SANCTIONED),
         measures=measures,
-        referrals=int(referrals or 0),
-        referral_answers=int(answers or 0),
-        settled=int(settled),
-        delisted=int(delisted),
-        amount_reported=amount_reported,
-        amount_recovered=amount_recovered,
-        amount_outstanding=amount_outstanding,
-        stages=stages,
-        ages=ages,
-        overdue=_overdue(session, part, until, current, hidden, unit, bank),
-        weeks=_weeks(session, start, end, scope, of_cases, bank, rolled=unit is None and bank is None),
+        referrals=r.count(facts.REFERRAL),
+        referral_answers=r.count(facts.ANSWER),
+        settled=r.count(facts.SETTLED),
+        delisted=r.count(facts.DELISTED),
+        amount_reported=r.money(facts.AMOUNT_REPORTED),
+        amount_recovered=r.money(facts.RECOVERED, facts.RECOVERED_BEFORE),
+        amount_outstanding=max(_money(owed), ZERO),
+        stages=sorted(stages.items()),
+        ages=[(label, ages[i]) for i, (_limit, label) in enumerate(AGE_BUCKETS)],
+        overdue=overdue,
+        weeks=weeks,
     )
-
-
-def _money(value: Any) -> Decimal:
-    return Decimal(value or 0).quantize(ZERO)
-
-
-def _amounts(
-    session: Session, start: dt.date, end: dt.date, of_cases: Any, bank: str | None
-) -> tuple[Decimal, Decimal, Decimal]:
-    since, until = local_start(start), local_start(end + dt.timedelta(days=1))
-    loan_bank = (Loan.bank_unit_code == bank) if bank else true()
-    debt = Loan.principal + Loan.interest
-    # the period's flows: the loans reported or settled in it (an index range each), no case read
-    reported_in = _between(Loan.reported_at, since, until)
-    settled_in = _between(Loan.settled_at, since, until)
-    reported, settled = session.execute(
-        select(
-            func.sum(case((reported_in, debt), else_=0)),
-            func.sum(case((settled_in, debt), else_=0)),
-        ).where(or_(reported_in, settled_in), of_cases(Loan.case_id), loan_bank)
-    ).one()
-    repaid_in_period = session.scalar(
-        select(func.sum(Repayment.amount))
-        .join(Loan, Repayment.loan_id == Loan.id)
-        .where(
-            Repayment.paid_on >= start,
-            Repayment.paid_on <= end,
-            Loan.reported_at < until,
-            or_(Loan.settled_at.is_(None), Loan.settled_at >= until),
-            of_cases(Repayment.case_id),
-            loan_bank,
-        )
-    )
-    # the stock at the period's end: every loan still owed then (not of a rejected case: the
-    # partial index of rejected cases, no case read) less what was repaid on it by then
-    owed_at_end = and_(
-        of_cases(Loan.case_id),
-        loan_bank,
-        Loan.reported_at < until,
-        or_(Loan.settled_at.is_(None), Loan.settled_at >= until),
-        ~select(Case.id).where(Case.outcome == "rejected", Case.id == Loan.case_id).exists(),
-    )
-    owed = session.scalar(select(func.sum(debt)).where(owed_at_end))
-    repaid_by_end = session.scalar(
-        select(func.sum(Repayment.amount))
-        .join(Loan, Repayment.loan_id == Loan.id)
-        .where(owed_at_end, Repayment.paid_on <= end)
-    )
-    return (
-        _money(reported),
-        _money(settled) + _money(repaid_in_period),
-        max(_money(owed) - _money(repaid_by_end), ZERO),
-    )
-
-
-def _open_cases(
-    session: Session, current: dt.datetime, scope: Any
-) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    # "younger than N days" is "opened after now - N days": an index range, no row arithmetic
-    bucket = case(
-        *[
-            (Case.created_at > current - dt.timedelta(days=limit), i)
-            for i, (limit, _label) in enumerate(AGE_BUCKETS)
-            if limit is not None
-        ],
-        else_=len(AGE_BUCKETS) - 1,
-    )
-    stages: dict[str, int] = {}
-    ages = [0] * len(AGE_BUCKETS)
-    for stage, index, count in session.execute(
-        select(Case.stage, bucket, func.count())
-        .where(Case.status == "open", scope)
-        .group_by(Case.stage, bucket)
-    ):
-        stages[stage] = stages.get(stage, 0) + count
-        ages[index] += count
-    return sorted(stages.items()), [(label, ages[i]) for i, (_limit, label) in enumerate(AGE_BUCKETS)]
-
-
-def _overdue(
-    session: Session,
-    part: rollups.Split,
-    until: dt.datetime,
-    current: dt.datetime,
-    hidden: Any,
-    unit: str | None,
-    bank: str | None,
-) -> list[UnitOverdue]:
-    # the open tasks and those completed in the period: two statements, each served by its
-    # own index holding the columns it reads (migration 0021)
-    where = and_(_of_cases(Task.case_id, hidden, unit, bank), (Task.unit_code == unit) if unit else true())
-    counts: dict[str, list[int]] = {}
-    for code, a, b in session.execute(
-        select(Task.unit_code, func.count(), _count(Task.due_at < current))
-        .where(Task.status == OPEN, where)
-        .group_by(Task.unit_code)
-    ):
-        counts.setdefault(code, [0, 0, 0, 0])[:2] = [int(a), int(b)]
-    # the tasks completed: the folded days' sums (all units only), then the rest of the period
-    for code, (c, d, _seconds) in rollups.totals(session, rollups.DONE, part).items():
-        counts.setdefault(code, [0, 0, 0, 0])[2:] = [c, d]
-    if part.live_since is not None:
-        for code, c, d in session.execute(
-            select(
-                Task.unit_code,
-                func.count(),
-                _count(and_(Task.due_at.is_not(None), Task.completed_at > Task.due_at)),
-            )
-            .where(Task.status == COMPLETED, _between(Task.completed_at, part.live_since, until), where)
-            .group_by(Task.unit_code)
-        ):
-            row = counts.setdefault(code, [0, 0, 0, 0])
-            row[2:] = [row[2] + int(c), row[3] + int(d)]
-    return [UnitOverdue(code, *counts[code]) for code in sorted(counts)]
-
-
-def _weeks(
-    session: Session,
-    start: dt.date,
-    end: dt.date,
-    scope: Any,
-    of_cases: Any,
-    bank: str | None,
-    *,
-    rolled: bool = False,
-) -> list[Week]:
-    first = start - dt.timedelta(days=start.weekday())
-    mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
-    # the weeks' local midnights: the database puts each row in its week (CASE, no date functions,
-    # the same on SQLite and PostgreSQL)
-    bounds = [local_start(m) for m in mondays] + [local_start(mondays[-1] + dt.timedelta(weeks=1))]
-    since, until = bounds[0], bounds[-1]
-    reported = [0] * len(mondays)
-    settled = [0] * len(mondays)
-    recovered = [ZERO] * len(mondays)
-    # debtors reported, once a week each: the folded days' first reports of the week (all
-    # units), then the rest of the weeks live, without the debtors reported earlier that week
-    part = rollups.split(session, since, until) if rolled else rollups.Split(None, None, since)
-    for day, key, n in rollups.by_day(session, rollups.REPORTED, part):
-        index = (day - first).days // 7
-        if key.partition("|")[0] < mondays[index].isoformat():
-            reported[index] += n
-    if part.live_since is not None:
-        live = part.live_since
-        rest = live
-        # the week the live part starts in, when it started on folded days: its debtors not
-        # reported on those days
-        index = next(i for i in range(len(mondays)) if bounds[i + 1] > live)
-        if bounds[index] < live:
-            rest = bounds[index + 1]
-            unseen = _not_seen(Case, aliased(Case), "created_at", ("debtor_id",), bounds[index], live)
-            reported[index] += int(
-                session.scalar(
-                    select(func.count(func.distinct(Case.debtor_id))).where(
-                        scope, _between(Case.created_at, live, rest), unseen
-                    )
-                )
-                or 0
-            )
-        if rest < until:
-            week = _bucket(Case.created_at, bounds)
-            for index, count in session.execute(
-                select(week, func.count(func.distinct(Case.debtor_id)))
-                .where(scope, _between(Case.created_at, rest, until))
-                .group_by(week)
-            ):
-                reported[index] += count
-    week = _bucket(Case.delisted_at, bounds)
-    for index, count in session.execute(
-        select(week, func.count())
-        .where(scope, Case.outcome == "delisted", _between(Case.delisted_at, since, until))
-        .group_by(week)
-    ):
-        settled[index] += count
-    loan_bank = (Loan.bank_unit_code == bank) if bank else true()
-    week = _bucket(Loan.settled_at, bounds)
-    for index, amount in session.execute(
-        select(week, func.sum(Loan.principal + Loan.interest))
-        .where(of_cases(Loan.case_id), loan_bank, _between(Loan.settled_at, since, until))
-        .group_by(week)
-    ):
-        recovered[index] += _money(amount)
-    # a repayment counts in its week when its loan was not settled by the week's end
-    day_bounds = [*mondays, mondays[-1] + dt.timedelta(weeks=1)]
-    week = _bucket(Repayment.paid_on, day_bounds)
-    week_end = case(
-        *[
-            (Repayment.paid_on < d, literal(b, Loan.settled_at.type))
-            for d, b in zip(day_bounds[1:], bounds[1:], strict=True)
-        ]
-    )
-    for index, amount in session.execute(
-        select(week, func.sum(Repayment.amount))
-        .join(Loan, Repayment.loan_id == Loan.id)
-        .where(
-            of_cases(Repayment.case_id),
-            loan_bank,
-            Repayment.paid_on >= day_bounds[0],
-            Repayment.paid_on < day_bounds[-1],
-            or_(Loan.settled_at.is_(None), Loan.settled_at >= week_end),
-        )
-        .group_by(week)
-    ):
-        recovered[index] += _money(amount)
-    # the first and last weeks may start before or end after the period: they are shown whole
-    return [Week(m, reported[i], settled[i], recovered[i]) for i, m in enumerate(mondays)]

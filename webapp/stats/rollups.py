@@ -1,21 +1,16 @@
-"""Daily rollups of the statistics' additive figures, folded once per closed local day.
+"""Daily rollups of the unit assessment's figures, folded once per closed local day.
 
-A statistics page over a year would otherwise read every task completed in it (four million
-at a million cases). The figures here only ever grow by rows stamped with the moment they
-happen, and those rows do not change once written, so the rows of a local day (Asia/Shanghai)
-that has ended can be counted once and kept:
+An assessment over a year would otherwise read every task completed in it (four million at a
+million cases). Its figures only ever grow by rows stamped with the moment they happen, and
+those rows do not change once written, so the rows of a local day (Asia/Shanghai) that has
+ended can be counted once and kept:
 
 - ``done`` per unit: tasks completed, those completed after their due time, and the seconds
-  of lateness of those (the overdue table of /stats/ and the unit assessment);
-- ``interview``: warning interviews and organisation talks completed;
-- ``deadline``: rectification deadlines passed (the tasks a passed deadline opens);
-- ``reminder`` per unit: supervision reminders (督办) received;
-- things a period counts once however often they occur in it: debtors reported (``reported``),
-  cases sanctioned (``sanctioned``) and per sanctioning unit (``sanctioned_by``, with the
-  ``measures`` applied, a plain sum), referrals (case and unit, ``referral``) and their answers
-  (``answer``). A day's rows count each thing once, keyed by the day it last occurred before
-  (``_first_days``): summing a period's rows whose previous day is before the period counts
-  each thing on its first day in the period.
+  of lateness of those;
+- ``reminder`` per unit: supervision reminders (督办) received.
+
+(The statistics page's figures, whose rows do change after their day, are kept per scope by
+``webapp/stats/totals.py``.)
 
 The worker's timers lane calls ``fold_due`` at every pass: it folds the days that ended at
 least ``MARGIN`` ago (so a step committing just after midnight is in) into ``stats_days`` and
@@ -29,61 +24,29 @@ after their case was opened, so a day is folded only when it ended before the fi
 case was opened: a folded day never holds a hidden case's row. A history that was never
 folded (after the migration) is folded ``DAYS_PER_PASS`` days a pass from its oldest day on,
 or at once by ``flask stats rebuild-rollups``.
-
-Only the figures of all units are rolled up: a unit's or a bank's figures are about the cases
-it takes part in *now*, which a day's rows cannot know, so they stay live. So do the figures
-whose rows change after their day (a case's confirmation or delisting moment is set again when
-it re-enters or leaves the list, a loan's settlement is undone when its certificate is
-rejected, a repayment is recorded after the day it was paid) and the stocks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import click
-from flask.cli import with_appcontext
 from sqlalchemy import BigInteger, Date, Numeric, String, and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from webapp.cases.referrals import chain_elements
 from webapp.cases.visibility import HIDING_BATCHES
 from webapp.clock import now
-from webapp.db import Base, get_session
+from webapp.db import Base
 from webapp.deadlines.calendar import LOCAL
-from webapp.models import Case, CaseEvent, Notification, Sanction, Task
+from webapp.models import Case, Notification, Task
 from webapp.models.tasks import COMPLETED
 
-DONE, INTERVIEW, DEADLINE, REMINDER = "done", "interview", "deadline", "reminder"
-# the counts of things counted once in a period however often they occur in it (see
-# ``_first_days``): debtors reported, cases sanctioned, cases per sanctioning unit, referrals
-# and their answers (case and unit); and the measures applied per unit (a plain sum)
-REPORTED, SANCTIONED, SANCTIONED_BY = "reported", "sanctioned", "sanctioned_by"
-REFERRAL, ANSWER, MEASURES = "referral", "answer", "measures"
-FIGURES = (
-    DONE,
-    INTERVIEW,
-    DEADLINE,
-    REMINDER,
-    REPORTED,
-    SANCTIONED,
-    SANCTIONED_BY,
-    REFERRAL,
-    ANSWER,
-    MEASURES,
-)
-# the key of a distinct count: the day the thing last occurred before (or this), "|", the unit
-NO_PREVIOUS = "0000-00-00"
-# the talks the debtor is summoned to, and the tasks a passed deadline opens (figures.py
-# says the same; kept here so that figures.py can import this module)
-INTERVIEW_ELEMENTS = ("interview", "official_talk")
-DEADLINE_ELEMENTS = ("assess_rectification", "three_stops")
+DONE, REMINDER = "done", "reminder"
+FIGURES = (DONE, REMINDER)
 # a day is folded this long after its end: every step stamped before midnight has committed
 MARGIN = dt.timedelta(minutes=15)
 # days folded by one worker pass (a month: about a second at a million cases)
@@ -186,45 +149,6 @@ def totals(session: Session, figure: str, part: Split) -> dict[str, tuple[int, i
     }
 
 
-def count(session: Session, figure: str, part: Split) -> int:
-    """The sum of a figure without key over the folded days of ``part``."""
-    return sum(n for n, _late, _seconds in totals(session, figure, part).values())
-
-
-def distinct(session: Session, figure: str, part: Split, since: dt.date) -> dict[str, int]:
-    """Per unit (or ``""``), the things of a distinct-count figure that occurred on the folded
-    days of ``part``, each counted once from ``since`` on: the rows of a day count those things
-    whose previous occurrence is before ``since`` (or none), which is their first occurrence
-    from ``since`` on."""
-    if part.first is None or part.last is None:
-        return {}
-    counts: dict[str, int] = {}
-    bound = since.isoformat()
-    for key, n in session.execute(
-        select(StatsDay.key, func.sum(StatsDay.n))
-        .where(StatsDay.figure == figure, StatsDay.day >= part.first, StatsDay.day <= part.last)
-        .group_by(StatsDay.key)
-    ):
-        previous, _bar, unit = key.partition("|")
-        if previous < bound:  # ISO dates compare as strings (in Python, whatever the collation)
-            counts[unit] = counts.get(unit, 0) + int(n)
-    return counts
-
-
-def by_day(session: Session, figure: str, part: Split) -> list[tuple[dt.date, str, int]]:
-    """The rows of a figure over the folded days of ``part``: day, key, count."""
-    if part.first is None or part.last is None:
-        return []
-    return [
-        (day, key, int(n))
-        for day, key, n in session.execute(
-            select(StatsDay.day, StatsDay.key, StatsDay.n).where(
-                StatsDay.figure == figure, StatsDay.day >= part.first, StatsDay.day <= part.last
-            )
-        )
-    ]
-
-
 def note(session: Session, since: dt.datetime, until: dt.datetime) -> dict[str, Any] | None:
     """What a page says of the rolled-up part of its period (None when all of it is live)."""
     part = split(session, since, until)
@@ -249,7 +173,7 @@ def _late_seconds(session: Session) -> Any:
 
 
 def _rows(session: Session, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-    """The rollup rows of the local days ``first``..``last``: four aggregate statements,
+    """The rollup rows of the local days ``first``..``last``: two aggregate statements,
     each an index range of the days' rows (migration 0021's indexes)."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     bounds = [local_start(d) for d in days] + [local_start(last + dt.timedelta(days=1))]
@@ -282,24 +206,6 @@ def _rows(session: Session, first: dt.date, last: dt.date) -> list[dict[str, Any
         .group_by(day, Task.unit_code)
     ):
         add(DONE, index, unit, n, n_late, seconds)
-    for index, n in session.execute(
-        select(day, func.count())
-        .where(
-            Task.element_id.in_(INTERVIEW_ELEMENTS),
-            Task.status == COMPLETED,
-            Task.completed_at >= since,
-            Task.completed_at < until,
-        )
-        .group_by(day)
-    ):
-        add(INTERVIEW, index, None, n)
-    day = _bucket(Task.created_at, bounds)
-    for index, n in session.execute(
-        select(day, func.count())
-        .where(Task.element_id.in_(DEADLINE_ELEMENTS), Task.created_at >= since, Task.created_at < until)
-        .group_by(day)
-    ):
-        add(DEADLINE, index, None, n)
     day = _bucket(Notification.created_at, bounds)
     for index, unit, n in session.execute(
         select(day, Notification.unit_code, func.count())
@@ -309,117 +215,12 @@ def _rows(session: Session, first: dt.date, last: dt.date) -> list[dict[str, Any
         .group_by(day, Notification.unit_code)
     ):
         add(REMINDER, index, unit, n)
-    _distinct_rows(session, since, until, add, days)
     return rows
 
 
 def ended_by(at: dt.datetime) -> dt.date:
     """The last local day that ended ``MARGIN`` before ``at``."""
     return local_day(at - MARGIN) - dt.timedelta(days=1)
-
-
-def _first_days(
-    figure: str,
-    occurrences: list[tuple[Any, dt.datetime, str]],
-    before: dict[Any, dt.date],
-    add: Callable[..., None],
-    day_index: dict[dt.date, int],
-) -> None:
-    """Rows of a distinct-count figure: per day, the things (``entity``) that occurred on it,
-    once each, keyed by the day each last occurred before it (``before``: the last day before
-    the folded days) and its unit. A thing occurring on days d1 < d2 < ... is then counted
-    once in any period [s, e]: on the first di in it, the one whose previous day is before s.
-    Nothing that happened is ever stamped earlier than what is already folded, so a row's
-    previous day never changes."""
-    last = dict(before)
-    counts: dict[tuple[dt.date, str], int] = {}
-    for entity, moment, unit in sorted(occurrences, key=lambda o: o[1]):
-        day = local_day(moment)
-        previous = last.get(entity)
-        if previous == day:
-            continue
-        found = (day, f"{previous.isoformat() if previous else NO_PREVIOUS}|{unit}")
-        counts[found] = counts.get(found, 0) + 1
-        last[entity] = day
-    for (day, key), n in counts.items():
-        add(figure, day_index[day], key, n)
-
-
-def _distinct_rows(
-    session: Session, since: dt.datetime, until: dt.datetime, add: Callable[..., None], days: list[dt.date]
-) -> None:
-    """The distinct-count figures of the days ``since``..``until``: the occurrences read with
-    each thing's last occurrence before ``since`` (through the case's index)."""
-    day_index = {d: i for i, d in enumerate(days)}
-    # debtors reported (a case opened)
-    in_days = and_(Case.created_at >= since, Case.created_at < until)
-    reported = [
-        (d, at, "") for d, at in session.execute(select(Case.debtor_id, Case.created_at).where(in_days))
-    ]
-    before = {
-        debtor: local_day(at)
-        for debtor, at in session.execute(
-            select(Case.debtor_id, func.max(Case.created_at))
-            .where(Case.created_at < since, Case.debtor_id.in_(select(Case.debtor_id).where(in_days)))
-            .group_by(Case.debtor_id)
-        )
-    }
-    _first_days(REPORTED, reported, before, add, day_index)
-    # sanctions: the cases, the cases per unit, the measures per unit
-    in_days = and_(Sanction.applied_at >= since, Sanction.applied_at < until)
-    rows = session.execute(
-        select(
-            Sanction.case_id,
-            Sanction.unit_code,
-            Sanction.applied_at,
-            func.json_array_length(Sanction.measures),
-        ).where(in_days)
-    ).all()
-    by_pair: dict[Any, dt.date] = {}
-    by_case: dict[Any, dt.date] = {}
-    for case_id, unit, at in session.execute(
-        select(Sanction.case_id, Sanction.unit_code, func.max(Sanction.applied_at))
-        .where(Sanction.applied_at < since, Sanction.case_id.in_(select(Sanction.case_id).where(in_days)))
-        .group_by(Sanction.case_id, Sanction.unit_code)
-    ):
-        by_pair[(case_id, unit)] = local_day(at)
-        by_case[case_id] = max(by_case.get(case_id, local_day(at)), local_day(at))
-    _first_days(SANCTIONED, [(c, at, "") for c, _u, at, _m in rows], by_case, add, day_index)
-    _first_days(SANCTIONED_BY, [((c, u), at, u) for c, u, at, _m in rows], by_pair, add, day_index)
-    measures: dict[tuple[int, str], int] = {}
-    for _c, unit, at, count in rows:
-        key = (day_index[local_day(at)], unit)
-        measures[key] = measures.get(key, 0) + int(count or 0)
-    for (index, unit), n in measures.items():
-        add(MEASURES, index, unit, n)
-    # referrals (a unit's steps of the chain, by the day each opened) and their answers
-    referral_ids = sorted({e for chain in chain_elements(session).values() for e in chain.referrals})
-    for figure, model, condition in (
-        (REFERRAL, Task, Task.element_id.in_(referral_ids)),
-        (ANSWER, CaseEvent, CaseEvent.kind == "referral_answered"),
-    ):
-        if figure == REFERRAL and not referral_ids:
-            continue
-        in_days = and_(condition, model.created_at >= since, model.created_at < until)
-        pairs = [
-            ((c, u), at, "")
-            for c, u, at in session.execute(
-                select(model.case_id, model.unit_code, model.created_at).where(in_days)
-            )
-        ]
-        earlier: dict[Any, dt.date] = {
-            (c, u): local_day(at)
-            for c, u, at in session.execute(
-                select(model.case_id, model.unit_code, func.max(model.created_at))
-                .where(
-                    condition,
-                    model.created_at < since,
-                    model.case_id.in_(select(model.case_id).where(in_days)),
-                )
-                .group_by(model.case_id, model.unit_code)
-            )
-        }
-        _first_days(figure, pairs, earlier, add, day_index)
 
 
 def closed_through(session: Session, at: dt.datetime) -> dt.date:
@@ -534,41 +335,3 @@ def rebuild(
             echo(f"  folded {first.isoformat()} .. {last.isoformat()}")
 
     return fold_due(session, at, None, told)
-
-
-# --- the command -----------------------------------------------------------------------------
-
-
-@click.group("stats")
-def stats_cmd() -> None:
-    """The statistics' daily rollups."""
-
-
-@stats_cmd.command("rebuild-rollups")
-@with_appcontext
-def rebuild_cmd() -> None:
-    """Fold every closed local day again into the rollups, with the progress."""
-    session = get_session()
-    started = time.monotonic()
-    days = rebuild(session, echo=click.echo)
-    through, _at = state(session)
-    took = time.monotonic() - started
-    click.echo(f"{days} days folded in {took:.1f} s; the rollups run through {through}")
-
-
-@stats_cmd.command("fold")
-@with_appcontext
-def fold_cmd() -> None:
-    """Fold the closed days not folded yet (the worker does this at every pass)."""
-    session = get_session()
-    days = fold_due(session, max_days=None, progress=lambda a, b: click.echo(f"  folded {a} .. {b}"))
-    through, _at = state(session)
-    click.echo(f"{days} days folded; the rollups run through {through}")
-
-
-@stats_cmd.command("drop-rollups")
-@with_appcontext
-def drop_cmd() -> None:
-    """Forget the rollups (the worker folds the history again, a month per pass)."""
-    drop(get_session())
-    click.echo("rollups dropped: the statistics count every day live until folded again")

@@ -39,7 +39,7 @@ def _date_arg(name: str) -> dt.date | None:
 
 @bp.app_template_global()
 def rollup_note(first: dt.date, last: dt.date) -> str:
-    """What a page of all units says of the days of its period read from the daily rollups
+    """What the assessment says of the days of its period read from the daily rollups
     (webapp/stats/rollups.py), or nothing when it counted every day live."""
     found = rollups.note(
         get_session(), rollups.local_start(first), rollups.local_start(last + dt.timedelta(days=1))
@@ -48,8 +48,8 @@ def rollup_note(first: dt.date, last: dt.date) -> str:
         return ""
     at = found["folded_at"].astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if found["folded_at"] else "?"
     return _(
-        "Tasks completed, interviews, deadlines passed and reminders up to %(day)s are the daily "
-        "totals folded at %(at)s; later days are counted live.",
+        "Tasks completed and reminders up to %(day)s are the daily totals folded at %(at)s; "
+        "later days are counted live.",
         day=found["last"].isoformat(),
         at=at,
     )
@@ -77,6 +77,8 @@ def _query() -> dict[str, Any]:
     if not current_user.sees_all_cases:
         own = current_user.unit_code
         unit, bank = (None, own) if current_user.unit.kind in BANK_KINDS else (own, None)
+    elif unit and bank:
+        error, bank = _("Choose a unit or a bank, not both."), None
     return {"kind": kind, "start": start, "end": end, "unit": unit, "bank": bank, "error": error}
 
 
