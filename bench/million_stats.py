@@ -52,7 +52,7 @@ from webapp.bulletins import service as bulletins  # noqa: E402
 from webapp.deadlines.calendar import LOCAL  # noqa: E402
 from webapp.lookups import answers  # noqa: E402
 from webapp.models import Debtor, Unit, User  # noqa: E402
-from webapp.stats import assessment, cycle_times, figures, rollups, tables  # noqa: E402
+from webapp.stats import assessment, cycle_times, figures, rollups, tables, totals  # noqa: E402
 from webapp.stats.cycle_times import Period  # noqa: E402
 from webapp.templating import STAGES, unit_name  # noqa: E402
 
@@ -90,15 +90,22 @@ MODULES = {
 
 
 class Code:
-    """The statistics modules a run calls: the working tree's, or those of a commit."""
+    """The statistics modules a run calls: the working tree's, or those of a commit (with that
+    commit's daily rollups module, its tables mapped by the working tree's)."""
 
     def __init__(self, rev: str | None) -> None:
         self.rev = rev
         self.figures, self.cycle_times, self.assessment = figures, cycle_times, assessment
-        self.answers, self.bulletins = answers, bulletins
+        self.answers, self.bulletins, self.rollups = answers, bulletins, rollups
         if rev is None:
             return
-        loaded = {name: _module_at(rev, name, path) for name, path in MODULES.items()}
+        self.rollups = _module_at(rev, "rollups", "webapp/stats/rollups.py", ROLLUP_MODELS)
+        package = sys.modules["webapp.stats"]
+        sys.modules["webapp.stats.rollups"] = package.rollups = self.rollups  # type: ignore[attr-defined]
+        try:
+            loaded = {name: _module_at(rev, name, path) for name, path in MODULES.items()}
+        finally:
+            sys.modules["webapp.stats.rollups"] = package.rollups = rollups  # type: ignore[attr-defined]
         self.figures, self.cycle_times = loaded["figures"], loaded["cycle_times"]
         self.assessment, self.answers = loaded["assessment"], loaded["answers"]
         self.bulletins = loaded["bulletins"]
@@ -106,7 +113,27 @@ class Code:
         self.bulletins.figures = self.figures.figures
 
 
-def _module_at(rev: str, name: str, path: str) -> ModuleType:
+# the mapped classes of the rollups module, which a commit's copy imports instead of mapping
+# its tables a second time
+ROLLUP_MODELS = ("StatsDay", "RollupState")
+
+
+def _without_classes(source: str, names: tuple[str, ...]) -> str:
+    """The source with the classes ``names`` imported from the working tree's module."""
+    lines, out, skipping = source.splitlines(), [], False
+    for line in lines:
+        if any(line.startswith(f"class {n}(") for n in names):
+            skipping = True
+            out.append(f"from webapp.stats.rollups import {line[6:].split('(')[0]}")
+            continue
+        if skipping and line and not line[0].isspace():
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _module_at(rev: str, name: str, path: str, models: tuple[str, ...] = ()) -> ModuleType:
     source = subprocess.run(  # noqa: S603 - git of this checkout, a revision given by the bench's user
         ["git", "show", f"{rev}:{path}"],  # noqa: S607
         cwd=ROOT,
@@ -114,6 +141,8 @@ def _module_at(rev: str, name: str, path: str) -> ModuleType:
         capture_output=True,
         text=True,
     ).stdout
+    if models:
+        source = _without_classes(source, models)
     spec = importlib.util.spec_from_loader(f"before_{name}", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
@@ -362,19 +391,33 @@ def main() -> None:
         action="store_true",
         help="the --before runs keep the indexes of migration 0021 (a commit that had them)",
     )
+    parser.add_argument(
+        "--refold", action="store_true", help="fold the daily rollups again with the --before commit's module"
+    )
     parser.add_argument("--only", help="scenarios whose page and label hold this text")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--plans-only", action="store_true", help="write the plans to PRODUCTION.md only")
     args = parser.parse_args()
     app = million.prepare(args.cases, False)
     event.listen(app.extensions["db_engine"], "connect", production_settings)
-    # the worker folds each closed day into the daily rollups (webapp/stats/rollups.py): as a
-    # running app has them, through yesterday (a history never folded takes about 10 s)
+    # the worker folds each closed day into the daily rollups (webapp/stats/rollups.py) and each
+    # changed case into the totals (webapp/stats/totals.py): as a running app has them. A commit
+    # compared with folds its own figures into the rollups (the working tree's are among them).
     with app.app_context(), app.extensions["db_sessionmaker"]() as session:
         start = time.perf_counter()
-        days = rollups.fold_due(session, max_days=None)
+        fold = rollups
+        if args.before:
+            fold = Code(args.before).rollups
+            if args.refold:
+                rollups.drop(session)
+        days = fold.fold_due(session, max_days=None)
         through, _at = rollups.state(session)
         print(f"rollups: {days} days folded in {time.perf_counter() - start:.1f} s, through {through}")
+        start = time.perf_counter()
+        cases = 0
+        while folded := totals.fold_due(session):
+            cases += folded
+        print(f"totals: {cases} cases folded in {time.perf_counter() - start:.1f} s")
     drop = () if args.keep_indexes else NEW_INDEXES
     if args.plans_only:
         statements = Statements(app.extensions["db_engine"])

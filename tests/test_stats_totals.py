@@ -47,6 +47,9 @@ def pages(browser: Any) -> dict[str, Any]:
         for args in (scope, {**scope, "from": "2026-03-10"}):
             page = office.get(url(**args)).get_data(as_text=True)
             scoped[tuple(sorted(args.items()))] = {name: table(page, name) for name in STATS_TABLES}
+    # the cycle times (all units), of March and of a period ending mid-March
+    for args in ("from=2026-03-01&to=2026-03-31", "from=2026-02-20&to=2026-03-12"):
+        scoped[("cycle-times", args)] = office.get(f"/stats/cycle-times.csv?{args}").get_data(as_text=True)
     return {
         "tables": {name: table(stats, name) for name in STATS_TABLES},
         "scoped": scoped,

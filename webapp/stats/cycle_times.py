@@ -1,9 +1,14 @@
 """Cycle times: how long each step of the diagram takes (open to completion) and how long a
 case takes from its report to its delisting (or closing), as medians and 90th percentiles.
 
-Read from the projected ``tasks`` and ``cases`` tables, never from engine state. PostgreSQL
-computes the percentiles itself (``percentile_cont``); SQLite has no such aggregate, so the
-durations are fetched in one query and interpolated the same way in Python.
+Read from the statistics' totals (``webapp/stats/totals.py``): per day and per month, each
+step's completions in duration buckets 5 % wide with the seconds they took (``facts.STEP``),
+and the same for the cases ended (``facts.CASE_TIME``); a period reads its whole months'
+rows and its other days' rows, corrected for the cases changed since the last fold. The
+percentiles interpolate between the closest ranks as PostgreSQL's ``percentile_cont`` does,
+each rank's value taken from its bucket, spread evenly around the bucket's mean: exact while
+each bucket holds one duration (a handful of tasks), otherwise within 1 % (tested against
+exact percentiles; the page shows tenths of a day).
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.cases.visibility import SHOWN
-from webapp.models import Case, Task
+from webapp.deadlines.calendar import LOCAL
+from webapp.models import Task
 from webapp.models.tasks import COMPLETED
+from webapp.stats import facts, totals
 from webapp.stats.figures import hidden_cases
+from webapp.stats.totals import StatsTotal
 
 DAY = 86400.0
+# per key (an element and a bucket, or a bucket): completions and their seconds
+Buckets = dict[str, list[int]]
 
 
 @dataclass(frozen=True)
@@ -59,98 +67,132 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def bucket_percentile(buckets: dict[int, tuple[int, int]], fraction: float) -> float:
+    """``percentile`` over durations given as buckets (count, seconds): a bucket's durations
+    are taken as spread evenly over its width around their mean (one duration: itself)."""
+    ordered = sorted((b, n, seconds) for b, (n, seconds) in buckets.items() if n > 0)
+    total = sum(n for _b, n, _s in ordered)
+    if not total:
+        raise ValueError("no values")
+    position = fraction * (total - 1)
+
+    def value(rank: int) -> float:
+        seen = 0
+        for b, n, seconds in ordered:
+            if rank < seen + n:
+                low, high = facts.bucket_bounds(b)
+                spread = seconds / n + (high - low) * ((rank - seen + 0.5) / n - 0.5)
+                return min(max(spread, low), high)
+            seen += n
+        raise ValueError(rank)  # pragma: no cover - rank < total
+
+    low, high = math.floor(position), math.ceil(position)
+    return value(low) + (value(high) - value(low)) * (position - low)
 
 
-def _seconds(later: Any, earlier: Any) -> Any:
-    """Seconds between two datetime columns (PostgreSQL)."""
-    return func.extract("epoch", later - earlier)
+def _local_days(period: Period) -> tuple[dt.date, dt.date]:
+    """The local days the period covers (it starts and ends at local midnights)."""
+    return (
+        period.start.astimezone(LOCAL).date(),
+        (period.end - dt.timedelta(microseconds=1)).astimezone(LOCAL).date(),
+    )
+
+
+def _months(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The first and last whole months of ``first``..``last`` (their first days), if any."""
+    start = first if first.day == 1 else (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    end_next = (last + dt.timedelta(days=1)).replace(day=1)  # the month after the last whole one
+    if last + dt.timedelta(days=1) != end_next:  # ``last`` is not a month's last day
+        end_next = last.replace(day=1)
+    if end_next <= start:
+        return None
+    return start, (end_next - dt.timedelta(days=1)).replace(day=1)
+
+
+def _buckets(session: Session, daily: str, monthly: str, period: Period) -> Buckets:
+    """Per key, the durations of ``daily`` in the period: whole months from ``monthly``."""
+    first, last = _local_days(period)
+    months = _months(first, last)
+    if months is None:
+        day_ranges = [(first, last)]
+    else:
+        after_months = (months[1].replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        day_ranges = [(first, months[0] - dt.timedelta(days=1)), (after_months, last)]
+    day_ranges = [(a, b) for a, b in day_ranges if a <= b]
+
+    def wanted(figure: str, day: dt.date) -> bool:
+        if figure == monthly:
+            return months is not None and months[0] <= day <= months[1]
+        return figure == daily and any(a <= day <= b for a, b in day_ranges)
+
+    def read(after: int) -> Buckets:
+        t = StatsTotal
+        where = [and_(t.figure == daily, t.day >= a, t.day <= b) for a, b in day_ranges]
+        if months is not None:
+            where.append(and_(t.figure == monthly, t.day >= months[0], t.day <= months[1]))
+        found: Buckets = {}
+        if where:
+            for key, n, seconds in session.execute(
+                select(t.key, func.sum(t.n), func.sum(t.cents))
+                .where(t.scope == facts.ALL, t.figure.in_((daily, monthly)), or_(*where))
+                .group_by(t.key)
+            ):
+                found[key] = [int(n), int(seconds)]
+        for _scope, (figure, day, key, _prev), (n, _late, seconds) in totals.changes(
+            session, facts.ALL, after, hidden_cases(session)
+        ):
+            if wanted(figure, day):
+                row = found.setdefault(key, [0, 0])
+                row[0] += n
+                row[1] += seconds
+        return found
+
+    return totals.consistent(session, read)
+
+
+def _title(session: Session, element: str) -> str:
+    """The step's title, as its last completed task has it."""
+    title = session.scalar(
+        select(Task.title)
+        .where(Task.element_id == element, Task.status == COMPLETED)
+        .order_by(Task.completed_at.desc())
+        .limit(1)
+    )
+    return title or element
 
 
 def step_times(session: Session, period: Period) -> list[StepTimes]:
     """Per diagram element, the tasks completed in ``period``: count, p50 and p90 in days;
     the slowest step (by median) first."""
-    where = (
-        Task.status == COMPLETED,
-        Task.completed_at >= period.start,
-        Task.completed_at < period.end,
-        # the cases in sight by id: no join of each task to its case
-        Task.case_id.not_in(hidden_cases(session)),
-    )
-    rows: list[StepTimes] = []
-    if _is_postgres(session):
-        seconds = _seconds(Task.completed_at, Task.created_at)
-        query = (
-            select(
-                Task.element_id,
-                func.min(Task.title),
-                func.count(),
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.9).within_group(seconds),
-            )
-            .where(*where)
-            .group_by(Task.element_id)
+    by_element: dict[str, dict[int, tuple[int, int]]] = {}
+    for key, (n, seconds) in _buckets(session, facts.STEP, facts.STEP_MONTH, period).items():
+        element, _bar, bucket = key.rpartition("|")
+        if n:
+            by_element.setdefault(element, {})[int(bucket)] = (n, seconds)
+    rows = [
+        StepTimes(
+            element,
+            _title(session, element),
+            sum(n for n, _s in buckets.values()),
+            bucket_percentile(buckets, 0.5) / DAY,
+            bucket_percentile(buckets, 0.9) / DAY,
         )
-        for element, title, count, p50, p90 in session.execute(query):
-            rows.append(StepTimes(element, title, count, float(p50) / DAY, float(p90) / DAY))
-    else:
-        durations: dict[str, list[float]] = {}
-        titles: dict[str, str] = {}
-        query = select(Task.element_id, Task.title, Task.created_at, Task.completed_at).where(*where)
-        for element, title, opened, completed in session.execute(query):
-            if completed is None:  # a completed task has its moment; typing does not know
-                continue
-            durations.setdefault(element, []).append((completed - opened).total_seconds())
-            titles[element] = min(title, titles.get(element, title))
-        for element, values in durations.items():
-            rows.append(
-                StepTimes(
-                    element,
-                    titles[element],
-                    len(values),
-                    percentile(values, 0.5) / DAY,
-                    percentile(values, 0.9) / DAY,
-                )
-            )
+        for element, buckets in by_element.items()
+    ]
     return sorted(rows, key=lambda r: (-r.p50_days, r.element_id))
 
 
 def case_times(session: Session, period: Period) -> CaseTimes:
     """Cases delisted (or else closed) in ``period``: time from the report to that moment."""
-    ended = func.coalesce(Case.delisted_at, Case.closed_at)
-    # the moment in the period, said so that each column's index finds its rows
-    where = (
-        or_(
-            and_(Case.delisted_at >= period.start, Case.delisted_at < period.end),
-            and_(Case.delisted_at.is_(None), Case.closed_at >= period.start, Case.closed_at < period.end),
-        ),
-        SHOWN,
-    )
-    if _is_postgres(session):
-        seconds = _seconds(ended, Case.created_at)
-        count, p50, p90 = session.execute(
-            select(
-                func.count(),
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.9).within_group(seconds),
-            ).where(*where)
-        ).one()
-        if not count:
-            return CaseTimes(0, None, None)
-        return CaseTimes(count, float(p50) / DAY, float(p90) / DAY)
-    # both columns read through their types (aware datetimes), the earlier of the two kept
-    values = []
-    for created, delisted, closed in session.execute(
-        select(Case.created_at, Case.delisted_at, Case.closed_at).where(*where)
-    ):
-        ended_at = delisted or closed
-        if ended_at is None:  # excluded by the query; typing does not know
-            continue
-        values.append((ended_at - created).total_seconds())
-    if not values:
+    buckets = {
+        int(key): (n, seconds)
+        for key, (n, seconds) in _buckets(session, facts.CASE_TIME, facts.CASE_TIME_MONTH, period).items()
+        if n
+    }
+    if not buckets:
         return CaseTimes(0, None, None)
-    return CaseTimes(len(values), percentile(values, 0.5) / DAY, percentile(values, 0.9) / DAY)
+    count = sum(n for n, _s in buckets.values())
+    return CaseTimes(count, bucket_percentile(buckets, 0.5) / DAY, bucket_percentile(buckets, 0.9) / DAY)
 
 
 def heat_level(p50: float, slowest: float, levels: int = 5) -> int:

@@ -20,7 +20,11 @@ chosen to be additive:
   reported, takes it back on the day it was settled, and takes each repayment off on the day
   it was paid (back on the settlement day); a rejected case owes nothing;
 - stocks are facts of now: ``OPEN`` (an open case, on the day it was opened, by stage),
-  ``OPEN_TASK`` (an open task, on the day it falls due, by unit).
+  ``OPEN_TASK`` (an open task, on the day it falls due, by unit);
+- durations, for the cycle times (all units only): ``STEP`` (a task completed, by element and
+  duration bucket, ``cents`` holding the seconds it took) and ``CASE_TIME`` (a case delisted
+  or closed, the time from its report), each also on the first day of its month
+  (``STEP_MONTH``, ``CASE_TIME_MONTH``) so that a long period reads months, not days.
 
 A case counts in the scopes ``ALL``, ``unit:<code>`` for every unit taking part in it, and
 ``bank:<code>`` for every bank with a loan on it (a bank's money figures count its own loans:
@@ -30,6 +34,7 @@ their key is the bank).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +56,12 @@ REFERRAL, ANSWER = "referral", "answer"
 SANCTIONED, SANCTIONED_BY, MEASURES = "sanctioned", "sanctioned_by", "measures"
 AMOUNT_REPORTED, RECOVERED, RECOVERED_BEFORE, OWED = "amount", "recovered", "recovered_before", "owed"
 OPEN_CASE, OPEN_TASK = "open", "open_task"
+STEP, STEP_MONTH, CASE_TIME, CASE_TIME_MONTH = "step", "step_month", "case_time", "case_time_month"
+# the figures kept for all units only (no page shows them per unit or bank)
+ALL_ONLY = frozenset((STEP, STEP_MONTH, CASE_TIME, CASE_TIME_MONTH))
+# durations in buckets 5 % wide (a bucket's facts keep their seconds: its mean is exact when
+# its durations are equal): bucket b holds the seconds s with floor(log(1 + s) / log(1.05)) = b
+BUCKET_BASE = math.log(1.05)
 # the talks the debtor is summoned to (stage interview or official_talk in the diagram), and
 # the tasks a passed rectification deadline opens (after rectification_deadline and
 # official_deadline; the worker's timer events do not name their element)
@@ -78,6 +89,19 @@ def bank_scope(code: str) -> str:
 class CaseFacts:
     scopes: frozenset[str]
     facts: dict[Key, Value]
+
+
+def bucket(seconds: float) -> int:
+    return int(math.log1p(max(seconds, 0.0)) / BUCKET_BASE)
+
+
+def bucket_bounds(index: int) -> tuple[float, float]:
+    """The seconds bucket ``index`` holds: from the first, to the second."""
+    return math.expm1(index * BUCKET_BASE), math.expm1((index + 1) * BUCKET_BASE)
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
 
 
 def local_day(moment: dt.datetime) -> dt.date:
@@ -115,6 +139,12 @@ class _Facts:
         for day in sorted(set(days)):
             self.add(figure, day, key, prev)
             prev = day
+
+    def duration(self, figure: str, monthly: str, day: dt.date, seconds: float, key: str = "") -> None:
+        """A duration, on its day and on its month's first day, in its bucket."""
+        where = f"{key}|{bucket(seconds)}" if key else str(bucket(seconds))
+        self.add(figure, day, where, money=round(seconds))
+        self.add(monthly, month_of(day), where, money=round(seconds))
 
     def frozen(self) -> dict[Key, Value]:
         return {k: (v[0], v[1], v[2]) for k, v in self.sums.items() if v != [0, 0, 0]}
@@ -187,6 +217,9 @@ def of_cases(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
                 f.add(SETTLED, local_day(c.delisted_at))
         if c.status == "open":
             f.add(OPEN_CASE, day, c.stage)
+        ended = c.delisted_at or c.closed_at
+        if ended is not None:
+            f.duration(CASE_TIME, CASE_TIME_MONTH, local_day(ended), (ended - c.created_at).total_seconds())
 
     for case_id, unit in _rows(
         session, (CaseParticipant.case_id, CaseParticipant.unit_code), CaseParticipant.case_id, ids_
@@ -213,6 +246,7 @@ def of_cases(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
         if status == COMPLETED and completed is not None:
             late = int(due is not None and completed > due)
             f.add(DONE, local_day(completed), unit, late=late)
+            f.duration(STEP, STEP_MONTH, local_day(completed), (completed - created).total_seconds(), element)
             if element in INTERVIEW_ELEMENTS:
                 f.add(INTERVIEW, local_day(completed))
         elif status == OPEN:

@@ -176,8 +176,6 @@ MONEY = (facts.AMOUNT_REPORTED, facts.RECOVERED, facts.RECOVERED_BEFORE, facts.O
 OWN_UNIT = (facts.DONE, facts.OPEN_TASK, facts.MEASURES, facts.SANCTIONED_BY)
 # open tasks by their due day: later, past (before today), today (past due or not: counted live)
 LATER, PAST, TODAY = 0, 1, 2
-# how many times a page reads again when a fold commits while it reads
-READS = 3
 
 Sums = dict[tuple[Any, ...], list[int]]
 
@@ -340,14 +338,14 @@ def figures(
     """The figures for the local days ``start`` to ``end`` (see the module docstring)."""
     scope, key_of = _scope(unit, bank)
     current = today or now()
-    for _attempt in range(READS):
-        after, generation, _at = totals.mark(session)
+
+    def read(after: int) -> tuple[_Reading, dict[str, int]]:
         reading = _Reading(session, scope, key_of, start, end, current.astimezone(LOCAL).date())
         reading.read_totals()
         reading.add_changes(totals.changes(session, scope, after, hidden_cases(session)))
-        overdue_today = _due_today_and_past(session, current, unit, bank)
-        if totals.mark(session)[1] == generation:  # no fold committed meanwhile
-            break
+        return reading, _due_today_and_past(session, current, unit, bank)
+
+    reading, overdue_today = totals.consistent(session, read)
     return _assemble(reading, start, end, unit, bank, overdue_today)
 
 

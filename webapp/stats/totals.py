@@ -28,7 +28,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Date, LargeBinary, String, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +48,7 @@ EVENTS_PER_PASS = 50_000
 # the cases whose facts are read and written together
 CHUNK = 2_000
 MARK_ID = 1
+T = TypeVar("T")
 
 # (scope, figure, day, key, prev) -> [n, late, cents]
 Totals = dict[tuple[str, str, dt.date, str, dt.date], list[int]]
@@ -154,7 +155,8 @@ def difference(
         else:
             items = ((k, (-v[0], -v[1], -v[2])) for k, v in old_facts.items())
         for key, value in items:
-            yield scope, key, value
+            if scope == facts.ALL or key[0] not in facts.ALL_ONLY:
+                yield scope, key, value
 
 
 # --- folding -----------------------------------------------------------------------------------
@@ -322,6 +324,18 @@ def mark(session: Session) -> tuple[int, int, dt.datetime | None]:
         select(StatsMark.event_id, StatsMark.generation, StatsMark.folded_at).where(StatsMark.id == MARK_ID)
     ).first()
     return (int(row[0]), int(row[1]), row[2]) if row else (0, 0, None)
+
+
+def consistent(session: Session, read: Callable[[int], T], attempts: int = 3) -> T:
+    """``read(after)`` (the totals, corrected for the changes since the event ``after``),
+    read again when a fold committed meanwhile (PostgreSQL reads each statement's own
+    snapshot; SQLite's read transaction keeps one)."""
+    for _attempt in range(attempts):
+        after, generation, _at = mark(session)
+        found = read(after)
+        if mark(session)[1] == generation:
+            break
+    return found
 
 
 def changes(
