@@ -62,24 +62,9 @@ MILLION_PLANS = "## Query plans with a million cases"
 PLAN_MIN_MS = 50
 LINE_MAX = 300
 QUESTIONS: dict[tuple[int, int], list[Any]] = {}
-# the indexes of migration 0021, dropped (in a rolled-back transaction) for the "before" runs
-NEW_INDEXES = (
-    "ix_cases_blacklisted_at",
-    "ix_cases_closed_at",
-    "ix_cases_delisted_at",
-    "ix_cases_open_stage_created",
-    "ix_cases_rejected",
-    "ix_tasks_element_created",
-    "ix_tasks_element_completed",
-    "ix_tasks_completed_at",
-    "ix_tasks_open_unit_due",
-    "ix_case_events_kind_created",
-    "ix_notifications_kind_created",
-    "ix_sanctions_applied_at",
-    "ix_loans_reported_at",
-    "ix_loans_settled_at",
-    "ix_repayments_paid_on",
-)
+# the indexes this round added (migration 0027), dropped (in a rolled-back transaction) for the
+# "before" runs unless --keep-indexes
+NEW_INDEXES = ("ix_cases_debtor_name",)
 MODULES = {
     "figures": "webapp/stats/figures.py",
     "cycle_times": "webapp/stats/cycle_times.py",
@@ -385,7 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--before", help="a commit: its statistics modules, without the 0021 indexes")
+    parser.add_argument("--before", help="a commit: its statistics modules, without this round's indexes")
     parser.add_argument(
         "--keep-indexes",
         action="store_true",
@@ -484,8 +469,8 @@ def write(
             + (
                 f" Before/after: the statistics modules of commit {before}"
                 + (
-                    " without the indexes of migration 0021 (dropped in a transaction rolled back after "
-                    "the run)"
+                    " without the indexes of this round (" + ", ".join(drop) + ", dropped in a transaction "
+                    "rolled back after the run)"
                     if drop
                     else " (same indexes; it reads no rollups)"
                 )

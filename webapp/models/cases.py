@@ -71,6 +71,8 @@ class Case(Base):
             postgresql_using="gin",
             postgresql_ops={"debtor_name": "gin_trgm_ops"},
         ),
+        # the blacklist look-up by whole names (migration 0027)
+        Index("ix_cases_debtor_name", "debtor_name"),
         # stalled cases (webapp.cases.liveness, migration 0008): only open cases waiting on no
         # timer are candidates, a small part of the open ones, oldest change first
         Index(
