@@ -276,3 +276,26 @@ def test_no_fold_passes_a_case_an_import_hides(app, browser, history, users):  #
     assert "the totals match every case" in cli(app, "stats", "check")
     cli(app, "stats", "drop-rollups")
     assert pages(browser)["scoped"] == shown["scoped"]
+
+
+def test_two_workers_folding_at_once_fold_each_case_once(app, history, tmp_path):  # noqa: F811
+    """Two processes fold at the same moment: one folds the three cases, the other waits for
+    its lock and finds nothing left; the totals equal a recount."""
+    import re
+    import subprocess
+
+    from tests.processes_support import PYTHON, ROOT
+
+    deployment = Deployment(app.config["DATABASE_URL"], tmp_path)
+    command = [PYTHON, "-m", "flask", "--app", "webapp", "stats", "fold"]
+    workers = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, env=deployment.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    folded = sorted(int(re.search(r"(\d+) cases and", out).group(1)) for out, _err in outputs)  # type: ignore[union-attr]
+    assert folded == [0, 3]
+    assert "the totals match every case" in deployment.flask("stats", "check")

@@ -240,39 +240,54 @@ def cutoff(session: Session, at: dt.datetime) -> dt.datetime:
     return min(limit, hidden_since) if hidden_since is not None else limit
 
 
-def fold_due(
-    session: Session, at: dt.datetime | None = None, max_events: int | None = EVENTS_PER_PASS
-) -> int:
-    """Fold the cases with events since the mark (``max_events`` events at most), move the
-    mark and commit; returns the cases folded."""
-    at = at or now()
-    mark = _lock_mark(session, at)
-    limit = cutoff(session, at)
-    after = mark.event_id
+def _foldable(session: Session, after: int, limit: dt.datetime, max_events: int | None) -> int | None:
+    """The last event after ``after`` that may be folded now (None: none), so that every
+    event up to it is folded at once: before the first one written at ``limit`` or later, and
+    ``max_events`` at most."""
     # a case's events (a unit's own chain has events without a case)
     newer = (CaseEvent.id > after, CaseEvent.case_id.is_not(None))
-    # the first event that may not be folded yet bounds what is folded now
     blocked = session.scalar(select(func.min(CaseEvent.id)).where(*newer, CaseEvent.created_at >= limit))
-    last = session.scalar(select(func.max(CaseEvent.id)).where(*newer))
-    upper = (blocked - 1) if blocked is not None else last
+    upper = (
+        (blocked - 1) if blocked is not None else session.scalar(select(func.max(CaseEvent.id)).where(*newer))
+    )
     if max_events is not None and upper is not None:
         nth = session.scalar(
             select(CaseEvent.id).where(*newer).order_by(CaseEvent.id).offset(max_events - 1).limit(1)
         )
         if nth is not None:
             upper = min(upper, nth)
-    if upper is None or upper <= after:
+    return upper if upper is not None and upper > after else None
+
+
+def fold_due(
+    session: Session, at: dt.datetime | None = None, max_events: int | None = EVENTS_PER_PASS
+) -> int:
+    """Fold the cases with events since the mark (``max_events`` events at most), move the
+    mark and commit; returns the cases folded. Most passes find nothing to fold and write
+    nothing (no lock taken)."""
+    at = at or now()
+    if _foldable(session, mark(session)[0], cutoff(session, at), max_events) is None:
+        session.rollback()  # the reads' transaction
+        return 0
+    locked = _lock_mark(session, at)
+    after = locked.event_id  # another worker may have folded meanwhile
+    upper = _foldable(session, after, cutoff(session, at), max_events)
+    if upper is None:
         session.rollback()
         return 0
     ids = sorted(
         i
-        for i in session.scalars(select(CaseEvent.case_id).where(*newer, CaseEvent.id <= upper).distinct())
+        for i in session.scalars(
+            select(CaseEvent.case_id)
+            .where(CaseEvent.id > after, CaseEvent.id <= upper, CaseEvent.case_id.is_not(None))
+            .distinct()
+        )
         if i is not None
     )
     fold_cases(session, ids)
-    mark.event_id = upper
-    mark.generation += 1
-    mark.folded_at = at
+    locked.event_id = upper
+    locked.generation += 1
+    locked.folded_at = at
     session.commit()
     return len(ids)
 
