@@ -53,6 +53,8 @@ def upgrade() -> None:
         sa.Column("folded_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_stats_mark"),
     )
+    # the one row, there from the start: two workers folding for the first time lock it
+    op.execute("INSERT INTO stats_mark (id, event_id, generation) VALUES (1, 0, 0)")
 
 
 def downgrade() -> None:

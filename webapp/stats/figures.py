@@ -37,9 +37,9 @@ What each figure counts (a case counts in a period when the thing happened in it
 Every figure is read from the totals the worker keeps per scope and day
 (``webapp/stats/totals.py``, from each case's facts, ``webapp/stats/facts.py``), corrected for
 the cases changed since the last fold: a handful of statements over a few thousand rows
-whatever the period or the scope, never a loop over cases, never the engine state. Ages and
-due days are local days: a case opened six days ago is "< 7"; an open task is overdue once its
-due moment has passed (those due today are counted from ``tasks``).
+whatever the period or the scope, never a loop over cases, never the engine state. The totals
+know days, not moments: the open tasks due earlier today and the open cases opened on the day
+an age limit falls on are counted from ``tasks`` and ``cases`` (a day's rows).
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from webapp.cases.visibility import HIDING_BATCHES
+from webapp.cases.visibility import HIDING_BATCHES, SHOWN
 from webapp.clock import now
 from webapp.deadlines.calendar import LOCAL
-from webapp.models import Case, Loan, Task
+from webapp.models import Case, CaseParticipant, Loan, Task
 from webapp.models.tasks import OPEN
 from webapp.stats import facts, totals
 from webapp.stats.facts import Key
@@ -98,6 +98,13 @@ class Week:
     reported: int
     settled: int
     recovered: Decimal
+
+
+@dataclass(frozen=True)
+class _Moments:
+    due_today_and_past: dict[str, int]
+    # per age limit (7, 30, 90 days): open cases younger than it, on the day it falls on
+    younger_on_limit_day: list[int]
 
 
 @dataclass(frozen=True)
@@ -339,33 +346,56 @@ def figures(
     scope, key_of = _scope(unit, bank)
     current = today or now()
 
-    def read(after: int) -> tuple[_Reading, dict[str, int]]:
+    def read(after: int) -> tuple[_Reading, _Moments]:
         reading = _Reading(session, scope, key_of, start, end, current.astimezone(LOCAL).date())
         reading.read_totals()
         reading.add_changes(totals.changes(session, scope, after, hidden_cases(session)))
-        return reading, _due_today_and_past(session, current, unit, bank)
+        return reading, _moments(session, current, unit, bank)
 
-    reading, overdue_today = totals.consistent(session, read)
-    return _assemble(reading, start, end, unit, bank, overdue_today)
+    reading, moments = totals.consistent(session, read)
+    return _assemble(reading, start, end, unit, bank, moments)
 
 
-def _due_today_and_past(
-    session: Session, current: dt.datetime, unit: str | None, bank: str | None
-) -> dict[str, int]:
-    """Per unit, the open tasks due earlier today and past due now (the totals know days)."""
+def _case_in(case_id: Any, unit: str | None, bank: str | None) -> list[Any]:
+    """The case ``case_id`` takes part in the scope: one index probe per row (the rows here
+    are a day's, never the scope's hundreds of thousands of cases)."""
+    where: list[Any] = []
+    if unit:
+        where.append(
+            select(CaseParticipant.case_id)
+            .where(CaseParticipant.case_id == case_id, CaseParticipant.unit_code == unit)
+            .exists()
+        )
+    if bank:
+        where.append(select(Loan.id).where(Loan.case_id == case_id, Loan.bank_unit_code == bank).exists())
+    return where
+
+
+def _moments(session: Session, current: dt.datetime, unit: str | None, bank: str | None) -> _Moments:
+    """What the totals cannot say, knowing days and not moments: the open tasks due earlier
+    today and past due now, per unit; and the open cases opened on the day ``N`` days ago but
+    less than ``N`` days before now (younger than the day says), per age limit."""
     today = local_start(current.astimezone(LOCAL).date())
     where = [Task.status == OPEN, Task.due_at >= today, Task.due_at < current]
     where.append(Task.case_id.not_in(hidden_cases(session)))
     if unit:
         where.append(Task.unit_code == unit)
-    if bank:
-        where.append(Task.case_id.in_(select(Loan.case_id).where(Loan.bank_unit_code == bank)))
-    return {
+    where += _case_in(Task.case_id, None, bank)
+    due = {
         code: int(n)
         for code, n in session.execute(
             select(Task.unit_code, func.count()).where(*where).group_by(Task.unit_code)
         )
     }
+    limits = [limit for limit, _label in AGE_BUCKETS if limit is not None]
+    ranges = [(current - dt.timedelta(days=limit), today - dt.timedelta(days=limit - 1)) for limit in limits]
+    opened = [and_(Case.created_at > a, Case.created_at < b) for a, b in ranges]
+    counts = session.execute(
+        select(*[func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in opened]).where(
+            Case.status == "open", SHOWN, or_(*opened), *_case_in(Case.id, unit, bank)
+        )
+    ).one()
+    return _Moments(due, [int(n) for n in counts])
 
 
 def _money(value_cents: Any) -> Decimal:
@@ -378,7 +408,7 @@ def _assemble(
     end: dt.date,
     unit: str | None,
     bank: str | None,
-    overdue_today: dict[str, int],
+    moments: _Moments,
 ) -> Figures:
     cases_by_unit = r.by_key(facts.SANCTIONED_BY)
     measures_by_unit = r.by_key(facts.MEASURES)
@@ -399,8 +429,12 @@ def _assemble(
             row = tasks.setdefault(key, [0, 0])
             row[0] += n
             row[1] += n if bucket == PAST else 0
-    for code, n in overdue_today.items():
+    for code, n in moments.due_today_and_past.items():
         tasks.setdefault(code, [0, 0])[1] += n
+    # the day N days ago counts as older than N days; those opened later that day are younger
+    for i, n in enumerate(moments.younger_on_limit_day):
+        ages[i + 1] -= n
+        ages[i] += n
     done = r.by_key(facts.DONE)
     done_late = r.by_key(facts.DONE, 1)
     overdue = [

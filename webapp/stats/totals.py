@@ -163,9 +163,8 @@ def difference(
 
 
 def _upsert(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(StatsTotal)
-    return sqlite.insert(StatsTotal)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(StatsTotal)
 
 
 def _accumulate(sums: Totals, changes_: Iterable[tuple[str, Key, tuple[int, int, int]]]) -> None:
@@ -218,14 +217,20 @@ def fold_cases(session: Session, ids: Sequence[int], sums: Totals | None = None)
 
 
 def _lock_mark(session: Session, at: dt.datetime) -> StatsMark:
-    """The mark row, locked until the transaction ends (a second worker waits here)."""
+    """The mark row (migration 0026 writes it), locked until the transaction ends: a second
+    worker waits here."""
     moved = session.execute(
         update(StatsMark).where(StatsMark.id == MARK_ID).values(folded_at=StatsMark.folded_at)
     )
-    if getattr(moved, "rowcount", 1) == 0:
-        session.execute(insert(StatsMark).values(id=MARK_ID, event_id=0, generation=0, folded_at=None))
+    if getattr(moved, "rowcount", 1) == 0:  # pragma: no cover - a database not made by Alembic
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        row = {"id": MARK_ID, "event_id": 0, "generation": 0, "folded_at": None}
+        session.execute(dialect.insert(StatsMark).values(row).on_conflict_do_nothing())
+        session.execute(
+            update(StatsMark).where(StatsMark.id == MARK_ID).values(folded_at=StatsMark.folded_at)
+        )
     mark = session.get(StatsMark, MARK_ID, populate_existing=True)
-    if mark is None:  # pragma: no cover - inserted just above
+    if mark is None:  # pragma: no cover - written just above
         raise LookupError("stats_mark")
     return mark
 
@@ -323,10 +328,11 @@ def rebuild(
 
 
 def drop(session: Session) -> None:
-    """Forget the totals: the pages fold every case's facts as they read until folded again."""
+    """Forget the totals: the pages count every case's facts as they read until folded again."""
+    locked = _lock_mark(session, now())
     session.execute(delete(StatsTotal))
     session.execute(delete(StatsCaseFacts))
-    session.execute(delete(StatsMark))
+    locked.event_id, locked.generation, locked.folded_at = 0, locked.generation + 1, None
     session.commit()
 
 
