@@ -37,7 +37,8 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("late", sa.BigInteger(), nullable=False),
         sa.Column("cents", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("scope", "day", "figure", "key", "prev", name="pk_stats_totals"),
+        # a page reads one scope's figures, each over a range of days
+        sa.PrimaryKeyConstraint("scope", "figure", "day", "key", "prev", name="pk_stats_totals"),
     )
     op.create_table(
         "stats_case_facts",

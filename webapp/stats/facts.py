@@ -28,7 +28,7 @@ chosen to be additive:
 
 A case counts in the scopes ``ALL``, ``unit:<code>`` for every unit taking part in it, and
 ``bank:<code>`` for every bank with a loan on it (a bank's money figures count its own loans:
-their key is the bank).
+their key is the bank; ``in_scope`` says what each scope keeps).
 """
 
 from __future__ import annotations
@@ -77,12 +77,31 @@ Key = tuple[str, dt.date, str, dt.date]  # figure, day, key, prev
 Value = tuple[int, int, int]  # n, late, cents
 
 
+# the money figures: their key is the bank whose loan it is
+MONEY = frozenset((AMOUNT_REPORTED, RECOVERED, RECOVERED_BEFORE, OWED))
+BANK_PREFIX = "bank:"
+
+
+def in_scope(scope: str, key: Key) -> Key | None:
+    """A case's fact as a scope keeps it (None: not kept there): the durations for all units
+    only; a bank's money only in that bank's scope, any other scope's money without the bank
+    (no page shows it per bank there, and the rows are fewer)."""
+    figure, day, where, prev = key
+    if figure in ALL_ONLY:
+        return key if scope == ALL else None
+    if figure in MONEY:
+        if scope.startswith(BANK_PREFIX):
+            return key if where == scope[len(BANK_PREFIX) :] else None
+        return (figure, day, "", prev) if where else key
+    return key
+
+
 def unit_scope(code: str) -> str:
     return f"unit:{code}"
 
 
 def bank_scope(code: str) -> str:
-    return f"bank:{code}"
+    return f"{BANK_PREFIX}{code}"
 
 
 @dataclass(frozen=True)

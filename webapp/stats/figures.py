@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from webapp.cases.visibility import HIDING_BATCHES, SHOWN
@@ -178,7 +178,6 @@ PERIOD = (
 )
 WEEKLY = (facts.REPORTED, facts.SETTLED, facts.RECOVERED, facts.RECOVERED_BEFORE)
 STOCKS = (facts.OPEN_CASE, facts.OPEN_TASK)
-MONEY = (facts.AMOUNT_REPORTED, facts.RECOVERED, facts.RECOVERED_BEFORE, facts.OWED)
 # a unit's own rows of the per-unit tables (the overdue table, the measures)
 OWN_UNIT = (facts.DONE, facts.OPEN_TASK, facts.MEASURES, facts.SANCTIONED_BY)
 # open tasks by their due day: later, past (before today), today (past due or not: counted live)
@@ -199,9 +198,9 @@ class _Reading:
     each grouped the same way (the SQL and the Python below say the same)."""
 
     def __init__(
-        self, session: Session, scope: str, key_of: str | None, start: dt.date, end: dt.date, today: dt.date
+        self, session: Session, scope: str, unit: str | None, start: dt.date, end: dt.date, today: dt.date
     ) -> None:
-        self.session, self.scope, self.key_of = session, scope, key_of
+        self.session, self.scope, self.unit = session, scope, unit
         self.start, self.end, self.today = start, end, today
         first = start - dt.timedelta(days=start.weekday())
         self.mondays = [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
@@ -212,18 +211,13 @@ class _Reading:
 
     # the filters
     def keep(self, figure: str, key: str) -> bool:
-        """A unit's own rows of the per-unit tables, a bank's own money."""
-        if self.key_of is None:
-            return True
-        scope_kind = self.scope.partition(":")[0]
-        mine = OWN_UNIT if scope_kind == "unit" else MONEY
-        return figure not in mine or key == self.key_of
+        """A unit's own rows of the per-unit tables (a bank's scope holds its own money only)."""
+        return self.unit is None or figure not in OWN_UNIT or key == self.unit
 
     def _sql_keep(self) -> Any:
-        if self.key_of is None:
+        if self.unit is None:
             return true()
-        mine = OWN_UNIT if self.scope.startswith("unit:") else MONEY
-        return or_(StatsTotal.figure.not_in(mine), StatsTotal.key == self.key_of)
+        return or_(StatsTotal.figure.not_in(OWN_UNIT), StatsTotal.key == self.unit)
 
     def age(self, figure: str, day: dt.date) -> int:
         if figure == facts.OPEN_TASK:
@@ -278,19 +272,23 @@ class _Reading:
             .group_by(t.figure, t.key, age)
         ):
             _add(self.stocks, (figure, key, bucket), n, 0, 0)
-        last = self.mondays[-1] + dt.timedelta(days=6)
-        for figure, day, prev, n, money in self.session.execute(
-            select(t.figure, t.day, t.prev, func.sum(t.n), func.sum(t.cents))
+        # each row in its week, and counted there when ``prev`` is before the week's Monday: the
+        # database does both by day arithmetic, a few rows a week come back
+        since = _days_since(self.session, t.day, self.mondays[0])
+        week = since // 7
+        for figure, index, n, money in self.session.execute(
+            select(t.figure, week, func.sum(t.n), func.sum(t.cents))
             .where(
                 t.scope == scope,
                 t.figure.in_(WEEKLY),
                 t.day >= self.mondays[0],
-                t.day <= last,
+                t.day < self.mondays[-1] + dt.timedelta(weeks=1),
+                _days_since(self.session, t.prev, self.mondays[0]) < week * 7,
                 self._sql_keep(),
             )
-            .group_by(t.figure, t.day, t.prev)
+            .group_by(t.figure, week)
         ):
-            self._weekly(figure, day, prev, n, money)
+            _add(self.weeks, (figure, int(index)), n, 0, money)
 
     def _weekly(self, figure: str, day: dt.date, prev: dt.date, n: int, money: int) -> None:
         index = self.week(day)
@@ -323,14 +321,19 @@ class _Reading:
         return _money(sum(v[2] for (f, _k), v in self.period.items() if f in figures_))
 
 
-def _scope(unit: str | None, bank: str | None) -> tuple[str, str | None]:
+def _days_since(session: Session, column: Any, day: dt.date) -> Any:
+    """Whole days from ``day`` to the date in ``column`` (negative before it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column - literal(day, Date), Integer)  # date - date is an integer
+    return cast(func.julianday(column) - func.julianday(literal(day.isoformat())), Integer)
+
+
+def _scope(unit: str | None, bank: str | None) -> str:
     if unit and bank:
         raise ValueError("the figures are of one unit or one bank, not both")
     if unit:
-        return facts.unit_scope(unit), unit
-    if bank:
-        return facts.bank_scope(bank), bank
-    return facts.ALL, None
+        return facts.unit_scope(unit)
+    return facts.bank_scope(bank) if bank else facts.ALL
 
 
 def figures(
@@ -343,11 +346,11 @@ def figures(
     today: dt.datetime | None = None,
 ) -> Figures:
     """The figures for the local days ``start`` to ``end`` (see the module docstring)."""
-    scope, key_of = _scope(unit, bank)
+    scope = _scope(unit, bank)
     current = today or now()
 
     def read(after: int) -> tuple[_Reading, _Moments]:
-        reading = _Reading(session, scope, key_of, start, end, current.astimezone(LOCAL).date())
+        reading = _Reading(session, scope, unit, start, end, current.astimezone(LOCAL).date())
         reading.read_totals()
         reading.add_changes(totals.changes(session, scope, after, hidden_cases(session)))
         return reading, _moments(session, current, unit, bank)

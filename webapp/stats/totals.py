@@ -59,9 +59,10 @@ class StatsTotal(Base):
 
     __tablename__ = "stats_totals"
 
+    # a page reads one scope's figures, each over a range of days
     scope: Mapped[str] = mapped_column(String(80), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     figure: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     prev: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
@@ -155,8 +156,9 @@ def difference(
         else:
             items = ((k, (-v[0], -v[1], -v[2])) for k, v in old_facts.items())
         for key, value in items:
-            if scope == facts.ALL or key[0] not in facts.ALL_ONLY:
-                yield scope, key, value
+            kept = facts.in_scope(scope, key)
+            if kept is not None:
+                yield scope, kept, value
 
 
 # --- folding -----------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def _add_totals(session: Session, sums: Totals) -> None:
         return
     stmt = _upsert(session)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["scope", "day", "figure", "key", "prev"],
+        index_elements=["scope", "figure", "day", "key", "prev"],
         set_={
             "n": StatsTotal.n + stmt.excluded.n,
             "late": StatsTotal.late + stmt.excluded.late,
