@@ -334,11 +334,10 @@ def of_cases(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
             f.add(RECOVERED, settled_day, bank, n=0, money=debt)
             if owes:
                 f.add(OWED, settled_day, bank, n=0, money=-debt)
+    # by their loans (``repayments.loan_id`` has the index)
     for loan_id, amount, paid in _rows(
-        session, (Repayment.loan_id, Repayment.amount, Repayment.paid_on), Repayment.case_id, ids_
+        session, (Repayment.loan_id, Repayment.amount, Repayment.paid_on), Repayment.loan_id, sorted(loans)
     ):
-        if loan_id not in loans:  # pragma: no cover - a repayment's loan is on its case
-            continue
         case_id, bank, settled_day, owes = loans[loan_id]
         f, money = facts[case_id], cents(amount)
         f.add(RECOVERED, paid, bank, n=0, money=money)
