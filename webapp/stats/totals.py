@@ -109,24 +109,17 @@ def decode(blob: bytes) -> CaseFacts:
     )
 
 
-def folded(session: Session, ids: Iterable[int] | Any) -> dict[int, CaseFacts]:
-    """The folded facts of the cases ``ids`` (a list, or a subquery of case ids)."""
-    if isinstance(ids, list | tuple | set | frozenset):
-        wanted = sorted(ids)
-        found: dict[int, CaseFacts] = {}
-        for i in range(0, len(wanted), 5000):
-            part = wanted[i : i + 5000]
-            for case_id, blob in session.execute(
-                select(StatsCaseFacts.case_id, StatsCaseFacts.facts).where(StatsCaseFacts.case_id.in_(part))
-            ):
-                found[case_id] = decode(blob)
-        return found
-    return {
-        case_id: decode(blob)
+def folded(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
+    """The folded facts of the cases ``ids``."""
+    wanted = sorted(ids)
+    found: dict[int, CaseFacts] = {}
+    for i in range(0, len(wanted), 5000):
+        part = wanted[i : i + 5000]
         for case_id, blob in session.execute(
-            select(StatsCaseFacts.case_id, StatsCaseFacts.facts).where(StatsCaseFacts.case_id.in_(ids))
-        )
-    }
+            select(StatsCaseFacts.case_id, StatsCaseFacts.facts).where(StatsCaseFacts.case_id.in_(part))
+        ):
+            found[case_id] = decode(blob)
+    return found
 
 
 def difference(
@@ -388,8 +381,11 @@ def check(session: Session, hidden: list[int] | Any) -> list[str]:
     differences (none when the totals are right), after the changes not folded yet."""
     after, _generation, _at = mark(session)
     kept: Totals = defaultdict(lambda: [0, 0, 0])
-    for t in session.execute(select(StatsTotal)).scalars():
-        kept[(t.scope, t.figure, t.day, t.key, t.prev)] = [t.n, t.late, t.cents]
+    t = StatsTotal
+    for scope, figure, day, key, prev, n, late, money in session.execute(
+        select(t.scope, t.figure, t.day, t.key, t.prev, t.n, t.late, t.cents)
+    ):
+        kept[(scope, figure, day, key, prev)] = [n, late, money]
     _accumulate(kept, changes(session, None, after, hidden))
     hidden_q = hidden if not isinstance(hidden, list) else select(Case.id).where(Case.id.in_(hidden))
     ids = list(session.scalars(select(Case.id).where(Case.id.not_in(hidden_q)).order_by(Case.id)))
