@@ -299,3 +299,36 @@ def test_two_workers_folding_at_once_fold_each_case_once(app, history, tmp_path)
     folded = sorted(int(re.search(r"(\d+) cases and", out).group(1)) for out, _err in outputs)  # type: ignore[union-attr]
     assert folded == [0, 3]
     assert "the totals match every case" in deployment.flask("stats", "check")
+
+
+def test_a_repayment_paid_before_its_loan_was_reported(app, browser):
+    """The bank reports a debtor on 2 March and, once listed, a repayment paid on 20 February
+    (after the loan fell overdue, before the report): a period counts it as recovered only when it holds both days
+    (the loan is reported by its end, the payment made in it); the amount outstanding at the
+    end of March is the debt less it. The same folded or not."""
+    from tests.support import confirm
+
+    bank = browser("bank_icbc")
+    with freeze_time(local(2, 9)):
+        case_id = bank.report(report_payload(1))
+        confirm(browser, case_id)
+        response = bank.post(
+            f"/cases/{case_id}/repayments",
+            data={"contract_no": "C-1-1", "amount": "500.00", "paid_on": "2026-02-20"},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[-500:]
+    office = browser("office")
+
+    def money(first: str, last: str) -> tuple[str, str]:
+        page = office.get(url(**{"from": first, "to": last})).get_data(as_text=True)
+        summary = dict(table(page, "summary")[1:])
+        return summary["回收金额（元）"], summary["期末未还金额（元）"]
+
+    for _folded in (False, True):
+        assert money("2026-02-01", "2026-02-28") == ("0.00", "0.00")
+        assert money("2026-03-01", "2026-03-31") == ("0.00", "1005500.00")
+        assert money("2026-02-15", "2026-03-31") == ("500.00", "1005500.00")
+        weeks = office.get(url(**{"from": "2026-02-15", "to": "2026-03-08"})).get_data(as_text=True)
+        assert [row[3] for row in table(weeks, "weeks")[1:]] == ["0.00"] * 4  # from Monday 9 February
+        cli(app, "stats", "fold")
+    assert "the totals match every case" in cli(app, "stats", "check")

@@ -13,12 +13,12 @@ chosen to be additive:
   thing's first day in it;
 - money moves are split so that "recovered in a period" and "outstanding at its end" are sums
   over days: ``RECOVERED`` adds a settled loan's debt on its settlement day and a repayment on
-  the day it was paid, and takes a repayment back on its loan's settlement day (or the day it
-  was paid, if later); ``RECOVERED_BEFORE`` gives back, on the settlement day, the repayments
-  paid before it (``prev``: the day paid), so that a period counts them when they were paid
-  before it and the settlement falls in it; ``OWED`` adds a loan's debt on the day it was
-  reported, takes it back on the day it was settled, and takes each repayment off on the day
-  it was paid (back on the settlement day); a rejected case owes nothing;
+  the day it was paid (or its loan reported, if later), and takes a repayment back on its
+  loan's settlement day (or the day it was paid, if later); ``RECOVERED_BEFORE`` corrects
+  those two for a period that starts after the day paid (``prev``); ``OWED`` adds a loan's
+  debt on the day it was reported, takes it back on the day it was settled, and takes each
+  repayment off from the day it counts (back on the day it stops); a rejected case owes
+  nothing;
 - stocks are facts of now: ``OPEN`` (an open case, on the day it was opened, by stage),
   ``OPEN_TASK`` (an open task, on the day it falls due, by unit);
 - durations, for the cycle times (all units only): ``STEP`` (a task completed, by element and
@@ -325,7 +325,7 @@ def of_cases(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
         debt = cents(principal) + cents(interest)
         settled_day = local_day(settled) if settled is not None else None
         owes = cases[case_id].outcome != "rejected"
-        loans[loan_id] = (case_id, bank, settled_day, owes)
+        loans[loan_id] = (case_id, bank, local_day(reported), settled_day, owes)
         f = facts[case_id]
         f.add(AMOUNT_REPORTED, local_day(reported), bank, n=0, money=debt)
         if owes:
@@ -338,15 +338,23 @@ def of_cases(session: Session, ids: Iterable[int]) -> dict[int, CaseFacts]:
     for loan_id, amount, paid in _rows(
         session, (Repayment.loan_id, Repayment.amount, Repayment.paid_on), Repayment.loan_id, sorted(loans)
     ):
-        case_id, bank, settled_day, owes = loans[loan_id]
+        case_id, bank, reported_day, settled_day, owes = loans[loan_id]
         f, money = facts[case_id], cents(amount)
-        f.add(RECOVERED, paid, bank, n=0, money=money)
+        # a period counts a repayment paid in it on a loan reported by its end and not settled
+        # by then: it counts from the later of the days paid and reported (less the part
+        # paid before the period, ``RECOVERED_BEFORE``), and stops from the later of the days
+        # paid and settled (likewise)
+        counted = max(paid, reported_day)
+        f.add(RECOVERED, counted, bank, n=0, money=money)
+        if paid < counted:
+            f.add(RECOVERED_BEFORE, counted, bank, paid, n=0, money=-money)
         if owes:
-            f.add(OWED, paid, bank, n=0, money=-money)
+            f.add(OWED, counted, bank, n=0, money=-money)
         if settled_day is not None:
-            f.add(RECOVERED, max(paid, settled_day), bank, n=0, money=-money)
+            stopped = max(paid, settled_day)
+            f.add(RECOVERED, stopped, bank, n=0, money=-money)
+            if paid < stopped:
+                f.add(RECOVERED_BEFORE, stopped, bank, paid, n=0, money=money)
             if owes:
-                f.add(OWED, max(paid, settled_day), bank, n=0, money=money)
-            if paid < settled_day:
-                f.add(RECOVERED_BEFORE, settled_day, bank, paid, n=0, money=money)
+                f.add(OWED, stopped, bank, n=0, money=money)
     return {i: CaseFacts(frozenset(scopes[i]), facts[i].frozen()) for i in ids_}
