@@ -253,8 +253,8 @@ def deviation(a: Any, b: Any) -> float | None:
 
 def same_figures(
     app: Any, call: Callable[[Code, Any], Any], before: Code, after: Code, drop: tuple[str, ...]
-) -> float | None:
-    """How far the two codes' figures are apart (``deviation``; the after code with its
+) -> tuple[float | None, set[str]]:
+    """How far the two codes' figures are apart (``deviation``, and where they differ; the after code with its
     totals), both at the same moment (the open cases' ages and the overdue tasks are counted
     against now)."""
     maker = app.extensions["db_sessionmaker"]
@@ -266,12 +266,28 @@ def same_figures(
                 session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
             found.append(_plain(call(code, session)))
             session.rollback()
-    return deviation(found[0], found[1])
+    value = deviation(found[0], found[1])
+    return value, (differing(found[0], found[1]) if value is None else set())
 
 
-def _same_text(value: float | None) -> str:
+def differing(a: Any, b: Any, path: str = "") -> set[str]:
+    """Where two results differ, list positions left out (``weeks.rows[].3``)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        found = {f"{path}.{k}" for k in a.keys() ^ b.keys()}
+        for k in a.keys() & b.keys():
+            found |= differing(a[k], b[k], f"{path}.{k}")
+        return found
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        found = set()
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found |= {p.replace(f"{path}[{i}]", f"{path}[]") for p in differing(x, y, f"{path}[{i}]")}
+        return found
+    return set() if a == b else {path}
+
+
+def _same_text(value: float | None, where: set[str] | None = None) -> str:
     if value is None:
-        return "**no**"
+        return "**no**" + (f" ({', '.join(sorted(where))})" if where else "")
     return "yes" if value == 0 else f"within {value:.2%}"
 
 
@@ -386,7 +402,7 @@ def measure(
         if old:
             line += f"  (before: p50 {statistics.median(old):.0f}, p95 {p95(old):.0f})"
         if before_code and page != "look-up":
-            line += f"  same figures: {_same_text(row['same'])}"
+            line += f"  same figures: {_same_text(*row['same'])}"
         print(line, flush=True)
         results.append(row)
         plans.append((page, label, explain(app, statements, call, after_code)))
@@ -479,7 +495,7 @@ def write(
         line = f"| {r['page']} | {r['label']} | {statistics.median(a):.0f} | {p95(a):.0f} | {len(a)} |"
         if before:
             b = r["before"]
-            same = _same_text(r["same"]) if r["page"] != "look-up" else "–"
+            same = _same_text(*r["same"]) if r["page"] != "look-up" else "–"
             line += f" {statistics.median(b):.0f} | {p95(b):.0f} | {p95(b) / p95(a):.1f}× | {same} |"
         rows.append(line)
     worst = max(p95(r["after"]) for r in results)
