@@ -59,7 +59,7 @@ from webapp.templating import STAGES, unit_name  # noqa: E402
 GOAL_MS = 300
 MILLION_PLANS = "## Query plans with a million cases"
 # the plans written: statements that took this long at least, lines cut at this length
-PLAN_MIN_MS = 50
+PLAN_MIN_MS = 10
 LINE_MAX = 300
 QUESTIONS: dict[tuple[int, int], list[Any]] = {}
 # the indexes this round added (migration 0027), dropped (in a rolled-back transaction) for the
@@ -498,7 +498,9 @@ def write(
             same = _same_text(*r["same"]) if r["page"] != "look-up" else "–"
             line += f" {statistics.median(b):.0f} | {p95(b):.0f} | {p95(b) / p95(a):.1f}× | {same} |"
         rows.append(line)
-    worst = max(p95(r["after"]) for r in results)
+    # a batch look-up is a file the worker answers with its progress shown, not a page
+    pages = [r for r in results if "10,000" not in r["label"]]
+    worst = max(p95(r["after"]) for r in pages) if pages else 0.0
     body = "\n".join(
         [
             f"The database of `bench/million.py` (about {_sizes(app)}, estimated by PostgreSQL): "
@@ -527,7 +529,8 @@ def write(
             rule,
             *rows,
             "",
-            f"Goal: each page ≤ {GOAL_MS} ms p95; slowest p95 here {worst:.0f} ms. Plans: "
+            f"Goal: each page ≤ {GOAL_MS} ms p95; slowest page's p95 here {worst:.0f} ms (the "
+            "10,000-row look-up is a file, not a page). Plans: "
             "[PRODUCTION.md](PRODUCTION.md#statistics-with-a-million-cases).",
         ]
     )

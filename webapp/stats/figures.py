@@ -223,7 +223,8 @@ class _Reading:
         if figure == facts.OPEN_TASK:
             return PAST if day < self.today else TODAY if day == self.today else LATER
         days = (self.today - day).days
-        return next((i for i, (limit, _l) in enumerate(AGE_BUCKETS) if limit is not None and days < limit), 3)
+        younger = (i for i, (limit, _label) in enumerate(AGE_BUCKETS) if limit is not None and days < limit)
+        return next(younger, len(AGE_BUCKETS) - 1)
 
     def _sql_age(self) -> Any:
         t = self.today
