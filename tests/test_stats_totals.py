@@ -303,9 +303,9 @@ def test_two_workers_folding_at_once_fold_each_case_once(app, history, tmp_path)
 
 def test_a_repayment_paid_before_its_loan_was_reported(app, browser):
     """The bank reports a debtor on 2 March and, once listed, a repayment paid on 20 February
-    (after the loan fell overdue, before the report): a period counts it as recovered only when it holds both days
-    (the loan is reported by its end, the payment made in it); the amount outstanding at the
-    end of March is the debt less it. The same folded or not."""
+    (after the loan fell overdue, before the report): a period counts it as recovered only
+    when it holds both days (the loan is reported by its end, the payment made in it); the
+    amount outstanding at the end of March is the debt less it. The same folded or not."""
     from tests.support import confirm
 
     bank = browser("bank_icbc")
