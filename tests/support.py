@@ -269,3 +269,28 @@ def notices(make_browser: Any, case_id: int) -> None:
 def assess(make_browser: Any, case_id: int, assessment: str = "full", **form: Any) -> None:
     """The office's assessment when the rectification deadline has passed (sanction in full)."""
     make_browser("office").complete(case_id, "assess_rectification", assessment=assessment, **form)
+
+
+def hide_as_imported(app: Flask, user_id: int, case_id: int) -> int:
+    """Make a case look like one a running ledger import still writes (hidden from every
+    list and figure); returns the import batch's id, whose ``hides_cases`` shows it again."""
+    from sqlalchemy import update
+
+    from webapp.models import ImportBatch
+
+    with app.extensions["db_sessionmaker"]() as session:
+        batch = ImportBatch(
+            unit_code="bank_icbc",
+            user_id=user_id,
+            filename="ledger.csv",
+            sha256="0" * 64,
+            file_format="csv",
+            header_language="zh",
+            status="importing",
+            hides_cases=True,
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(update(Case).where(Case.id == case_id).values(import_batch_id=batch.id))
+        session.commit()
+        return batch.id

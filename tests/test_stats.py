@@ -18,7 +18,7 @@ import pytest
 from freezegun import freeze_time
 from openpyxl import load_workbook
 
-from tests.support import case_row, confirm, interview_form, report_payload
+from tests.support import case_row, confirm, hide_as_imported, interview_form, report_payload
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Shanghai
 MARCH = {"period": "custom", "from": "2026-03-01", "to": "2026-03-31"}
@@ -219,9 +219,7 @@ def test_periods_and_a_wrong_range(app, browser, history):
 def test_a_case_an_import_still_hides_counts_nowhere(app, browser, history, users, monkeypatch, by_ids):
     """The figures keep tables other than ``cases`` to the cases in sight by case id (no join):
     the ids of the hidden cases, or past ``HIDDEN_LIST_MAX`` the subquery; both hide alike."""
-    from sqlalchemy import update
 
-    from webapp.models import Case, ImportBatch
     from webapp.stats import figures
 
     if not by_ids:
@@ -230,21 +228,7 @@ def test_a_case_an_import_still_hides_counts_nowhere(app, browser, history, user
     police = "县公安局"
     assessment = url("/stats/assessment.csv")
     assert police in office.get(assessment).get_data(as_text=True)
-    with app.extensions["db_sessionmaker"]() as session:
-        batch = ImportBatch(
-            unit_code="bank_icbc",
-            user_id=users["bank_icbc"],
-            filename="ledger.csv",
-            sha256="0" * 64,
-            file_format="csv",
-            header_language="zh",
-            status="importing",
-            hides_cases=True,
-        )
-        session.add(batch)
-        session.flush()
-        session.execute(update(Case).where(Case.id == history["sanctioned"]).values(import_batch_id=batch.id))
-        session.commit()
+    hide_as_imported(app, users["bank_icbc"], history["sanctioned"])
     page = office.get(url()).get_data(as_text=True)
     # the sanctioned case gone: its report, interview, deadline, sanctions, referral, answer,
     # its loan and the repayment on it; the settled and the rejected cases stay

@@ -13,7 +13,7 @@ from typing import Any
 from freezegun import freeze_time
 
 from tests.processes_support import Deployment
-from tests.support import open_task_id, report_payload
+from tests.support import hide_as_imported, open_task_id, report_payload
 from tests.test_assessment import _rows as assessment_rows
 from tests.test_stats import SUMMARY, history, table, url  # noqa: F401 - the fixture, used by name
 from webapp.deadlines.calendar import LOCAL
@@ -237,25 +237,10 @@ def test_no_fold_passes_a_case_an_import_hides(app, browser, history, users):  #
     after it was opened) until the import shows it, and then they are folded with it."""
     from sqlalchemy import update
 
-    from webapp.models import Case, ImportBatch
+    from webapp.models import ImportBatch
 
-    with app.extensions["db_sessionmaker"]() as session:
-        batch = ImportBatch(
-            unit_code="bank_icbc",
-            user_id=users["bank_icbc"],
-            filename="ledger.csv",
-            sha256="0" * 64,
-            file_format="csv",
-            header_language="zh",
-            status="importing",
-            hides_cases=True,
-        )
-        session.add(batch)
-        session.flush()
-        # the sanctioned case, opened on 2 March, as an import's
-        session.execute(update(Case).where(Case.id == history["sanctioned"]).values(import_batch_id=batch.id))
-        session.commit()
-        batch_id = batch.id
+    # the sanctioned case, opened on 2 March, as an import's
+    batch_id = hide_as_imported(app, users["bank_icbc"], history["sanctioned"])
     live = pages(browser)
     summary = dict(live["tables"]["summary"][1:])
     assert (summary["上报债务人"], summary["约谈（谈话）次数"], summary["惩戒案件"]) == ("2", "0", "0")
