@@ -182,6 +182,10 @@ def test_a_filter_by_bank_or_unit(app, browser, history):
         "0",
     )
     assert table(page, "measures")[1:] == [["县委宣传部", "1", "1"]]
+    # a unit and a bank at once: one scope only, the page says so and shows the unit's
+    both = office.get(url(unit="publicity", bank="bank_abc")).get_data(as_text=True)
+    assert "请选择一个单位或一家银行，不能同时选择。" in both
+    assert dict(table(both, "summary")[1:])["上报债务人"] == "1"
 
 
 def test_units_see_only_their_own_figures(app, browser, history):
