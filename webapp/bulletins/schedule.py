@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from webapp.bulletins import service
 from webapp.errors import Conflict
+from webapp.stats import totals
 from webapp.transactions import atomic
 
 
@@ -36,5 +37,7 @@ def make_due(session: Session, at: dt.datetime, config: Any) -> list[str]:
             bulletin = atomic(session, partial(service.create, session, kind, first, last, at=at))
         except Conflict:  # another worker made it at the same moment
             continue
+        except totals.NotFolded:  # the statistics' history is being folded: a later pass
+            break
         made.append(bulletin.number)
     return made

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from flask_babel import gettext as _
 from sqlalchemy import BigInteger, Date, LargeBinary, String, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -37,18 +38,40 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from webapp.cases.visibility import HIDING_BATCHES
 from webapp.clock import now
 from webapp.db import Base
+from webapp.errors import DomainError
 from webapp.models import Case, CaseEvent
 from webapp.stats import facts
 from webapp.stats.facts import CaseFacts, Key
 
 # an event is folded this long after it was written: every step stamped before has committed
 MARGIN = dt.timedelta(seconds=30)
-# events folded by one worker pass (about 5,000 cases: a second or two)
-EVENTS_PER_PASS = 50_000
+# events folded by one worker pass (about 1,000 cases, under a second: the timers lane's deadlines
+# wait no longer than that while a long history is folded)
+EVENTS_PER_PASS = 10_000
 # the cases whose facts are read and written together
 CHUNK = 2_000
 MARK_ID = 1
+# a page counts the cases of at most this many events since the mark itself; further behind
+# (a history not folded yet, after the migration or a drop), it says how far the folding is
+PAGE_EVENTS_MAX = 100_000
 T = TypeVar("T")
+
+
+class NotFolded(DomainError):
+    """The totals are too far behind the history for a page to make up the difference (a
+    503 page saying how far the worker has come)."""
+
+    status = 503
+
+    def __init__(self, done: float) -> None:
+        super().__init__(
+            _(
+                "The statistics are being prepared (%(done)s done); please try again in a few minutes.",
+                done=f"{done:.0%}",
+            )
+        )
+        self.done = done
+
 
 # (scope, figure, day, key, prev) -> [n, late, cents]
 Totals = dict[tuple[str, str, dt.date, str, dt.date], list[int]]
@@ -298,7 +321,7 @@ def rebuild(
     """Fold every case again from nothing, in one transaction (the pages read the old totals
     until it commits); returns the cases folded."""
     at = at or now()
-    mark = _lock_mark(session, at)
+    locked = _lock_mark(session, at)
     limit = cutoff(session, at)
     session.execute(delete(StatsTotal))
     session.execute(delete(StatsCaseFacts))
@@ -315,9 +338,9 @@ def rebuild(
         if echo:
             echo(f"  {min(i + step, len(ids))} of {len(ids)} cases ({time.monotonic() - started:.0f} s)")
     _add_totals(session, sums)
-    mark.event_id = upper
-    mark.generation += 1
-    mark.folded_at = at
+    locked.event_id = upper
+    locked.generation += 1
+    locked.folded_at = at
     session.commit()
     return len(ids)
 
@@ -359,7 +382,10 @@ def changes(
 ) -> list[tuple[str, Key, tuple[int, int, int]]]:
     """What the sums of ``scope`` (None: of every scope) miss: the cases changed since the
     event ``after`` as they are now, less as folded; the folded facts of the cases hidden now
-    taken out."""
+    taken out. Raises ``NotFolded`` when the history is too far ahead of the mark."""
+    latest = session.scalar(select(func.max(CaseEvent.id))) or 0
+    if latest - after > PAGE_EVENTS_MAX:
+        raise NotFolded(after / latest)
     changed = {
         i
         for i in session.scalars(select(CaseEvent.case_id).where(CaseEvent.id > after).distinct())
