@@ -7,7 +7,7 @@ Public API (kept stable: the bulletins import it)::
 ``start`` and ``end`` are local dates (Asia/Shanghai), both included. ``unit`` limits the
 figures to the cases the unit takes part in (``case_participants``) and the per-unit tables
 to that unit's rows; ``bank`` limits them to the cases with a loan of that bank, and the
-amounts to that bank's loans. Both may be given.
+amounts to that bank's loans. One of the two at most (each is a scope of the totals).
 
 What each figure counts (a case counts in a period when the thing happened in it):
 
