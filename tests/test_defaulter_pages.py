@@ -29,11 +29,13 @@ def test_the_case_page_shows_the_listing_and_the_link_to_the_debt_case_and_back(
     listing = page.split('id="court-listing"')[1].split("</dl>")[0]
     assert "（2026）冀0125执7号" in listing and "125,000.50" in listing and "支付货款及利息" in listing
     assert 'id="loans"' not in page  # the listing in place of the loans
+    assert "<dt>列入单位</dt>" in page and "<dt>上报单位</dt>" not in page  # the court listed it
     linked = _linked(page)
     assert f'href="/cases/{debt_case}"' in linked and "打击逃废金融债务" in linked and "· 审核<" in linked
     back = office.get(f"/cases/{debt_case}").get_data(as_text=True)
     assert f'href="/cases/{case_id}"' in _linked(back) and "失信被执行人联合惩戒" in _linked(back)
     assert 'id="loans"' in back and 'id="court-listing"' not in back
+    assert "<dt>上报单位</dt>" in back  # a bank reported it
     # a debt case of another debtor has no linked cases
     other = browser("bank_icbc").report(report_payload(8))
     assert 'id="linked-cases"' not in office.get(f"/cases/{other}").get_data(as_text=True)
