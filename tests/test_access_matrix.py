@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.ledger_files import person_row, to_csv
 from tests.support import (
@@ -19,13 +19,14 @@ from tests.support import (
     assess,
     case_row,
     confirm,
+    hide_as_imported,
     interview_form,
     open_task_id,
     report_payload,
 )
 from webapp import create_app
 from webapp.auth import throttle
-from webapp.models import Attachment, Case, CaseEvent, ImportBatch
+from webapp.models import Attachment, CaseEvent
 
 ROLES = ("anonymous", "participant", "unrelated", "office", "supervisor", "auditor", "admin")
 USERS = {
@@ -380,21 +381,7 @@ def test_public_blacklist_needs_no_login_and_masks(app, browser):
 
 def _hide(app: Flask, case_id: int, user_id: int) -> None:
     """``case_id`` owned by a batch whose import is still under way: seen by nobody yet."""
-    with app.extensions["db_sessionmaker"]() as session:
-        batch = ImportBatch(
-            unit_code="bank_icbc",
-            user_id=user_id,
-            filename="ledger.csv",
-            sha256="0" * 64,
-            file_format="csv",
-            header_language="zh",
-            status="importing",
-            hides_cases=True,
-        )
-        session.add(batch)
-        session.flush()
-        session.execute(update(Case).where(Case.id == case_id).values(import_batch_id=batch.id))
-        session.commit()
+    hide_as_imported(app, user_id, case_id)
 
 
 def test_closing_is_the_office_caseworkers_alone(app, users, browser):

@@ -10,7 +10,7 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import select, update
 
-from tests.support import Browser, flatten_report, open_task_id, report_payload
+from tests.support import Browser, flatten_report, hide_as_imported, open_task_id, report_payload
 from webapp.cases import timers
 from webapp.deadlines import reminders
 from webapp.models import Case, ImportBatch, Notification
@@ -25,22 +25,7 @@ HIDDEN_NAME = "测试债务人32"
 
 def _hide(app: Flask, case_id: int, user_id: int) -> int:
     """A batch that hides its cases, as a running import leaves it, owning ``case_id``."""
-    with app.extensions["db_sessionmaker"]() as session:
-        batch = ImportBatch(
-            unit_code="bank_icbc",
-            user_id=user_id,
-            filename="ledger.csv",
-            sha256="0" * 64,
-            file_format="csv",
-            header_language="zh",
-            status="importing",
-            hides_cases=True,
-        )
-        session.add(batch)
-        session.flush()
-        session.execute(update(Case).where(Case.id == case_id).values(import_batch_id=batch.id))
-        session.commit()
-        return batch.id
+    return hide_as_imported(app, user_id, case_id)
 
 
 def _set_hiding(app: Flask, batch_id: int, hides: bool) -> None:

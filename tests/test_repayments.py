@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from tests.support import case_row, interview_form, report_payload
-from webapp.models import Attachment, Case, CaseEvent, ImportBatch, Loan, Repayment
+from tests.support import case_row, hide_as_imported, interview_form, report_payload
+from webapp.models import Attachment, CaseEvent, Loan, Repayment
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 2 March 2026, 09:00 in China
 REPORTED = Decimal("1006000.00")  # report_payload: principal 1,000,000 and interest 6,000
@@ -223,21 +223,7 @@ def test_the_api_records_and_lists_repayments(app, api, browser, clock):
 
 def test_a_hidden_case_is_not_reachable(app, api, browser, users, clock):
     case_id = _in_rectification(app, browser, 6)
-    with app.extensions["db_sessionmaker"]() as session:
-        batch = ImportBatch(
-            unit_code="bank_icbc",
-            user_id=users["bank_icbc"],
-            filename="ledger.csv",
-            sha256="0" * 64,
-            file_format="csv",
-            header_language="zh",
-            status="importing",
-            hides_cases=True,
-        )
-        session.add(batch)
-        session.flush()
-        session.execute(update(Case).where(Case.id == case_id).values(import_batch_id=batch.id))
-        session.commit()
+    hide_as_imported(app, users["bank_icbc"], case_id)
     form = {"contract_no": "C-6-1", "amount": "10", "paid_on": "2026-03-01"}
     assert browser("bank_icbc").post(f"/cases/{case_id}/repayments", data=form).status_code == 404
     assert browser("office").post(f"/cases/{case_id}/repayments", data=form).status_code == 404
