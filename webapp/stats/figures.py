@@ -351,10 +351,11 @@ def figures(
     current = today or now()
 
     def read(after: int) -> tuple[_Reading, _Moments]:
+        hidden = hidden_cases(session)
         reading = _Reading(session, scope, unit, start, end, current.astimezone(LOCAL).date())
         reading.read_totals()
-        reading.add_changes(totals.changes(session, scope, after, hidden_cases(session)))
-        return reading, _moments(session, current, unit, bank)
+        reading.add_changes(totals.changes(session, scope, after, hidden))
+        return reading, _moments(session, current, hidden, unit, bank)
 
     reading, moments = totals.consistent(session, read)
     return _assemble(reading, start, end, unit, bank, moments)
@@ -375,13 +376,15 @@ def _case_in(case_id: Any, unit: str | None, bank: str | None) -> list[Any]:
     return where
 
 
-def _moments(session: Session, current: dt.datetime, unit: str | None, bank: str | None) -> _Moments:
+def _moments(
+    session: Session, current: dt.datetime, hidden: Any, unit: str | None, bank: str | None
+) -> _Moments:
     """What the totals cannot say, knowing days and not moments: the open tasks due earlier
     today and past due now, per unit; and the open cases opened on the day ``N`` days ago but
     less than ``N`` days before now (younger than the day says), per age limit."""
     today = local_start(current.astimezone(LOCAL).date())
     where = [Task.status == OPEN, Task.due_at >= today, Task.due_at < current]
-    where.append(Task.case_id.not_in(hidden_cases(session)))
+    where.append(Task.case_id.not_in(hidden))
     if unit:
         where.append(Task.unit_code == unit)
     where += _case_in(Task.case_id, None, bank)

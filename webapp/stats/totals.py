@@ -253,6 +253,13 @@ def _lock_mark(session: Session, at: dt.datetime) -> StatsMark:
     return mark
 
 
+def _move_mark(session: Session, locked: StatsMark, event_id: int, at: dt.datetime | None) -> None:
+    """The totals now hold every event through ``event_id``: a new generation (a page reading
+    meanwhile reads again), committed."""
+    locked.event_id, locked.generation, locked.folded_at = event_id, locked.generation + 1, at
+    session.commit()
+
+
 def cutoff(session: Session, at: dt.datetime) -> dt.datetime:
     """Events written before this moment may be folded: ``MARGIN`` ago, and before the first
     case an import still hides was opened."""
@@ -308,10 +315,7 @@ def fold_due(
         if i is not None
     )
     fold_cases(session, ids)
-    locked.event_id = upper
-    locked.generation += 1
-    locked.folded_at = at
-    session.commit()
+    _move_mark(session, locked, upper, at)
     return len(ids)
 
 
@@ -325,9 +329,7 @@ def rebuild(
     limit = cutoff(session, at)
     session.execute(delete(StatsTotal))
     session.execute(delete(StatsCaseFacts))
-    of_case = CaseEvent.case_id.is_not(None)
-    blocked = session.scalar(select(func.min(CaseEvent.id)).where(of_case, CaseEvent.created_at >= limit))
-    upper = (blocked - 1) if blocked is not None else (session.scalar(select(func.max(CaseEvent.id))) or 0)
+    upper = _foldable(session, 0, limit, None) or 0
     hidden = select(Case.id).where(Case.import_batch_id.in_(HIDING_BATCHES))
     ids = list(session.scalars(select(Case.id).where(Case.id.not_in(hidden)).order_by(Case.id)))
     sums: Totals = defaultdict(lambda: [0, 0, 0])
@@ -338,10 +340,7 @@ def rebuild(
         if echo:
             echo(f"  {min(i + step, len(ids))} of {len(ids)} cases ({time.monotonic() - started:.0f} s)")
     _add_totals(session, sums)
-    locked.event_id = upper
-    locked.generation += 1
-    locked.folded_at = at
-    session.commit()
+    _move_mark(session, locked, upper, at)
     return len(ids)
 
 
@@ -350,8 +349,7 @@ def drop(session: Session) -> None:
     locked = _lock_mark(session, now())
     session.execute(delete(StatsTotal))
     session.execute(delete(StatsCaseFacts))
-    locked.event_id, locked.generation, locked.folded_at = 0, locked.generation + 1, None
-    session.commit()
+    _move_mark(session, locked, 0, None)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -393,7 +391,7 @@ def changes(
     }
     hidden_ids = set(hidden) if isinstance(hidden, list) else set(session.scalars(hidden))
     changed -= hidden_ids
-    was = folded(session, sorted(changed | hidden_ids)) if changed or hidden_ids else {}
+    was = folded(session, changed | hidden_ids)
     now_facts = facts.of_cases(session, sorted(changed))
     return [
         change
